@@ -1,0 +1,169 @@
+"""The only glue between xpnet's math and concrete array libraries.
+
+The math modules (activations, losses, initializers, functional, network, gradcheck) import nothing but
+this module and the Array API namespace it hands them. Everything here is either a thin wrapper over
+``array_api_compat`` or host-side I/O (``to_numpy``), which the math never calls in a hot loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat as _compat
+
+from .errors import DeviceMismatchError, DTypeError, InputTypeError, NamespaceMismatchError
+
+FLOAT_DTYPE_NAMES = ("float32", "float64")
+
+is_array = _compat.is_array_api_obj
+is_numpy_namespace = _compat.is_numpy_namespace
+is_cupy_namespace = _compat.is_cupy_namespace
+is_torch_namespace = _compat.is_torch_namespace
+is_jax_namespace = _compat.is_jax_namespace
+is_array_api_strict_namespace = _compat.is_array_api_strict_namespace
+
+
+def _describe(x: Any) -> str:
+    t = type(x)
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def namespace_of(*arrays: Any) -> Any:
+    """Return the Array API namespace shared by ``arrays`` (via ``array_api_compat.array_namespace``).
+
+    Raises :class:`~xpnet.errors.InputTypeError` if an argument is not an array and
+    :class:`~xpnet.errors.NamespaceMismatchError` if the arrays come from different libraries.
+    """
+    for a in arrays:
+        if not is_array(a):
+            raise InputTypeError(
+                f"expected an array (NumPy, CuPy, PyTorch, JAX or array_api_strict), got {_describe(a)}; "
+                "convert it first, e.g. with xpnet.get_backend().asarray(data)"
+            )
+    try:
+        return _compat.array_namespace(*arrays)
+    except TypeError as exc:
+        kinds = sorted({_describe(a) for a in arrays})
+        raise NamespaceMismatchError(
+            f"arrays from different libraries were mixed in one call ({', '.join(kinds)}); "
+            "move them to one backend first, e.g. backend.asarray(x)"
+        ) from exc
+
+
+def device_of(x: Any) -> Any:
+    """The device ``x`` lives on (``array_api_compat.device``)."""
+    return _compat.device(x)
+
+
+def check_same_device(arrays: dict[str, Any]) -> Any:
+    """Return the common device of the named arrays or raise :class:`DeviceMismatchError` naming them."""
+    first_name, first_dev = None, None
+    for name, a in arrays.items():
+        dev = device_of(a)
+        if first_name is None:
+            first_name, first_dev = name, dev
+        elif dev != first_dev:
+            raise DeviceMismatchError(
+                f"{first_name} is on device {first_dev!r} but {name} is on device {dev!r}; xpnet never copies "
+                "between devices on its own: move both to one device (backend.asarray(x))"
+            )
+    return first_dev
+
+
+def namespace_info(xp: Any) -> Any:
+    return xp.__array_namespace_info__()
+
+
+def float_dtypes_on(xp: Any, device: Any) -> dict[str, Any]:
+    """The real floating dtypes ``device`` supports, by name (``{'float32': ..., 'float64': ...}``)."""
+    info = namespace_info(xp)
+    try:
+        return dict(info.dtypes(device=device, kind="real floating"))
+    except TypeError:  # an info object that takes no device
+        return dict(info.dtypes(kind="real floating"))
+
+
+def supports_float64(xp: Any, device: Any) -> bool:
+    return "float64" in float_dtypes_on(xp, device)
+
+
+def dtype_name(xp: Any, dtype: Any) -> str:
+    """The standard name of ``dtype`` ('float32', 'int64', ...) for any library's dtype object or a name."""
+    if isinstance(dtype, str):
+        return dtype.strip().lower()
+    for name in ("float32", "float64", "float16", "int8", "int16", "int32", "int64", "uint8", "bool"):
+        candidate = getattr(xp, name, None)
+        if candidate is not None:
+            try:
+                if dtype == candidate:
+                    return name
+            except TypeError:  # some dtype objects refuse comparison with foreign ones
+                pass
+    name = getattr(dtype, "name", None) or getattr(dtype, "__name__", None) or str(dtype)
+    return str(name).rsplit(".", 1)[-1].lower()
+
+
+def resolve_float_dtype(xp: Any, device: Any, dtype: Any) -> Any:
+    """Resolve ``dtype`` (a name like ``"float32"`` or any library's dtype object) to ``xp``'s dtype.
+
+    Only float32 and float64 are supported for parameters and activations. float64 on a device that lacks
+    it raises :class:`DTypeError` saying which dtypes the device has.
+    """
+    name = dtype_name(xp, dtype)
+    if name not in FLOAT_DTYPE_NAMES:
+        raise DTypeError(
+            f"unsupported dtype {dtype!r}: xpnet computes in 'float32' or 'float64'; pass one of those"
+        )
+    available = float_dtypes_on(xp, device)
+    if name not in available:
+        hint = ""
+        if is_jax_namespace(xp):
+            hint = " (JAX: enable it with jax.config.update('jax_enable_x64', True) before creating arrays)"
+        raise DTypeError(
+            f"{name} is not available on device {device!r}{hint}; it has {sorted(available)}: "
+            "pass dtype='float32'"
+        )
+    return available[name]
+
+
+def default_float_dtype(xp: Any, device: Any) -> Any:
+    """xpnet's dtype policy: float64 where the device has it (the lecture computes in float64), else float32."""
+    available = float_dtypes_on(xp, device)
+    return available.get("float64", available.get("float32"))
+
+
+def index_dtype(xp: Any, device: Any) -> Any:
+    """The namespace's default integer dtype for indices (labels returned by ``predict``)."""
+    info = namespace_info(xp)
+    try:
+        return info.default_dtypes(device=device)["indexing"]
+    except TypeError:
+        return info.default_dtypes()["indexing"]
+
+
+def is_floating(xp: Any, x: Any) -> bool:
+    return xp.isdtype(x.dtype, "real floating")
+
+
+def to_numpy(x: Any) -> Any:
+    """Copy any supported array to a NumPy array on the host (I/O and tests only, never in the math).
+
+    NumPy arrays, Python scalars and nested lists are passed through ``numpy.asarray``.
+    """
+    import numpy as np
+
+    if isinstance(x, np.ndarray) or not is_array(x):
+        return np.asarray(x)
+    if _compat.is_cupy_array(x):
+        return x.get()
+    if _compat.is_torch_array(x):
+        return x.detach().to("cpu").numpy()
+    if _compat.is_jax_array(x):
+        return np.asarray(x)
+    xp = namespace_of(x)
+    if is_array_api_strict_namespace(xp):
+        # array_api_strict refuses to hand out memory of its simulated non-CPU devices: move it first.
+        return np.asarray(x.to_device(xp.Device("CPU_DEVICE")))
+    if is_numpy_namespace(xp):
+        return np.asarray(x)
+    return np.from_dlpack(x)

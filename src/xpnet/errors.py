@@ -1,0 +1,74 @@
+"""Every exception xpnet raises, in one place.
+
+Each type derives from :class:`XpnetError` *and* from the built-in exception a caller would
+naturally catch (``ValueError``, ``TypeError``, ``RuntimeError``), so both
+``except xpnet.XpnetError`` and ``except ValueError`` work.
+
+A message always names the problem, what was expected, what was given and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendSpecError",
+    "BackendUnavailableError",
+    "ConfigError",
+    "DTypeError",
+    "DeviceMismatchError",
+    "GradientCheckError",
+    "InputTypeError",
+    "LabelError",
+    "NamespaceMismatchError",
+    "ShapeError",
+    "XpnetError",
+]
+
+
+class XpnetError(Exception):
+    """Base class of every error xpnet raises on purpose."""
+
+
+class BackendUnavailableError(XpnetError, RuntimeError):
+    """A backend was asked for but cannot be used here.
+
+    The message says why (not installed, no CUDA device, the driver's error text) and what to do
+    (for example ``pip install "xpnet[cuda12]"``).
+    """
+
+
+class BackendSpecError(XpnetError, ValueError):
+    """A backend spec string is malformed or names no known backend; the message lists valid specs."""
+
+
+class ShapeError(XpnetError, ValueError):
+    """Array shapes do not fit together; the message names both shapes and the layer."""
+
+
+class DTypeError(XpnetError, TypeError):
+    """A dtype is unsupported, mixed, or not available on the device (e.g. float64 on a float32-only device)."""
+
+
+class NamespaceMismatchError(XpnetError, TypeError):
+    """Arrays from two array libraries (say NumPy and PyTorch) were mixed in one call."""
+
+
+class DeviceMismatchError(XpnetError, ValueError):
+    """Arrays on two devices were mixed in one call; xpnet never copies between devices silently."""
+
+
+class InputTypeError(XpnetError, TypeError):
+    """An argument is not an array (or not of an accepted type)."""
+
+
+class ConfigError(XpnetError, ValueError):
+    """A hyper-parameter or name is invalid: unknown activation, loss or initializer (the valid ones are
+    listed), a non-positive learning rate, a bad seed, ..."""
+
+
+class LabelError(XpnetError, ValueError):
+    """Labels cannot be used with the requested loss (class index out of range, wrong shape)."""
+
+
+class GradientCheckError(XpnetError, RuntimeError):
+    """Raised by :func:`xpnet.gradcheck.gradient_check` with ``raise_on_failure=True`` when the analytic and
+    numerical gradients disagree."""

@@ -1,0 +1,153 @@
+"""Two-sided numerical gradient check, the lecture's way.
+
+For every parameter ``theta_i`` (all of ``W1, b1, ..., WL, bL`` flattened into one vector ``theta``)::
+
+    gradapprox_i = (J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps)
+    difference   = ||grad - gradapprox|| / (||grad|| + ||gradapprox||)
+
+and the check passes when ``difference < threshold`` (the lecture's ``eps = 1e-7``, ``2e-7``).
+
+It runs in float64 on the device of the inputs (parameters in float32 are cast up for the check), so it
+checks the backend's own arithmetic; a device without float64 gets a clear :class:`DTypeError`. The
+perturbations are built on the device (``theta + eps * (arange(n) == i)``) and all costs are read back in
+one transfer at the end. Cost: ``2n`` forward passes for ``n`` parameters: meant for small networks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _xp
+from .activations import Activation, get_activation
+from .errors import ConfigError, DTypeError, GradientCheckError
+from .functional import model_backward, model_forward, num_layers
+from .losses import Loss, as_targets, default_loss_for, get_loss
+from .network import fused_gradients, training_loss
+
+__all__ = ["GradCheckResult", "gradient_check"]
+
+
+@dataclass
+class GradCheckResult:
+    """Outcome of :func:`gradient_check`; truthy when it passed."""
+
+    difference: float
+    threshold: float
+    passed: bool
+    n_parameters: int
+    per_parameter: dict[str, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        verdict = "passed" if self.passed else "FAILED"
+        worst = max(self.per_parameter, key=self.per_parameter.get) if self.per_parameter else "-"
+        return (f"gradient check {verdict}: difference {self.difference:.3e} (threshold {self.threshold:.1e}) "
+                f"over {self.n_parameters} parameters; worst {worst}")
+
+
+def _relative_difference(xp: Any, g: Any, g_num: Any) -> Any:
+    num = xp.sqrt(xp.sum((g - g_num) ** 2))
+    den = xp.sqrt(xp.sum(g * g)) + xp.sqrt(xp.sum(g_num * g_num))
+    # Both gradients exactly zero: they agree.
+    return xp.where(den > 0, num / xp.where(den > 0, den, 1.0), 0.0 * num)
+
+
+def gradient_check(
+    parameters: Mapping[str, Any],
+    X: Any,
+    Y: Any,
+    *,
+    hidden: str | Activation = "relu",
+    output: str | Activation = "sigmoid",
+    loss: str | Loss | None = None,
+    path: str = "training",
+    epsilon: float = 1e-7,
+    threshold: float = 2e-7,
+    raise_on_failure: bool = False,
+) -> GradCheckResult:
+    """Compare analytic gradients with two-sided finite differences.
+
+    Parameters
+    ----------
+    parameters : ``W1, b1, ..., WL, bL`` arrays
+    X : (n_x, m) array, same namespace and device as the parameters
+    Y : labels in any form :func:`xpnet.functional.compute_cost` accepts
+    hidden, output : activation names
+    loss : loss name; ``None`` pairs it with ``output``
+    path : ``"training"`` checks the fused gradients training uses (:func:`xpnet.network.fused_gradients`,
+        cost from the logits); ``"lecture"`` checks :func:`xpnet.functional.model_backward` against
+        :func:`xpnet.functional.compute_cost`'s formula (any output/loss pair)
+    epsilon, threshold : the lecture's 1e-7 and 2e-7
+    raise_on_failure : raise :class:`~xpnet.errors.GradientCheckError` instead of returning a failed result
+
+    Returns
+    -------
+    GradCheckResult with the overall ``difference`` and one per parameter array.
+    """
+    if path not in ("training", "lecture"):
+        raise ConfigError(f"path must be 'training' or 'lecture', got {path!r}")
+    L = num_layers(parameters)
+    hidden_act, output_act = get_activation(hidden), get_activation(output)
+    if path == "training":
+        loss_ = training_loss(output_act, loss)
+    else:
+        loss_ = default_loss_for(output_act) if loss is None else get_loss(loss)
+    W1 = parameters["W1"]
+    xp = _xp.namespace_of(X, W1)
+    device = _xp.check_same_device({"W1": W1, "X": X})
+    if not _xp.supports_float64(xp, device):
+        raise DTypeError(f"the gradient check needs float64, which device {device!r} does not have "
+                         "(its finite differences are meaningless in float32): run it on a float64 device")
+    f64 = _xp.resolve_float_dtype(xp, device, "float64")
+
+    keys = [f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")]
+    shapes = [tuple(parameters[k].shape) for k in keys]
+    sizes = [int(parameters[k].shape[0]) * int(parameters[k].shape[1]) for k in keys]
+    X64 = xp.astype(X, f64)
+    Y64 = as_targets(xp, Y, shapes[-1][0], X.shape[1], f64, loss_, device=device)
+    theta = xp.concat([xp.reshape(xp.astype(parameters[k], f64), (-1,)) for k in keys])
+
+    def unflatten(vector: Any) -> dict[str, Any]:
+        out, start = {}, 0
+        for k, shape, size in zip(keys, shapes, sizes, strict=True):
+            out[k] = xp.reshape(vector[start:start + size], shape)
+            start += size
+        return out
+
+    def cost(vector: Any) -> Any:
+        params = unflatten(vector)
+        if path == "training":
+            return fused_gradients(xp, params, X64, Y64, hidden_act, output_act, loss_, want_cost=True)[1]
+        AL, _ = model_forward(X64, params, hidden=hidden_act, output=output_act)
+        return loss_.cost(xp, AL, Y64)
+
+    params64 = unflatten(theta)
+    if path == "training":
+        grads = fused_gradients(xp, params64, X64, Y64, hidden_act, output_act, loss_, want_cost=False)[0]
+    else:
+        AL, caches = model_forward(X64, params64, hidden=hidden_act, output=output_act)
+        grads = model_backward(AL, Y64, caches, hidden=hidden_act, output=output_act, loss=loss_)
+    grad = xp.concat([xp.reshape(grads[f"d{k}"], (-1,)) for k in keys])
+
+    n = theta.shape[0]
+    index = xp.arange(n, device=device)
+    plus, minus = [], []
+    for i in range(n):
+        step = epsilon * xp.astype(index == i, f64)
+        plus.append(cost(theta + step))
+        minus.append(cost(theta - step))
+    approx = (xp.stack(plus) - xp.stack(minus)) / (2.0 * epsilon)
+
+    per_parameter, start = {}, 0
+    for k, size in zip(keys, sizes, strict=True):
+        per_parameter[k] = float(_relative_difference(xp, grad[start:start + size], approx[start:start + size]))
+        start += size
+    difference = float(_relative_difference(xp, grad, approx))
+    result = GradCheckResult(difference, threshold, difference < threshold, int(n), per_parameter)
+    if raise_on_failure and not result.passed:
+        raise GradientCheckError(str(result))
+    return result

@@ -1,0 +1,297 @@
+"""The L-layer network, trained by full-batch gradient descent (the lecture's ``L_layer_model``).
+
+Training takes the fused path (:func:`fused_gradients`) rather than the lecture's literal chain:
+
+* the output activation is fused with its loss, so ``dZL = AL - Y`` and the cost comes from the logits
+  ``ZL`` (``logaddexp`` / max-shifted log-sum-exp): no NaN when a sigmoid saturates;
+* the backward pass stops at ``dW1, db1``: the gradient with respect to the input features (``dA0``) is
+  not needed to train the weights;
+* the namespace is resolved once per call, not once per layer;
+* the cost stays a 0-d device array and is read back to the host only on iterations where it is recorded.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import _xp
+from .activations import Activation, get_activation
+from .backend import Backend, get_backend
+from .errors import ConfigError, DeviceMismatchError, NamespaceMismatchError, ShapeError
+from .functional import _check_layer_dims, _check_learning_rate, initialize_parameters
+from .losses import Loss, as_targets, default_loss_for, get_loss
+
+__all__ = ["DNN", "fused_gradients", "training_loss"]
+
+
+def training_loss(output: str | Activation, loss: str | Loss | None = None) -> Loss:
+    """The loss training fuses with ``output``; an explicit ``loss`` must be that one."""
+    default = default_loss_for(output)
+    if loss is not None and get_loss(loss).name != default.name:
+        raise ConfigError(
+            f"training fuses the output activation with its loss: output {get_activation(output).name!r} "
+            f"trains with {default.name!r}, not {get_loss(loss).name!r} (change output= instead)"
+        )
+    return default
+
+
+def fused_gradients(
+    xp: Any,
+    parameters: Mapping[str, Any],
+    X: Any,
+    Y: Any,
+    hidden: Activation,
+    output: Activation,
+    loss: Loss,
+    *,
+    want_cost: bool = True,
+) -> tuple[dict[str, Any], Any, Any]:
+    """Forward and backward through the network, the way training does it.
+
+    Forward: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g(Z[l])``. Backward: ``dZ[L] = A[L] - Y`` (the fused
+    output/loss gradient), then ``dW[l] = (1/m) dZ[l] A[l-1]^T``, ``db[l] = (1/m) sum_cols dZ[l]``,
+    ``dZ[l-1] = g'(Z[l-1]) * (W[l]^T dZ[l])``, stopping at layer 1 (no ``dA0``).
+
+    Parameters
+    ----------
+    xp : the Array API namespace of all arrays (resolved once by the caller)
+    parameters : ``W1, b1, ..., WL, bL`` (other keys are ignored)
+    X : (n_x, m) array in the parameters' dtype
+    Y : (n_L, m) float targets (see :func:`xpnet.losses.as_targets`)
+    hidden, output, loss : resolved objects; ``loss`` must be the one fused with ``output``
+    want_cost : compute the cost (from the logits) as well
+
+    Returns
+    -------
+    grads : dict with ``dW{l}`` (n_l, n_{l-1}) and ``db{l}`` (n_l, 1)
+    cost : 0-d array, or None when ``want_cost`` is False
+    AL : (n_L, m) output activations
+    """
+    L = sum(1 for k in parameters if k[:1] == "W")
+    activations = [X]  # A[0] .. A[L-1]: the inputs of each layer, needed for dW
+    pre_activations = []  # Z[1] .. Z[L]
+    A = X
+    for l in range(1, L + 1):
+        Z = parameters[f"W{l}"] @ A + parameters[f"b{l}"]
+        pre_activations.append(Z)
+        A = (output if l == L else hidden).forward(xp, Z)
+        if l < L:
+            activations.append(A)
+    cost = loss.fused_cost(xp, pre_activations[-1], Y) if want_cost else None
+    inv_m = 1.0 / X.shape[1]
+    dZ = A - Y
+    grads: dict[str, Any] = {}
+    for l in range(L, 0, -1):
+        grads[f"dW{l}"] = inv_m * (dZ @ activations[l - 1].T)
+        grads[f"db{l}"] = inv_m * xp.sum(dZ, axis=1, keepdims=True)
+        if l > 1:
+            dZ = hidden.backward(xp, parameters[f"W{l}"].T @ dZ, pre_activations[l - 2])
+    return grads, cost, A
+
+
+class DNN:
+    """An L-layer dense network in the lecture's layout (columns are examples).
+
+    ``[LINEAR -> hidden] x (L-1) -> LINEAR -> output``, trained by full-batch gradient descent on the loss
+    that pairs with ``output`` (sigmoid: binary cross-entropy, softmax: categorical cross-entropy,
+    linear: mse).
+
+    Parameters
+    ----------
+    layer_dims : sequence of int
+        ``[n_x, n_1, ..., n_L]``.
+    hidden, output : activation names (see :mod:`xpnet.activations`)
+    init : "he", "xavier", "glorot" or "scaled_normal"
+    seed : int; the same seed gives the same initial weights on every backend
+    dtype : "float32" (default) or "float64"
+    backend : spec string, Backend, or None for the current default (:func:`xpnet.get_backend`)
+
+    Inputs may be NumPy arrays (moved to the backend and converted to the network's dtype) or arrays of the
+    network's own backend and device; outputs come back in the namespace of the input.
+
+    Attributes
+    ----------
+    parameters : dict of backend arrays ``W1, b1, ..., WL, bL``
+    costs : list of float, the recorded costs
+    cost_iterations : list of int, the iteration of each recorded cost
+    n_iter_ : int, iterations trained so far
+    """
+
+    def __init__(
+        self,
+        layer_dims: Sequence[int],
+        *,
+        hidden: str = "relu",
+        output: str = "sigmoid",
+        init: str = "he",
+        seed: int | None = 0,
+        dtype: Any = "float32",
+        backend: str | Backend | None = None,
+    ) -> None:
+        self.layer_dims = _check_layer_dims(layer_dims)
+        self.hidden = get_activation(hidden)
+        self.output = get_activation(output)
+        self.loss = training_loss(self.output)
+        self.backend = get_backend(backend)
+        self.dtype = self.backend.float_dtype(dtype)
+        self.init = init
+        self.seed = seed
+        self.parameters = initialize_parameters(
+            self.layer_dims, init=init, seed=seed, dtype=self.dtype, backend=self.backend
+        )
+        self.costs: list[float] = []
+        self.cost_iterations: list[int] = []
+        self.n_iter_ = 0
+
+    def __repr__(self) -> str:
+        return (f"DNN({self.layer_dims}, hidden={self.hidden.name!r}, output={self.output.name!r}, "
+                f"dtype={_xp.dtype_name(self.backend.xp, self.dtype)!r}, backend={self.backend.spec!r})")
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layer_dims) - 1
+
+    # ------------------------------------------------------------------------------ input boundary
+    def _to_backend(self, X: Any, name: str) -> tuple[Any, bool]:
+        """Move ``X`` onto the network's backend; returns ``(array, came_from_numpy)``."""
+        bk = self.backend
+        if bk.owns(X):
+            return (X if X.dtype == self.dtype or name == "Y" else bk.xp.astype(X, self.dtype)), False
+        if not _xp.is_array(X) or _xp._compat.is_numpy_array(X):
+            return bk.asarray(X, dtype=self.dtype if name == "X" else None), bk.name != "numpy"
+        ns = _xp.namespace_of(X)
+        if ns is bk.xp:
+            raise DeviceMismatchError(
+                f"{name} is on device {_xp.device_of(X)!r} but this network lives on {bk.device!r}; "
+                f"move it with network.backend.asarray({name})"
+            )
+        raise NamespaceMismatchError(
+            f"{name} is a {type(X).__module__}.{type(X).__name__} but this network computes on {bk.spec}; "
+            f"pass a NumPy array or an array of {bk.spec} (xpnet.to_numpy({name}) converts)"
+        )
+
+    def _check_X(self, X: Any) -> tuple[Any, bool]:
+        X, from_numpy = self._to_backend(X, "X")
+        n_x = self.layer_dims[0]
+        if X.ndim != 2 or X.shape[0] != n_x:
+            raise ShapeError(f"X has shape {tuple(X.shape)} but this network takes ({n_x}, m): "
+                             "rows are features, columns are examples (transpose scikit-learn-style data)")
+        if X.shape[1] == 0:
+            raise ShapeError("X has no examples (0 columns)")
+        return X, from_numpy
+
+    def _out(self, x: Any, to_numpy: bool) -> Any:
+        return self.backend.to_numpy(x) if to_numpy else x
+
+    # ------------------------------------------------------------------------------------- training
+    def fit(
+        self,
+        X: Any,
+        Y: Any,
+        learning_rate: float = 0.0075,
+        num_iterations: int = 3000,
+        *,
+        print_every: int | None = None,
+        record_every: int = 100,
+    ) -> DNN:
+        """Train by full-batch gradient descent, continuing from the current parameters.
+
+        Each iteration: forward, fused backward (``dZL = AL - Y``), then ``W = W - learning_rate * dW``,
+        ``b = b - learning_rate * db`` for every layer.
+
+        Parameters
+        ----------
+        X : (n_x, m) array
+        Y : (n_L, m) labels; also ``(m,)`` for one output, or integer class labels for softmax
+        learning_rate : positive float
+        num_iterations : int >= 0
+        print_every : print ``Cost after iteration i: c`` every this many iterations (None: silent)
+        record_every : append the cost to ``costs`` every this many iterations (and at the last one)
+
+        Returns
+        -------
+        self
+        """
+        lr = _check_learning_rate(learning_rate)
+        for name, value, low in (("num_iterations", num_iterations, 0), ("record_every", record_every, 1)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+        if print_every is not None and (not isinstance(print_every, numbers.Integral) or print_every < 1):
+            raise ConfigError(f"print_every must be a positive integer or None, got {print_every!r}")
+        X, _ = self._check_X(X)
+        Yb, _ = self._to_backend(Y, "Y")
+        xp = self.backend.xp
+        Y = as_targets(xp, Yb, self.layer_dims[-1], X.shape[1], self.dtype, self.loss, device=self.backend.device)
+        params = dict(self.parameters)
+        L = self.num_layers
+        for i in range(int(num_iterations)):
+            last = i == num_iterations - 1
+            show = print_every is not None and (i % print_every == 0 or last)
+            record = i % record_every == 0 or last or show
+            grads, cost, _ = fused_gradients(xp, params, X, Y, self.hidden, self.output, self.loss, want_cost=record)
+            for l in range(1, L + 1):
+                params[f"W{l}"] = params[f"W{l}"] - lr * grads[f"dW{l}"]
+                params[f"b{l}"] = params[f"b{l}"] - lr * grads[f"db{l}"]
+            if record:
+                value = float(cost)  # the only host sync of an iteration, and only when recorded
+                self.costs.append(value)
+                self.cost_iterations.append(self.n_iter_)
+                if show:
+                    print(f"Cost after iteration {self.n_iter_}: {value:.6f}")
+            self.n_iter_ += 1
+        self.parameters = params
+        return self
+
+    # ------------------------------------------------------------------------------------ inference
+    def _forward(self, X: Any) -> Any:
+        xp = self.backend.xp
+        A = X
+        L = self.num_layers
+        for l in range(1, L + 1):
+            Z = self.parameters[f"W{l}"] @ A + self.parameters[f"b{l}"]
+            A = (self.output if l == L else self.hidden).forward(xp, Z)
+        return A
+
+    def predict_proba(self, X: Any) -> Any:
+        """The output activations ``AL`` (n_L, m): probabilities for sigmoid/softmax outputs."""
+        X, from_numpy = self._check_X(X)
+        return self._out(self._forward(X), from_numpy)
+
+    def predict(self, X: Any, threshold: float = 0.5) -> Any:
+        """Labels for ``X`` (n_x, m): sigmoid ``AL > threshold`` (n_L, m), softmax argmax (1, m), linear ``AL``."""
+        X, from_numpy = self._check_X(X)
+        xp = self.backend.xp
+        AL = self._forward(X)
+        index = _xp.index_dtype(xp, self.backend.device)
+        if self.output.name == "sigmoid":
+            AL = xp.astype(threshold < AL, index)
+        elif self.output.name == "softmax":
+            AL = xp.astype(xp.argmax(AL, axis=0, keepdims=True), index)
+        return self._out(AL, from_numpy)
+
+    def score(self, X: Any, Y: Any) -> float:
+        """Accuracy for sigmoid/softmax outputs (fraction of examples whose labels all match); R^2 for others.
+
+        ``Y`` takes the same forms as in :meth:`fit` (one-hot or class labels for softmax).
+        """
+        Xb, _ = self._check_X(X)
+        Yb, _ = self._to_backend(Y, "Y")
+        xp = self.backend.xp
+        m = Xb.shape[1]
+        T = as_targets(xp, Yb, self.layer_dims[-1], m, self.dtype, self.loss, device=self.backend.device)
+        AL = self._forward(Xb)
+        if self.output.name == "sigmoid":
+            correct = xp.all((AL > 0.5) == (T > 0.5), axis=0)
+            return float(xp.mean(xp.astype(correct, self.dtype)))
+        if self.output.name == "softmax":
+            correct = xp.argmax(AL, axis=0) == xp.argmax(T, axis=0)
+            return float(xp.mean(xp.astype(correct, self.dtype)))
+        residual = xp.sum((T - AL) ** 2)
+        total = xp.sum((T - xp.mean(T, axis=1, keepdims=True)) ** 2)
+        return 1.0 - float(residual) / float(total) if float(total) > 0 else 0.0
+
+    def get_parameters(self) -> dict[str, Any]:
+        """The parameters as NumPy arrays (host copies)."""
+        return {k: self.backend.to_numpy(v) for k, v in self.parameters.items()}
