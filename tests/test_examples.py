@@ -1,0 +1,34 @@
+"""The examples run as a learner would run them and reach the accuracy their docstrings state."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# (script, stated train accuracy, stated test accuracy), as in each script's docstring.
+STATED = [("two_layer_model.py", 0.90, 0.90), ("l_layer_model.py", 0.90, 0.88)]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "array_api_strict"])
+@pytest.mark.parametrize(("script", "train_min", "test_min"), STATED)
+def test_example_reaches_its_stated_accuracy(script, train_min, test_min, backend):
+    pytest.importorskip("torch" if backend == "torch" else "numpy")
+    if backend == "array_api_strict":
+        pytest.importorskip("array_api_strict")
+    env = {**os.environ, "XPNET_BACKEND": backend}
+    run = subprocess.run([sys.executable, str(EXAMPLES / script)], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert backend in out.splitlines()[0]  # the script reports the backend it ran on
+    costs = [float(c) for c in re.findall(r"Cost after iteration \d+: ([0-9.]+)", out)]
+    assert len(costs) >= 3 and costs[-1] < 0.5 * costs[0]
+    train = float(re.search(r"train accuracy: ([0-9.]+)", out).group(1))
+    test = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
+    assert train >= train_min and test >= test_min, out
