@@ -90,3 +90,10 @@ def test_as_targets_forms(xpb):
     xpb.check(vec, shape=(1, 2))
     with pytest.raises(xpnet.ShapeError, match="integer class labels"):
         as_targets(xpb.xp, xpb.asarray(np.ones((1, 3))), 3, 3, xpb.dtype, loss)
+
+
+def test_relu_derivative_at_the_kink_is_the_documented_convention(xpb):
+    Z = xpb.asarray(np.array([[-1.0, 0.0, 2.0]]))
+    np.testing.assert_array_equal(xpb.np(get_activation("relu").derivative(xpb.xp, Z)), [[0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(xpb.np(get_activation("leaky_relu").derivative(xpb.xp, Z)), [[0.01, 0.01, 1.0]],
+                               rtol=1e-6)

@@ -236,3 +236,12 @@ def test_jax_without_x64_reports_no_float64():
     finally:
         jax.config.update("jax_enable_x64", True)
 
+
+
+def test_dtype_arguments_accept_names_and_any_librarys_dtype_objects(xpb):
+    for spec in (xpb.dtype_name, np.dtype(xpb.dtype_name), getattr(np, xpb.dtype_name), xpb.dtype):
+        assert xpb.backend.float_dtype(spec) == xpb.dtype, spec
+        params = xpnet.initialize_parameters([3, 2], dtype=spec, backend=xpb.backend)
+        xpb.check(params["W1"])
+    with pytest.raises(xpnet.DTypeError, match="'float32' or 'float64'"):
+        xpb.backend.float_dtype("int32")

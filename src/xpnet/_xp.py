@@ -91,16 +91,18 @@ def dtype_name(xp: Any, dtype: Any) -> str:
     """The standard name of ``dtype`` ('float32', 'int64', ...) for any library's dtype object or a name."""
     if isinstance(dtype, str):
         return dtype.strip().lower()
-    for name in ("float32", "float64", "float16", "int8", "int16", "int32", "int64", "uint8", "bool"):
-        candidate = getattr(xp, name, None)
-        if candidate is not None:
-            try:
-                if dtype == candidate:
-                    return name
-            except TypeError:  # some dtype objects refuse comparison with foreign ones
-                pass
-    name = getattr(dtype, "name", None) or getattr(dtype, "__name__", None) or str(dtype)
-    return str(name).rsplit(".", 1)[-1].lower()
+    if isinstance(dtype, type):  # NumPy scalar types such as numpy.float32
+        return dtype.__name__.lower()
+    name = getattr(dtype, "name", None)  # NumPy dtype objects (also what CuPy and JAX use)
+    if isinstance(name, str):
+        return name.lower()
+    # torch and array_api_strict dtypes have no name: compare within their own library only (a comparison
+    # across libraries is unsupported and warns).
+    for candidate_name in ("float32", "float64", "float16", "int8", "int16", "int32", "int64", "uint8", "bool"):
+        candidate = getattr(xp, candidate_name, None)
+        if candidate is not None and type(candidate) is type(dtype) and dtype == candidate:
+            return candidate_name
+    return str(dtype).rsplit(".", 1)[-1].lower()
 
 
 def resolve_float_dtype(xp: Any, device: Any, dtype: Any) -> Any:
