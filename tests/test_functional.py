@@ -13,6 +13,12 @@ ACTIVATIONS = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear"]
 PAIRS = [(h, o) for h in ["relu", "leaky_relu", "tanh", "sigmoid"] for o in ["sigmoid", "softmax", "linear"]]
 
 
+def _layer(xpb, rng, n_prev=4, n=3, m=6):
+    """Random A_prev (n_prev, m), W (n, n_prev), b (n, 1), rounded to the entry's dtype."""
+    return (xpb.rounded(rng.standard_normal((n_prev, m))), xpb.rounded(rng.standard_normal((n, n_prev))),
+            xpb.rounded(rng.standard_normal((n, 1))))
+
+
 def _params(xpb, rng, dims):
     ref = {k: xpb.rounded(v) for k, v in oracle.random_params(rng, dims).items()}
     return ref, {k: xpb.asarray(v) for k, v in ref.items()}
@@ -52,9 +58,7 @@ def test_compute_cost_hand_worked(xpb):
 
 # --------------------------------------------------------------------------------- against the oracle
 def test_linear_forward_matches_oracle(xpb, rng):
-    A = xpb.rounded(rng.standard_normal((5, 7)))
-    W = xpb.rounded(rng.standard_normal((3, 5)))
-    b = xpb.rounded(rng.standard_normal((3, 1)))
+    A, W, b = _layer(xpb, rng, n_prev=5, m=7)
     Z, cache = F.linear_forward(xpb.asarray(A), xpb.asarray(W), xpb.asarray(b))
     xpb.assert_close(Z, W @ A + b)
     assert len(cache) == 3
@@ -62,9 +66,7 @@ def test_linear_forward_matches_oracle(xpb, rng):
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_linear_activation_forward_matches_oracle(xpb, rng, activation):
-    A = xpb.rounded(rng.standard_normal((4, 6)))
-    W = xpb.rounded(rng.standard_normal((3, 4)))
-    b = xpb.rounded(rng.standard_normal((3, 1)))
+    A, W, b = _layer(xpb, rng)
     out, (linear_cache, Z) = F.linear_activation_forward(xpb.asarray(A), xpb.asarray(W), xpb.asarray(b), activation)
     xpb.assert_close(Z, W @ A + b)
     xpb.assert_close(out, oracle.g(activation, W @ A + b))
@@ -73,9 +75,7 @@ def test_linear_activation_forward_matches_oracle(xpb, rng, activation):
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_linear_activation_backward_matches_oracle(xpb, rng, activation):
-    A = xpb.rounded(rng.standard_normal((4, 6)))
-    W = xpb.rounded(rng.standard_normal((3, 4)))
-    b = xpb.rounded(rng.standard_normal((3, 1)))
+    A, W, b = _layer(xpb, rng)
     dA = xpb.rounded(rng.standard_normal((3, 6)))
     _, cache = F.linear_activation_forward(xpb.asarray(A), xpb.asarray(W), xpb.asarray(b), activation)
     dA_prev, dW, db = F.linear_activation_backward(xpb.asarray(dA), cache, activation)

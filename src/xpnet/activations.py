@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from ._registry import lookup
 
 __all__ = ["ACTIVATIONS", "Activation", "get_activation"]
 
@@ -123,12 +123,4 @@ def get_activation(activation: str | Activation) -> Activation:
     """
     if isinstance(activation, Activation):
         return activation
-    if isinstance(activation, str):
-        key = activation.strip().lower()
-        key = _ALIASES.get(key, key)
-        if key in ACTIVATIONS:
-            return ACTIVATIONS[key]
-    raise ConfigError(
-        f"unknown activation {activation!r}; valid activations: {', '.join(ACTIVATIONS)} "
-        f"(aliases: {', '.join(f'{a}={t}' for a, t in _ALIASES.items())})"
-    )
+    return lookup(activation, ACTIVATIONS, kind="activation", plural="activations", aliases=_ALIASES)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from .errors import ConfigError
+from ._registry import lookup
 
 __all__ = ["INITIALIZERS", "get_initializer"]
 
@@ -29,7 +29,4 @@ INITIALIZERS: dict[str, Callable[[int, int], float]] = {
 
 def get_initializer(init: str) -> Callable[[int, int], float]:
     """The scale function ``(n_{l-1}, n_l) -> std`` of an initializer; unknown names list the valid ones."""
-    key = init.strip().lower() if isinstance(init, str) else init
-    if key not in INITIALIZERS:
-        raise ConfigError(f"unknown init {init!r}; valid initializers: {', '.join(INITIALIZERS)}")
-    return INITIALIZERS[key]
+    return lookup(init, INITIALIZERS, kind="init", plural="initializers")

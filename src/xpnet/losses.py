@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _xp
+from ._registry import lookup
 from .errors import ConfigError, LabelError, ShapeError
 
 __all__ = ["LOSSES", "Loss", "as_targets", "default_loss_for", "get_loss"]
@@ -108,13 +109,7 @@ def get_loss(loss: str | Loss) -> Loss:
     """Look up a loss by name; :class:`~xpnet.errors.ConfigError` lists the valid names for an unknown one."""
     if isinstance(loss, Loss):
         return loss
-    if isinstance(loss, str):
-        key = loss.strip().lower()
-        key = _ALIASES.get(key, key)
-        if key in LOSSES:
-            return LOSSES[key]
-    raise ConfigError(f"unknown loss {loss!r}; valid losses: {', '.join(LOSSES)} (aliases: {', '.join(_ALIASES)})")
-
+    return lookup(loss, LOSSES, kind="loss", plural="losses", aliases=_ALIASES)
 
 def default_loss_for(output: str) -> Loss:
     """The loss that pairs with an output activation: sigmoid -> binary cross-entropy, softmax ->
