@@ -278,3 +278,47 @@ def test_label_errors():
         F.compute_cost(AL, np.array([0, 1, 3, 0]), loss="categorical_cross_entropy")
     with pytest.raises(xpnet.ShapeError, match=r"Y has shape \(1, 5\) but the output is \(1, 4\)"):
         F.compute_cost(np.full((1, 4), 0.5), np.ones((1, 5)))
+
+
+def test_narrow_integer_class_labels_are_one_hot_encoded_correctly():
+    """uint8 labels with 300 classes: comparing in uint8 would wrap arange(300) around."""
+    AL = np.full((300, 2), 1 / 300)
+    Y = np.zeros((300, 2))
+    Y[[1, 2], [0, 1]] = 1.0
+    from_labels = F.compute_cost(AL, np.array([1, 2], dtype=np.uint8), loss="categorical_cross_entropy")
+    assert from_labels == pytest.approx(F.compute_cost(AL, Y, loss="categorical_cross_entropy"), rel=1e-12)
+
+
+def test_binary_labels_outside_0_1_are_refused(xpb):
+    AL = xpb.asarray(np.full((1, 3), 0.5))
+    for labels in ([[0.0, 2.0, 1.0]], [[-1.0, 1.0, 1.0]]):
+        with pytest.raises(xpnet.LabelError, match=r"labels in \[0, 1\]"):
+            F.compute_cost(AL, xpb.asarray(np.array(labels)))
+
+
+def test_functional_refuses_what_would_crash_deep_inside(xpb):
+    AL = xpb.asarray(np.full((1, 3), 0.5))
+    with pytest.raises(xpnet.ShapeError, match="no examples"):
+        F.compute_cost(xpb.asarray(np.zeros((1, 0))), xpb.asarray(np.zeros((1, 0))))
+    with pytest.raises(xpnet.DTypeError, match="AL has dtype"):
+        F.compute_cost(xpb.backend.asarray(np.ones((1, 3)), dtype="int32"), AL)
+    _, cache = F.linear_activation_forward(AL, xpb.asarray(np.ones((2, 1))), xpb.asarray(np.zeros((2, 1))), "relu")
+    with pytest.raises(xpnet.DTypeError, match="dA has dtype"):
+        F.linear_activation_backward(xpb.backend.asarray(np.ones((2, 3)), dtype="int32"), cache, "relu")
+    params = F.initialize_parameters([1, 1], dtype=xpb.dtype_name, backend=xpb.backend)
+    for threshold in (None, "a", float("nan")):
+        with pytest.raises(xpnet.ConfigError, match="threshold"):
+            F.predict(AL, params, threshold=threshold)
+    assert tuple(F.predict(AL, params, threshold=np.float64(0.3)).shape) == (1, 3)  # a NumPy scalar is fine
+
+
+def test_update_parameters_refuses_mixed_dtypes_and_libraries():
+    params = F.initialize_parameters([2, 1], dtype="float32", backend="numpy")
+    grads = {"dW1": np.ones((1, 2)), "db1": np.ones((1, 1))}  # float64
+    with pytest.raises(xpnet.DTypeError, match="W1 is float32 but dW1 is float64"):
+        F.update_parameters(params, grads, 0.1)
+    torch = pytest.importorskip("torch")
+    tparams = F.initialize_parameters([2, 1], dtype="float64", backend="torch:cpu")
+    with pytest.raises(xpnet.NamespaceMismatchError):
+        F.update_parameters(tparams, grads, 0.1)
+    del torch

@@ -70,3 +70,20 @@ def test_gradient_check_needs_float64():
     X = b.asarray(np.ones((2, 3)), dtype="float32")
     with pytest.raises(xpnet.DTypeError, match="needs float64"):
         gradient_check(params, X, b.asarray(np.ones((1, 3)), dtype="float32"))
+
+
+def test_gradient_check_validates_its_inputs(rng):
+    params, X, Y = _problem(_Np(), rng, "sigmoid")
+    with pytest.raises(xpnet.ShapeError, match="must be 2-D"):
+        gradient_check(params, X[0], Y)
+    with pytest.raises(xpnet.ShapeError, match="layer 1: W1"):
+        gradient_check(params, X[:2], Y)
+    with pytest.raises(xpnet.ShapeError, match="no examples"):
+        gradient_check(params, X[:, :0], Y[:, :0])
+    for eps in (0, -1e-7, "a", float("inf")):
+        with pytest.raises(xpnet.ConfigError, match="epsilon"):
+            gradient_check(params, X, Y, epsilon=eps)
+    torch = pytest.importorskip("torch")
+    tparams = {k: torch.tensor(v) for k, v in params.items()}
+    with pytest.raises(xpnet.NamespaceMismatchError):
+        gradient_check(tparams, torch.tensor(X), Y)

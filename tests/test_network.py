@@ -147,3 +147,33 @@ def test_network_input_errors(flower):
     torch = pytest.importorskip("torch")
     with pytest.raises(xpnet.NamespaceMismatchError, match="computes on numpy"):
         net.predict(torch.ones((2, 3)))
+
+
+def test_network_refuses_bad_data_on_every_backend(xpb, flower):
+    X, Y = flower
+    net = xpnet.DNN([2, 3, 1], dtype=xpb.dtype_name, backend=xpb.backend)
+    with pytest.raises(xpnet.InputTypeError, match="real numbers"):
+        net.fit(X + 1j * X, Y)
+    with pytest.raises(xpnet.InputTypeError, match="real numbers"):
+        net.fit(X, np.array([list("ab" * 200)]))
+    with pytest.raises(xpnet.LabelError, match=r"labels in \[0, 1\]"):
+        net.fit(X, 2 * Y)
+    with pytest.raises(xpnet.ConfigError, match="at least 2 units"):
+        xpnet.DNN([2, 3, 1], output="softmax", backend=xpb.backend)
+    net.fit(X[:, ::-1], Y[:, ::-1], num_iterations=1)  # views with negative strides are fine
+
+
+def test_torch_tensors_that_record_gradients_are_detached(flower):
+    torch = pytest.importorskip("torch")
+    X, Y = flower
+    net = xpnet.DNN([2, 3, 1], backend="torch:cpu")
+    Xt = torch.tensor(X, dtype=torch.float32, requires_grad=True)
+    net.fit(Xt, Y, num_iterations=3)
+    assert all(p.grad_fn is None and not p.requires_grad for p in net.parameters.values())
+
+
+def test_fused_gradients_ignore_keys_other_than_weights_and_biases(rng):
+    params = {k: v for k, v in oracle.random_params(rng, [3, 2, 1]).items()}
+    grads, _, _ = fused_gradients(xpnet.get_backend("numpy").xp, {**params, "Wx": "note"}, rng.standard_normal((3, 4)),
+                                  np.ones((1, 4)), get_activation("relu"), get_activation("sigmoid"), get_loss("bce"))
+    assert set(grads) == {"dW1", "db1", "dW2", "db2"}

@@ -147,6 +147,26 @@ def is_floating(xp: Any, x: Any) -> bool:
     return xp.isdtype(x.dtype, "real floating")
 
 
+def detached(x: Any) -> Any:
+    """``x`` cut from any autograd graph (torch tensors with ``requires_grad``); other arrays as they are.
+
+    xpnet computes its own gradients: a tensor that records history would make every training step extend
+    one ever-growing graph."""
+    if _compat.is_torch_array(x) and x.requires_grad:
+        return x.detach()
+    return x
+
+
+def device_context(xp: Any, device: Any) -> Any:
+    """Make ``device`` current for the ``with`` block where the library needs it (CuPy's kernels run on the
+    current device, so arrays on ``cupy:1`` need device 1 current); ``nullcontext`` elsewhere."""
+    import contextlib
+
+    if is_cupy_namespace(xp):
+        return device
+    return contextlib.nullcontext()
+
+
 def to_numpy(x: Any) -> Any:
     """Copy any supported array to a NumPy array on the host (I/O and tests only, never in the math).
 

@@ -157,26 +157,40 @@ class Backend:
         if _xp.is_array(data) and not isinstance(data, np.ndarray):
             ns = _xp.namespace_of(data)
             if ns is xp:
-                arr = data
+                arr = _xp.detached(data)
+                self._check_numeric(arr.dtype, xp.isdtype(arr.dtype, ("bool", "integral", "real floating")))
                 if _xp.device_of(arr) != self.device:
                     arr = _xp._compat.to_device(arr, self.device)
                 if target is not None and arr.dtype != target:
                     arr = xp.astype(arr, target)
                 return arr
             data = _xp.to_numpy(data)
-        host = np.asarray(data)
-        if host.dtype.kind not in "biuf":
-            raise InputTypeError(
-                f"cannot move data of dtype {host.dtype} to {self.spec}: xpnet needs numbers "
-                "(bool, integer or float); convert strings/objects first"
-            )
+        try:
+            # Contiguous: torch cannot wrap NumPy views with negative strides (X[:, ::-1]).
+            host = np.ascontiguousarray(data)
+        except (ValueError, TypeError) as exc:
+            raise InputTypeError(f"cannot make an array of this data ({exc}); pass a rectangular array of numbers") \
+                from exc
+        self._check_numeric(host.dtype, host.dtype.kind in "biuf")
         if target is None and host.dtype == np.float64 and not self.supports_float64:
             target = self.float_dtype("float32")
         return xp.asarray(host, dtype=target, device=self.device)
 
+    def _check_numeric(self, dtype: Any, ok: bool) -> None:
+        if not ok:
+            raise InputTypeError(
+                f"cannot use data of dtype {dtype} on {self.spec}: xpnet needs real numbers "
+                "(bool, integer or float); convert strings, objects or complex numbers first"
+            )
+
     def to_numpy(self, x: Any) -> Any:
         """Copy ``x`` to a NumPy array on the host (shape and dtype kept)."""
         return _xp.to_numpy(x)
+
+    def activate(self) -> Any:
+        """A context manager that makes this backend's device current where the library has such a notion
+        (CuPy launches kernels on the *current* device); a no-op elsewhere."""
+        return _xp.device_context(self.xp, self.device)
 
     def synchronize(self, *arrays: Any) -> None:
         """Wait until queued device work is done (a no-op on the CPU). For JAX, pass the arrays to wait for."""
@@ -254,13 +268,21 @@ def _load_cupy(device: str | None) -> Backend:
 def _load_torch(device: str | None) -> Backend:
     torch = _import("torch", "torch")
     if not device:
-        device = "cuda:0" if torch.cuda.is_available() else "cpu"
+        # "torch" alone means cuda:0 when CUDA really works (the probe kernel runs), else the CPU.
+        if torch.cuda.is_available():
+            try:
+                return _load_torch("cuda:0")
+            except BackendUnavailableError:
+                pass
+        device = "cpu"
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError) as exc:
         raise BackendSpecError(
             f"'torch:{device}' is not a torch device ({exc}); use torch:cpu or torch:cuda:N"
         ) from exc
+    if dev.type == "cpu":
+        dev = torch.device("cpu")  # tensors report "cpu", never "cpu:0": keep equality with their device
     if dev.type == "cuda":
         if dev.index is None:
             dev = torch.device("cuda", 0)
@@ -394,6 +416,10 @@ def get_backend(spec: str | Backend | None = None) -> Backend:
                 return _resolve(env)
             except BackendSpecError as exc:
                 raise BackendSpecError(f"environment variable {ENV_VAR}={env!r}: {exc}") from exc
+            except BackendUnavailableError as exc:
+                raise BackendUnavailableError(
+                    f"environment variable {ENV_VAR}={env!r}: {exc} (or unset {ENV_VAR} to use 'auto')"
+                ) from exc
         spec = "auto"
     if not isinstance(spec, str):
         raise BackendSpecError(f"backend must be a spec string or a Backend, got {type(spec).__name__}")

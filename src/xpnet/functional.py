@@ -42,6 +42,7 @@ from .random import host_generator, normal
 __all__ = [
     "compute_cost",
     "initialize_parameters",
+    "labels_from_output",
     "linear_activation_backward",
     "linear_activation_forward",
     "linear_backward",
@@ -278,9 +279,16 @@ def model_forward(
 
 
 # ------------------------------------------------------------------------------------------------ cost
+def _check_examples(m: int, what: str) -> None:
+    if m == 0:
+        raise ShapeError(f"{what} has no examples (0 columns): the cost and gradients average over m >= 1")
+
+
 def _targets(AL: Any, Y: Any, loss: Loss) -> tuple[Any, Any]:
     xp = _xp.namespace_of(AL, Y)
     _check_2d(None, AL=AL)
+    _check_float_dtypes(xp, None, AL=AL)
+    _check_examples(AL.shape[1], "AL")
     _xp.check_same_device({"AL": AL, "Y": Y})
     return xp, as_targets(xp, Y, AL.shape[0], AL.shape[1], AL.dtype, loss)
 
@@ -328,6 +336,7 @@ def linear_backward(dZ: Any, cache: tuple, *, layer: int | None = None) -> tuple
     _check_float_dtypes(xp, layer, dZ=dZ, **{_name("W", layer): W})
     _xp.check_same_device({"dZ": dZ, _name("W", layer): W})
     m = A_prev.shape[1]
+    _check_examples(m, "dZ")
     dW = (1.0 / m) * (dZ @ A_prev.T)
     db = (1.0 / m) * xp.sum(dZ, axis=1, keepdims=True)
     dA_prev = W.T @ dZ
@@ -355,6 +364,8 @@ def linear_activation_backward(
     xp = _xp.namespace_of(dA, Z)
     if _shape(dA) != _shape(Z):
         raise ShapeError(f"{_where(layer)}dA has shape {_shape(dA)} but Z has shape {_shape(Z)}: they must match")
+    _check_float_dtypes(xp, layer, dA=dA, Z=Z)
+    _xp.check_same_device({"dA": dA, "Z": Z})
     dZ = act.backward(xp, dA, Z)
     return linear_backward(dZ, linear_cache, layer=layer)
 
@@ -417,8 +428,11 @@ def update_parameters(parameters: Mapping[str, Any], grads: Mapping[str, Any], l
             if gkey not in grads:
                 raise ConfigError(f"grads is missing {gkey!r} (it needs dW1, db1, ..., dW{L}, db{L})")
             value, grad = parameters[key], grads[gkey]
+            xp = _xp.namespace_of(value, grad)
             if _shape(grad) != _shape(value):
                 raise ShapeError(f"layer {l}: {gkey} has shape {_shape(grad)} but {key} has shape {_shape(value)}")
+            _check_float_dtypes(xp, l, **{key: value, gkey: grad})
+            _xp.check_same_device({key: value, gkey: grad})
             new[key] = value - lr * grad
     return new
 
@@ -441,11 +455,24 @@ def predict(
     any other output: ``AL`` itself (n_L, m) (regression).
     Labels use the namespace's default index dtype.
     """
+    threshold = _check_threshold(threshold)
     AL, _ = model_forward(X, parameters, hidden=hidden, output=output)
+    return labels_from_output(AL, output, threshold)
+
+
+def _check_threshold(threshold: Any) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
+        raise ConfigError(f"threshold must be a finite number (e.g. 0.5), got {threshold!r}")
+    return float(threshold)
+
+
+def labels_from_output(AL: Any, output: str | Activation, threshold: float = 0.5) -> Any:
+    """Labels from output activations ``AL`` (n_L, m): sigmoid ``AL > threshold`` (n_L, m); softmax the
+    argmax over rows (1, m); any other output ``AL`` itself. Labels use the namespace's index dtype."""
     name = get_activation(output).name
     xp = _xp.namespace_of(AL)
     if name == "sigmoid":
-        return xp.astype(threshold < AL, _xp.index_dtype(xp, _xp.device_of(AL)))
+        return xp.astype(AL > _check_threshold(threshold), _xp.index_dtype(xp, _xp.device_of(AL)))
     if name == "softmax":
         return xp.astype(xp.argmax(AL, axis=0, keepdims=True), _xp.index_dtype(xp, _xp.device_of(AL)))
     return AL

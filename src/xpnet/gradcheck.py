@@ -15,13 +15,15 @@ one transfer at the end. Cost: ``2n`` forward passes for ``n`` parameters: meant
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import _xp
 from .activations import Activation, get_activation
-from .errors import ConfigError, DTypeError, GradientCheckError
+from .errors import ConfigError, DTypeError, GradientCheckError, ShapeError
 from .functional import model_backward, model_forward, num_layers
 from .losses import Loss, as_targets, default_loss_for, get_loss
 from .network import fused_gradients, training_loss
@@ -96,9 +98,16 @@ def gradient_check(
         loss_ = training_loss(output_act, loss)
     else:
         loss_ = default_loss_for(output_act) if loss is None else get_loss(loss)
+    for name, value in (("epsilon", epsilon), ("threshold", threshold)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < value < math.inf):
+            raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    # One forward pass in the caller's dtype checks every shape, namespace, device and dtype up front.
+    model_forward(X, parameters, hidden=hidden_act, output=output_act)
     W1 = parameters["W1"]
-    xp = _xp.namespace_of(X, W1)
-    device = _xp.check_same_device({"W1": W1, "X": X})
+    xp = _xp.namespace_of(X, W1, Y)
+    device = _xp.check_same_device({"W1": W1, "X": X, "Y": Y})
+    if X.shape[1] == 0:
+        raise ShapeError("X has no examples (0 columns)")
     if not _xp.supports_float64(xp, device):
         raise DTypeError(f"the gradient check needs float64, which device {device!r} does not have "
                          "(its finite differences are meaningless in float32): run it on a float64 device")
@@ -125,29 +134,33 @@ def gradient_check(
         AL, _ = model_forward(X64, params, hidden=hidden_act, output=output_act)
         return loss_.cost(xp, AL, Y64)
 
-    params64 = unflatten(theta)
-    if path == "training":
-        grads = fused_gradients(xp, params64, X64, Y64, hidden_act, output_act, loss_, want_cost=False)[0]
-    else:
-        AL, caches = model_forward(X64, params64, hidden=hidden_act, output=output_act)
-        grads = model_backward(AL, Y64, caches, hidden=hidden_act, output=output_act, loss=loss_)
-    grad = xp.concat([xp.reshape(grads[f"d{k}"], (-1,)) for k in keys])
+    def compare() -> GradCheckResult:
+        params64 = unflatten(theta)
+        if path == "training":
+            grads = fused_gradients(xp, params64, X64, Y64, hidden_act, output_act, loss_, want_cost=False)[0]
+        else:
+            AL, caches = model_forward(X64, params64, hidden=hidden_act, output=output_act)
+            grads = model_backward(AL, Y64, caches, hidden=hidden_act, output=output_act, loss=loss_)
+        grad = xp.concat([xp.reshape(grads[f"d{k}"], (-1,)) for k in keys])
 
-    n = theta.shape[0]
-    index = xp.arange(n, device=device)
-    plus, minus = [], []
-    for i in range(n):
-        step = epsilon * xp.astype(index == i, f64)
-        plus.append(cost(theta + step))
-        minus.append(cost(theta - step))
-    approx = (xp.stack(plus) - xp.stack(minus)) / (2.0 * epsilon)
+        n = theta.shape[0]
+        index = xp.arange(n, device=device)
+        plus, minus = [], []
+        for i in range(n):
+            step = epsilon * xp.astype(index == i, f64)
+            plus.append(cost(theta + step))
+            minus.append(cost(theta - step))
+        approx = (xp.stack(plus) - xp.stack(minus)) / (2.0 * epsilon)
 
-    per_parameter, start = {}, 0
-    for k, size in zip(keys, sizes, strict=True):
-        per_parameter[k] = float(_relative_difference(xp, grad[start:start + size], approx[start:start + size]))
-        start += size
-    difference = float(_relative_difference(xp, grad, approx))
-    result = GradCheckResult(difference, threshold, difference < threshold, int(n), per_parameter)
-    if raise_on_failure and not result.passed:
-        raise GradientCheckError(str(result))
-    return result
+        per_parameter, start = {}, 0
+        for k, size in zip(keys, sizes, strict=True):
+            per_parameter[k] = float(_relative_difference(xp, grad[start:start + size], approx[start:start + size]))
+            start += size
+        difference = float(_relative_difference(xp, grad, approx))
+        result = GradCheckResult(difference, threshold, difference < threshold, int(n), per_parameter)
+        if raise_on_failure and not result.passed:
+            raise GradientCheckError(str(result))
+        return result
+
+    with _xp.device_context(xp, device):  # CuPy: arrays on device N need N current
+        return compare()

@@ -133,18 +133,24 @@ def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, d
     shape ``(m,)`` or ``(1, m)``, which are one-hot encoded to ``(C, m)``.
 
     Raises :class:`~xpnet.errors.ShapeError` for a shape that fits none of these and
-    :class:`~xpnet.errors.LabelError` for class labels outside ``0 .. C-1``.
+    :class:`~xpnet.errors.LabelError` for class labels outside ``0 .. C-1``, binary labels outside
+    ``[0, 1]`` or non-numeric labels. (Checking values reads one boolean back from the device: done once per
+    call, never inside a training loop.)
     """
     shape = tuple(Y.shape)
+    device = device if device is not None else _xp.device_of(Y)
+    if not xp.isdtype(Y.dtype, ("bool", "integral", "real floating")):
+        raise LabelError(f"Y has dtype {Y.dtype}; labels must be real numbers (bool, integer or float)")
     integral = xp.isdtype(Y.dtype, "integral")
     if loss.name == "categorical_cross_entropy" and n_out > 1 and integral and shape in ((m,), (1, m)):
-        labels = xp.reshape(Y, (1, m))
+        # Compared in the index dtype: a narrow label dtype (uint8) could not hold 0..C-1 for C > 256.
+        labels = xp.astype(xp.reshape(Y, (1, m)), _xp.index_dtype(xp, device))
         if m and bool(xp.any((labels < 0) | (labels >= n_out))):
             raise LabelError(
                 f"class labels must lie in 0..{n_out - 1} for an output layer of {n_out} units; "
                 f"got labels from {int(xp.min(labels))} to {int(xp.max(labels))}"
             )
-        classes = xp.reshape(xp.arange(n_out, dtype=Y.dtype, device=device or _xp.device_of(Y)), (n_out, 1))
+        classes = xp.reshape(xp.arange(n_out, dtype=labels.dtype, device=device), (n_out, 1))
         return xp.astype(labels == classes, dtype)
     if len(shape) == 1 and n_out == 1 and shape[0] == m:
         Y = xp.reshape(Y, (1, m))
@@ -155,4 +161,9 @@ def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, d
         raise ShapeError(f"Y has shape {shape} but the output is ({n_out}, {m}): Y must be ({n_out}, {m}){hint}")
     if Y.dtype != dtype:
         Y = xp.astype(Y, dtype)
+    if loss.name == "binary_cross_entropy" and m and bool(xp.any((Y < 0.0) | (Y > 1.0))):
+        raise LabelError(
+            f"binary cross-entropy needs labels in [0, 1] (0/1 classes); got values from {float(xp.min(Y))} "
+            f"to {float(xp.max(Y))}: map your two classes to 0 and 1"
+        )
     return Y

@@ -20,7 +20,7 @@ from . import _xp
 from .activations import Activation, get_activation
 from .backend import Backend, get_backend
 from .errors import ConfigError, DeviceMismatchError, NamespaceMismatchError, ShapeError
-from .functional import _check_layer_dims, _check_learning_rate, initialize_parameters
+from .functional import _check_layer_dims, _check_learning_rate, initialize_parameters, labels_from_output
 from .losses import Loss, as_targets, default_loss_for, get_loss
 
 __all__ = ["DNN", "fused_gradients", "training_loss"]
@@ -69,7 +69,7 @@ def fused_gradients(
     cost : 0-d array, or None when ``want_cost`` is False
     AL : (n_L, m) output activations
     """
-    L = sum(1 for k in parameters if k[:1] == "W")
+    L = sum(1 for k in parameters if k[:1] == "W" and k[1:].isdigit())
     activations = [X]  # A[0] .. A[L-1]: the inputs of each layer, needed for dW
     pre_activations = []  # Z[1] .. Z[L]
     A = X
@@ -134,6 +134,9 @@ class DNN:
         self.hidden = get_activation(hidden)
         self.output = get_activation(output)
         self.loss = training_loss(self.output)
+        if self.output.name == "softmax" and self.layer_dims[-1] < 2:
+            raise ConfigError(f"a softmax output needs at least 2 units (one per class), got layer_dims "
+                              f"{self.layer_dims}; for two classes use 2 units, or 1 unit with output='sigmoid'")
         self.backend = get_backend(backend)
         self.dtype = self.backend.float_dtype(dtype)
         self.init = init
@@ -157,10 +160,10 @@ class DNN:
     def _to_backend(self, X: Any, name: str) -> tuple[Any, bool]:
         """Move ``X`` onto the network's backend; returns ``(array, came_from_numpy)``."""
         bk = self.backend
-        if bk.owns(X):
-            return (X if X.dtype == self.dtype or name == "Y" else bk.xp.astype(X, self.dtype)), False
-        if not _xp.is_array(X) or _xp._compat.is_numpy_array(X):
-            return bk.asarray(X, dtype=self.dtype if name == "X" else None), bk.name != "numpy"
+        owned = bk.owns(X)
+        if owned or not _xp.is_array(X) or _xp._compat.is_numpy_array(X):
+            # asarray checks the data is numeric, detaches torch tensors and casts X to the network's dtype.
+            return bk.asarray(X, dtype=self.dtype if name == "X" else None), not owned
         ns = _xp.namespace_of(X)
         if ns is bk.xp:
             raise DeviceMismatchError(
@@ -224,16 +227,22 @@ class DNN:
         Yb, _ = self._to_backend(Y, "Y")
         xp = self.backend.xp
         Y = as_targets(xp, Yb, self.layer_dims[-1], X.shape[1], self.dtype, self.loss, device=self.backend.device)
-        params = dict(self.parameters)
-        L = self.num_layers
-        for i in range(int(num_iterations)):
+        with self.backend.activate():
+            self._train(xp, X, Y, lr, int(num_iterations), print_every, record_every)
+        return self
+
+    def _train(self, xp: Any, X: Any, Y: Any, lr: float, num_iterations: int, print_every: int | None,
+               record_every: int) -> None:
+        keys = [(k, f"d{k}") for k in self.parameters]
+        for i in range(num_iterations):
             last = i == num_iterations - 1
             show = print_every is not None and (i % print_every == 0 or last)
             record = i % record_every == 0 or last or show
-            grads, cost, _ = fused_gradients(xp, params, X, Y, self.hidden, self.output, self.loss, want_cost=record)
-            for l in range(1, L + 1):
-                params[f"W{l}"] = params[f"W{l}"] - lr * grads[f"dW{l}"]
-                params[f"b{l}"] = params[f"b{l}"] - lr * grads[f"db{l}"]
+            grads, cost, _ = fused_gradients(
+                xp, self.parameters, X, Y, self.hidden, self.output, self.loss, want_cost=record
+            )
+            # A new dict per step, swapped in whole: an interrupted fit keeps the last complete step.
+            self.parameters = {k: self.parameters[k] - lr * grads[g] for k, g in keys}
             if record:
                 value = float(cost)  # the only host sync of an iteration, and only when recorded
                 self.costs.append(value)
@@ -241,17 +250,16 @@ class DNN:
                 if show:
                     print(f"Cost after iteration {self.n_iter_}: {value:.6f}")
             self.n_iter_ += 1
-        self.parameters = params
-        return self
 
     # ------------------------------------------------------------------------------------ inference
     def _forward(self, X: Any) -> Any:
         xp = self.backend.xp
         A = X
         L = self.num_layers
-        for l in range(1, L + 1):
-            Z = self.parameters[f"W{l}"] @ A + self.parameters[f"b{l}"]
-            A = (self.output if l == L else self.hidden).forward(xp, Z)
+        with self.backend.activate():
+            for l in range(1, L + 1):
+                Z = self.parameters[f"W{l}"] @ A + self.parameters[f"b{l}"]
+                A = (self.output if l == L else self.hidden).forward(xp, Z)
         return A
 
     def predict_proba(self, X: Any) -> Any:
@@ -262,14 +270,7 @@ class DNN:
     def predict(self, X: Any, threshold: float = 0.5) -> Any:
         """Labels for ``X`` (n_x, m): sigmoid ``AL > threshold`` (n_L, m), softmax argmax (1, m), linear ``AL``."""
         X, from_numpy = self._check_X(X)
-        xp = self.backend.xp
-        AL = self._forward(X)
-        index = _xp.index_dtype(xp, self.backend.device)
-        if self.output.name == "sigmoid":
-            AL = xp.astype(threshold < AL, index)
-        elif self.output.name == "softmax":
-            AL = xp.astype(xp.argmax(AL, axis=0, keepdims=True), index)
-        return self._out(AL, from_numpy)
+        return self._out(labels_from_output(self._forward(X), self.output, threshold), from_numpy)
 
     def score(self, X: Any, Y: Any) -> float:
         """Accuracy for sigmoid/softmax outputs (fraction of examples whose labels all match); R^2 for others.
