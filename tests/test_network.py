@@ -177,3 +177,19 @@ def test_fused_gradients_ignore_keys_other_than_weights_and_biases(rng):
     grads, _, _ = fused_gradients(xpnet.get_backend("numpy").xp, {**params, "Wx": "note"}, rng.standard_normal((3, 4)),
                                   np.ones((1, 4)), get_activation("relu"), get_activation("sigmoid"), get_loss("bce"))
     assert set(grads) == {"dW1", "db1", "dW2", "db2"}
+
+
+def test_training_cost_stays_exact_when_the_sigmoid_saturates(xpb):
+    """Logits of +-1e4 saturate the sigmoid to exactly 0 or 1. The lecture's cost would be inf/NaN; the
+    training path's cost (from the logits) is exact and its step finite (DESIGN principle 6)."""
+    net = xpnet.DNN([2, 1], dtype=xpb.dtype_name, backend=xpb.backend)
+    net.parameters = {"W1": xpb.asarray(np.array([[1e4, 0.0]])), "b1": xpb.asarray(np.zeros((1, 1)))}
+    X = np.array([[1.0, -1.0, 1.0, -1.0], [0.0, 0.0, 0.0, 0.0]])
+    Y = np.array([[1, 0, 0, 1]])  # the last two are wrong by a logit margin of 1e4
+    AL = net.predict_proba(X)
+    assert set(np.unique(AL)) == {0.0, 1.0}
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(oracle.cost("binary_cross_entropy", AL.astype(float), Y.astype(float)))
+    net.fit(X, Y, learning_rate=0.1, num_iterations=1)
+    assert net.costs[0] == pytest.approx(2e4 / 4, rel=1e-6)
+    assert all(np.all(np.isfinite(v)) for v in net.get_parameters().values())
