@@ -12,6 +12,7 @@ Expected (float32, seed 2): the cost falls from about 0.7 to under 0.2; train ac
 from __future__ import annotations
 
 import argparse
+import sys
 
 import xpnet
 
@@ -40,4 +41,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except xpnet.XpnetError as exc:  # a bad --backend/--dtype is a one-line message, not a traceback
+        sys.exit(f"error: {exc}")

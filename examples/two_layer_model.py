@@ -17,13 +17,19 @@ Expected (float32, seed 1): the cost falls from about 0.72 to about 0.20; train 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 import xpnet
 from xpnet import functional as F
 
 
-def two_layer_model(X, Y, layer_dims, *, hidden, learning_rate, num_iterations, print_every, backend, dtype):
-    """X: (n_x, m), Y: (1, m), both already on ``backend``. Returns the trained parameters."""
+def two_layer_model(X: Any, Y: Any, layer_dims: list[int], *, hidden: str, learning_rate: float,
+                    num_iterations: int, print_every: int, backend: xpnet.Backend, dtype: str) -> dict[str, Any]:
+    """Gradient descent on LINEAR -> hidden -> LINEAR -> SIGMOID.
+
+    X: (n_x, m), Y: (1, m), both already on ``backend``. Returns the trained parameters
+    W1 (n_h, n_x), b1 (n_h, 1), W2 (1, n_h), b2 (1, 1)."""
     init = "he" if hidden == "relu" else "xavier"
     parameters = F.initialize_parameters(layer_dims, init=init, seed=1, dtype=dtype, backend=backend)
     for i in range(num_iterations):
@@ -40,7 +46,8 @@ def two_layer_model(X, Y, layer_dims, *, hidden, learning_rate, num_iterations, 
     return parameters
 
 
-def accuracy(X, Y, parameters, backend, hidden) -> float:
+def accuracy(X: Any, Y: Any, parameters: dict[str, Any], backend: xpnet.Backend, hidden: str) -> float:
+    """The fraction of the m columns of X (n_x, m) whose predicted label equals Y (1, m)."""
     labels = F.predict(X, parameters, hidden=hidden, output="sigmoid")
     return float((backend.to_numpy(labels) == backend.to_numpy(Y)).mean())
 
@@ -75,4 +82,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except xpnet.XpnetError as exc:  # a bad --backend/--dtype is a one-line message, not a traceback
+        sys.exit(f"error: {exc}")

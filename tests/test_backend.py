@@ -89,12 +89,16 @@ def test_torch_and_jax_specs():
     assert xpnet.get_backend("jax:cpu").spec == "jax:cpu:0"
 
 
-@pytest.mark.parametrize("spec", ["tensorflow", "numpy:gpu", "auto:1", "cupy:x", ""])
-def test_bad_specs_list_the_valid_ones(spec):
-    with pytest.raises(xpnet.BackendSpecError) as info:
+@pytest.mark.parametrize(("spec", "message"), [
+    ("tensorflow", "valid specs: auto, numpy, cupy, cupy:N, torch"),
+    ("", "valid specs: auto, numpy"),
+    ("numpy:gpu", "numpy runs on the CPU only"),
+    ("auto:1", "'auto' takes no device"),
+    ("cupy:x", "device index must be a non-negative integer"),
+])
+def test_bad_specs_say_what_is_wrong(spec, message):
+    with pytest.raises(xpnet.BackendSpecError, match=message):
         xpnet.get_backend(spec)
-    if spec in ("tensorflow", ""):
-        assert "valid specs: auto, numpy, cupy, cupy:N, torch" in str(info.value)
 
 
 def test_a_spec_must_be_a_string():

@@ -21,9 +21,14 @@ def test_example_reaches_its_stated_accuracy(script, train_min, test_min, backen
     pytest.importorskip("torch" if backend == "torch" else "numpy")
     if backend == "array_api_strict":
         pytest.importorskip("array_api_strict")
-    env = {**os.environ, "XPNET_BACKEND": backend}
-    run = subprocess.run([sys.executable, str(EXAMPLES / script)], capture_output=True, text=True, env=env,
-                         timeout=300)
+    # Both ways a learner picks a backend: the environment variable, and the --backend flag (strict).
+    env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
+    argv = [sys.executable, str(EXAMPLES / script)]
+    if backend == "array_api_strict":
+        argv += ["--backend", backend]
+    else:
+        env["XPNET_BACKEND"] = backend
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert backend in out.splitlines()[0]  # the script reports the backend it ran on
@@ -32,3 +37,11 @@ def test_example_reaches_its_stated_accuracy(script, train_min, test_min, backen
     train = float(re.search(r"train accuracy: ([0-9.]+)", out).group(1))
     test = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
     assert train >= train_min and test >= test_min, out
+
+
+@pytest.mark.parametrize("script", [s for s, _, _ in STATED])
+def test_example_reports_a_bad_backend_in_one_line(script):
+    run = subprocess.run([sys.executable, str(EXAMPLES / script), "--backend", "cupy:7"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.startswith("error: backend 'cupy' cannot be used") and "Traceback" not in run.stderr

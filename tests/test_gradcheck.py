@@ -13,7 +13,7 @@ import xpnet
 from xpnet import activations
 from xpnet.gradcheck import gradient_check
 
-HIDDEN = ["relu", "leaky_relu", "tanh", "sigmoid"]
+HIDDEN = ["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
 OUTPUTS = ["sigmoid", "softmax", "linear"]
 
 
@@ -36,6 +36,13 @@ def test_gradient_check_passes(xpb64, rng, hidden, output, path):
     assert result.passed, str(result)
     assert result.n_parameters == sum(int(np.prod(v.shape)) for v in params.values())
     assert set(result.per_parameter) == set(params)
+
+
+@pytest.mark.parametrize(("output", "loss"), [("sigmoid", "mse"), ("softmax", "mse"), ("tanh", "mse")])
+def test_gradient_check_passes_for_non_default_output_loss_pairs(xpb64, rng, output, loss):
+    """The lecture's chain is not limited to the fused pairs: any differentiable output with any loss."""
+    params, X, Y = _problem(xpb64, rng, output)
+    assert gradient_check(params, X, Y, hidden="tanh", output=output, loss=loss, path="lecture").passed
 
 
 def test_gradient_check_catches_a_wrong_derivative(rng, monkeypatch):

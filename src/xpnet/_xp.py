@@ -71,6 +71,7 @@ def check_same_device(arrays: dict[str, Any]) -> Any:
 
 
 def namespace_info(xp: Any) -> Any:
+    """The namespace's inspection object (``xp.__array_namespace_info__()``): devices and dtypes."""
     return xp.__array_namespace_info__()
 
 
@@ -84,6 +85,7 @@ def float_dtypes_on(xp: Any, device: Any) -> dict[str, Any]:
 
 
 def supports_float64(xp: Any, device: Any) -> bool:
+    """Whether ``device`` of namespace ``xp`` has float64."""
     return "float64" in float_dtypes_on(xp, device)
 
 
@@ -144,6 +146,7 @@ def index_dtype(xp: Any, device: Any) -> Any:
 
 
 def is_floating(xp: Any, x: Any) -> bool:
+    """Whether ``x`` has a real floating dtype."""
     return xp.isdtype(x.dtype, "real floating")
 
 

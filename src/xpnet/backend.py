@@ -193,7 +193,10 @@ class Backend:
         return _xp.device_context(self.xp, self.device)
 
     def synchronize(self, *arrays: Any) -> None:
-        """Wait until queued device work is done (a no-op on the CPU). For JAX, pass the arrays to wait for."""
+        """Wait until queued device work is done (a no-op on the CPU).
+
+        JAX has no device-wide barrier: pass the arrays to wait for (``synchronize(out)``); called without
+        arrays it returns at once on JAX."""
         if self.name == "cupy":
             self.device.synchronize()
         elif self.name == "torch" and getattr(self.device, "type", "cpu") == "cuda":
@@ -329,7 +332,7 @@ def _load_jax(device: str | None) -> Backend:
 def _load_strict(device: str | None) -> Backend:
     strict = _import("array_api_strict", "array_api_strict")
     name = device or "CPU_DEVICE"
-    known = [d.__str__() for d in strict.__array_namespace_info__().devices()]
+    known = [d.__str__().split("'")[1] for d in strict.__array_namespace_info__().devices()]
     try:
         dev = strict.Device(name)
     except Exception as exc:
@@ -488,7 +491,9 @@ def _devices_of(name: str, backend: Backend) -> list[str]:
         import jax
 
         return [f"jax:{d.platform}:{d.id}" for d in jax.devices()]
-    return [f"array_api_strict:{d}" for d in STRICT_DEVICES]
+    # float64 differs between strict's devices: say which lack it.
+    return [f"array_api_strict:{d}" + ("" if _xp.supports_float64(backend.xp, backend.xp.Device(d)) else
+                                        " (no float64)") for d in STRICT_DEVICES]
 
 
 def backends_report() -> list[BackendInfo]:

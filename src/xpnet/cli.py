@@ -20,6 +20,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``xpnet`` command, one sub-command per job."""
     parser = argparse.ArgumentParser(prog="xpnet", description="Dense neural networks on any Array API backend.")
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``xpnet`` command with ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

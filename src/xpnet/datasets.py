@@ -7,6 +7,7 @@ integer labels. For the lecture's layout take ``X.T`` and ``y.reshape(1, -1)``.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from .errors import ConfigError
@@ -16,9 +17,9 @@ __all__ = ["make_flower", "make_moons"]
 
 
 def _check_n(n_samples: Any) -> int:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 2:
         raise ConfigError(f"n_samples must be an integer >= 2, got {n_samples!r}")
-    return n_samples
+    return int(n_samples)
 
 
 def make_flower(n_samples: int = 400, *, petals: float = 4.0, noise: float = 0.2, seed: int = 0) -> tuple[Any, Any]:

@@ -105,6 +105,8 @@ def _check_linear(xp: Any, A_prev: Any, W: Any, b: Any, layer: int | None) -> No
 
 
 def _check_layer_dims(layer_dims: Any) -> list[int]:
+    if hasattr(layer_dims, "tolist") and getattr(layer_dims, "ndim", None) == 1:  # a 1-D NumPy array
+        layer_dims = layer_dims.tolist()
     if isinstance(layer_dims, (str, bytes)) or not isinstance(layer_dims, Sequence):
         raise ConfigError(f"layer_dims must be a sequence of layer sizes like [12288, 20, 7, 1], got {layer_dims!r}")
     dims = list(layer_dims)
@@ -415,6 +417,9 @@ def model_backward(
 # -------------------------------------------------------------------------------------------- updating
 def update_parameters(parameters: Mapping[str, Any], grads: Mapping[str, Any], learning_rate: float) -> dict:
     """One gradient-descent step: ``W{l} = W{l} - learning_rate * dW{l}``, ``b{l} = b{l} - learning_rate * db{l}``.
+
+    ``W{l}`` and ``dW{l}`` are ``(n_l, n_{l-1})``, ``b{l}`` and ``db{l}`` are ``(n_l, 1)``; each gradient must
+    match its parameter's shape, dtype, namespace and device.
 
     Returns a new dict of new arrays; ``parameters`` and its arrays are never modified (JAX arrays are
     immutable, and NumPy callers must not see their arrays change). Keys other than W/b are copied through.

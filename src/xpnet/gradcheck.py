@@ -33,7 +33,16 @@ __all__ = ["GradCheckResult", "gradient_check"]
 
 @dataclass
 class GradCheckResult:
-    """Outcome of :func:`gradient_check`; truthy when it passed."""
+    """Outcome of :func:`gradient_check`; truthy when it passed.
+
+    Attributes
+    ----------
+    difference : ``||g - g_num|| / (||g|| + ||g_num||)`` over all parameters
+    threshold : the bound it was compared with
+    passed : ``difference < threshold``
+    n_parameters : the number of scalars perturbed (the length of theta)
+    per_parameter : the same relative difference for each array (``"W1"``, ``"b1"``, ...)
+    """
 
     difference: float
     threshold: float

@@ -111,7 +111,8 @@ def get_loss(loss: str | Loss) -> Loss:
         return loss
     return lookup(loss, LOSSES, kind="loss", plural="losses", aliases=_ALIASES)
 
-def default_loss_for(output: str) -> Loss:
+
+def default_loss_for(output: Any) -> Loss:
     """The loss that pairs with an output activation: sigmoid -> binary cross-entropy, softmax ->
     categorical cross-entropy, linear -> mse."""
     from .activations import get_activation

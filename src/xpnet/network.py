@@ -27,7 +27,8 @@ __all__ = ["DNN", "fused_gradients", "training_loss"]
 
 
 def training_loss(output: str | Activation, loss: str | Loss | None = None) -> Loss:
-    """The loss training fuses with ``output``; an explicit ``loss`` must be that one."""
+    """The loss training fuses with ``output`` (sigmoid: binary cross-entropy, softmax: categorical
+    cross-entropy, linear: mse), for which ``dZL = AL - Y``; an explicit ``loss`` must be that one."""
     default = default_loss_for(output)
     if loss is not None and get_loss(loss).name != default.name:
         raise ConfigError(
@@ -123,8 +124,8 @@ class DNN:
         self,
         layer_dims: Sequence[int],
         *,
-        hidden: str = "relu",
-        output: str = "sigmoid",
+        hidden: str | Activation = "relu",
+        output: str | Activation = "sigmoid",
         init: str = "he",
         seed: int | None = 0,
         dtype: Any = "float32",
@@ -154,6 +155,7 @@ class DNN:
 
     @property
     def num_layers(self) -> int:
+        """``L``, the number of layers with weights (``len(layer_dims) - 1``)."""
         return len(self.layer_dims) - 1
 
     # ------------------------------------------------------------------------------ input boundary
@@ -273,9 +275,11 @@ class DNN:
         return self._out(labels_from_output(self._forward(X), self.output, threshold), from_numpy)
 
     def score(self, X: Any, Y: Any) -> float:
-        """Accuracy for sigmoid/softmax outputs (fraction of examples whose labels all match); R^2 for others.
+        """Accuracy for sigmoid/softmax outputs (fraction of the m examples whose labels all match); for other
+        outputs R^2 = 1 - sum((Y - AL)^2) / sum((Y - mean_m(Y))^2).
 
-        ``Y`` takes the same forms as in :meth:`fit` (one-hot or class labels for softmax).
+        ``X`` is (n_x, m); ``Y`` takes the same forms as in :meth:`fit` ((n_L, m), (m,) for one output,
+        one-hot (C, m) or class labels (m,) for softmax).
         """
         Xb, _ = self._check_X(X)
         Yb, _ = self._to_backend(Y, "Y")
@@ -285,14 +289,16 @@ class DNN:
         AL = self._forward(Xb)
         if self.output.name == "sigmoid":
             correct = xp.all((AL > 0.5) == (T > 0.5), axis=0)
-            return float(xp.mean(xp.astype(correct, self.dtype)))
-        if self.output.name == "softmax":
+        elif self.output.name == "softmax":
             correct = xp.argmax(AL, axis=0) == xp.argmax(T, axis=0)
-            return float(xp.mean(xp.astype(correct, self.dtype)))
+        else:
+            correct = None
+        if correct is not None:  # counted exactly in integers: a float32 mean would print 0.9325000047
+            return int(xp.sum(xp.astype(correct, _xp.index_dtype(xp, self.backend.device)))) / m
         residual = xp.sum((T - AL) ** 2)
         total = xp.sum((T - xp.mean(T, axis=1, keepdims=True)) ** 2)
         return 1.0 - float(residual) / float(total) if float(total) > 0 else 0.0
 
     def get_parameters(self) -> dict[str, Any]:
-        """The parameters as NumPy arrays (host copies)."""
+        """The parameters as NumPy arrays (host copies): ``W{l}`` (n_l, n_{l-1}) and ``b{l}`` (n_l, 1)."""
         return {k: self.backend.to_numpy(v) for k, v in self.parameters.items()}

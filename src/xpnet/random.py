@@ -10,6 +10,7 @@ adding, say, dropout to a model does not change its initial weights.
 
 from __future__ import annotations
 
+import numbers
 import zlib
 from typing import Any
 
@@ -22,7 +23,7 @@ def check_seed(seed: Any) -> int | None:
     """Validate a seed: a non-negative int, or ``None`` for fresh OS entropy (not reproducible)."""
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
     return int(seed)
 
