@@ -16,6 +16,8 @@ from .errors import DeviceMismatchError, DTypeError, InputTypeError, NamespaceMi
 FLOAT_DTYPE_NAMES = ("float32", "float64")
 
 is_array = _compat.is_array_api_obj
+is_numpy_array = _compat.is_numpy_array
+to_device = _compat.to_device
 is_numpy_namespace = _compat.is_numpy_namespace
 is_cupy_namespace = _compat.is_cupy_namespace
 is_torch_namespace = _compat.is_torch_namespace

@@ -160,7 +160,7 @@ class Backend:
                 arr = _xp.detached(data)
                 self._check_numeric(arr.dtype, xp.isdtype(arr.dtype, ("bool", "integral", "real floating")))
                 if _xp.device_of(arr) != self.device:
-                    arr = _xp._compat.to_device(arr, self.device)
+                    arr = _xp.to_device(arr, self.device)
                 if target is not None and arr.dtype != target:
                     arr = xp.astype(arr, target)
                 return arr

@@ -163,7 +163,7 @@ class DNN:
         """Move ``X`` onto the network's backend; returns ``(array, came_from_numpy)``."""
         bk = self.backend
         owned = bk.owns(X)
-        if owned or not _xp.is_array(X) or _xp._compat.is_numpy_array(X):
+        if owned or not _xp.is_array(X) or _xp.is_numpy_array(X):
             # asarray checks the data is numeric, detaches torch tensors and casts X to the network's dtype.
             return bk.asarray(X, dtype=self.dtype if name == "X" else None), not owned
         ns = _xp.namespace_of(X)
