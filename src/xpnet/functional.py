@@ -460,7 +460,6 @@ def predict(
     any other output: ``AL`` itself (n_L, m) (regression).
     Labels use the namespace's default index dtype.
     """
-    threshold = _check_threshold(threshold)
     AL, _ = model_forward(X, parameters, hidden=hidden, output=output)
     return labels_from_output(AL, output, threshold)
 

@@ -110,6 +110,15 @@ def gradient_check(
     for name, value in (("epsilon", epsilon), ("threshold", threshold)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < value < math.inf):
             raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    W1 = parameters["W1"]
+    # CuPy runs kernels on the current device: arrays on cupy:N need N current for the whole check.
+    with _xp.device_context(_xp.namespace_of(W1), _xp.device_of(W1)):
+        return _check(parameters, X, Y, L, hidden_act, output_act, loss_, path, float(epsilon), float(threshold),
+                      raise_on_failure)
+
+
+def _check(parameters: Mapping[str, Any], X: Any, Y: Any, L: int, hidden_act: Activation, output_act: Activation,
+           loss_: Loss, path: str, epsilon: float, threshold: float, raise_on_failure: bool) -> GradCheckResult:
     # One forward pass in the caller's dtype checks every shape, namespace, device and dtype up front.
     model_forward(X, parameters, hidden=hidden_act, output=output_act)
     W1 = parameters["W1"]
@@ -143,33 +152,29 @@ def gradient_check(
         AL, _ = model_forward(X64, params, hidden=hidden_act, output=output_act)
         return loss_.cost(xp, AL, Y64)
 
-    def compare() -> GradCheckResult:
-        params64 = unflatten(theta)
-        if path == "training":
-            grads = fused_gradients(xp, params64, X64, Y64, hidden_act, output_act, loss_, want_cost=False)[0]
-        else:
-            AL, caches = model_forward(X64, params64, hidden=hidden_act, output=output_act)
-            grads = model_backward(AL, Y64, caches, hidden=hidden_act, output=output_act, loss=loss_)
-        grad = xp.concat([xp.reshape(grads[f"d{k}"], (-1,)) for k in keys])
+    params64 = unflatten(theta)
+    if path == "training":
+        grads = fused_gradients(xp, params64, X64, Y64, hidden_act, output_act, loss_, want_cost=False)[0]
+    else:
+        AL, caches = model_forward(X64, params64, hidden=hidden_act, output=output_act)
+        grads = model_backward(AL, Y64, caches, hidden=hidden_act, output=output_act, loss=loss_)
+    grad = xp.concat([xp.reshape(grads[f"d{k}"], (-1,)) for k in keys])
 
-        n = theta.shape[0]
-        index = xp.arange(n, device=device)
-        plus, minus = [], []
-        for i in range(n):
-            step = epsilon * xp.astype(index == i, f64)
-            plus.append(cost(theta + step))
-            minus.append(cost(theta - step))
-        approx = (xp.stack(plus) - xp.stack(minus)) / (2.0 * epsilon)
+    n = theta.shape[0]
+    index = xp.arange(n, device=device)
+    plus, minus = [], []
+    for i in range(n):
+        step = epsilon * xp.astype(index == i, f64)
+        plus.append(cost(theta + step))
+        minus.append(cost(theta - step))
+    approx = (xp.stack(plus) - xp.stack(minus)) / (2.0 * epsilon)
 
-        per_parameter, start = {}, 0
-        for k, size in zip(keys, sizes, strict=True):
-            per_parameter[k] = float(_relative_difference(xp, grad[start:start + size], approx[start:start + size]))
-            start += size
-        difference = float(_relative_difference(xp, grad, approx))
-        result = GradCheckResult(difference, threshold, difference < threshold, int(n), per_parameter)
-        if raise_on_failure and not result.passed:
-            raise GradientCheckError(str(result))
-        return result
-
-    with _xp.device_context(xp, device):  # CuPy: arrays on device N need N current
-        return compare()
+    per_parameter, start = {}, 0
+    for k, size in zip(keys, sizes, strict=True):
+        per_parameter[k] = float(_relative_difference(xp, grad[start:start + size], approx[start:start + size]))
+        start += size
+    difference = float(_relative_difference(xp, grad, approx))
+    result = GradCheckResult(difference, threshold, difference < threshold, int(n), per_parameter)
+    if raise_on_failure and not result.passed:
+        raise GradientCheckError(str(result))
+    return result

@@ -12,6 +12,7 @@ Training takes the fused path (:func:`fused_gradients`) rather than the lecture'
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -92,6 +93,18 @@ def fused_gradients(
     return grads, cost, A
 
 
+def _on_device(method: Any) -> Any:
+    """Run a DNN method with the network's device current (CuPy launches kernels on the current device, so
+    a network on cupy:1 needs device 1 current for everything it computes, not only the training loop)."""
+
+    @functools.wraps(method)
+    def wrapper(self: DNN, *args: Any, **kwargs: Any) -> Any:
+        with self.backend.activate():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class DNN:
     """An L-layer dense network in the lecture's layout (columns are examples).
 
@@ -160,7 +173,8 @@ class DNN:
 
     # ------------------------------------------------------------------------------ input boundary
     def _to_backend(self, X: Any, name: str) -> tuple[Any, bool]:
-        """Move ``X`` onto the network's backend; returns ``(array, came_from_numpy)``."""
+        """Move ``X`` onto the network's backend; returns ``(array, give_back_numpy)``: outputs go back to NumPy
+        unless the input was already an array of this backend."""
         bk = self.backend
         owned = bk.owns(X)
         if owned or not _xp.is_array(X) or _xp.is_numpy_array(X):
@@ -191,6 +205,7 @@ class DNN:
         return self.backend.to_numpy(x) if to_numpy else x
 
     # ------------------------------------------------------------------------------------- training
+    @_on_device
     def fit(
         self,
         X: Any,
@@ -229,8 +244,7 @@ class DNN:
         Yb, _ = self._to_backend(Y, "Y")
         xp = self.backend.xp
         Y = as_targets(xp, Yb, self.layer_dims[-1], X.shape[1], self.dtype, self.loss, device=self.backend.device)
-        with self.backend.activate():
-            self._train(xp, X, Y, lr, int(num_iterations), print_every, record_every)
+        self._train(xp, X, Y, lr, int(num_iterations), print_every, record_every)
         return self
 
     def _train(self, xp: Any, X: Any, Y: Any, lr: float, num_iterations: int, print_every: int | None,
@@ -258,22 +272,24 @@ class DNN:
         xp = self.backend.xp
         A = X
         L = self.num_layers
-        with self.backend.activate():
-            for l in range(1, L + 1):
-                Z = self.parameters[f"W{l}"] @ A + self.parameters[f"b{l}"]
-                A = (self.output if l == L else self.hidden).forward(xp, Z)
+        for l in range(1, L + 1):
+            Z = self.parameters[f"W{l}"] @ A + self.parameters[f"b{l}"]
+            A = (self.output if l == L else self.hidden).forward(xp, Z)
         return A
 
+    @_on_device
     def predict_proba(self, X: Any) -> Any:
         """The output activations ``AL`` (n_L, m): probabilities for sigmoid/softmax outputs."""
         X, from_numpy = self._check_X(X)
         return self._out(self._forward(X), from_numpy)
 
+    @_on_device
     def predict(self, X: Any, threshold: float = 0.5) -> Any:
         """Labels for ``X`` (n_x, m): sigmoid ``AL > threshold`` (n_L, m), softmax argmax (1, m), linear ``AL``."""
         X, from_numpy = self._check_X(X)
         return self._out(labels_from_output(self._forward(X), self.output, threshold), from_numpy)
 
+    @_on_device
     def score(self, X: Any, Y: Any) -> float:
         """Accuracy for sigmoid/softmax outputs (fraction of the m examples whose labels all match); for other
         outputs R^2 = 1 - sum((Y - AL)^2) / sum((Y - mean_m(Y))^2).
@@ -292,12 +308,11 @@ class DNN:
         elif self.output.name == "softmax":
             correct = xp.argmax(AL, axis=0) == xp.argmax(T, axis=0)
         else:
-            correct = None
-        if correct is not None:  # counted exactly in integers: a float32 mean would print 0.9325000047
-            return int(xp.sum(xp.astype(correct, _xp.index_dtype(xp, self.backend.device)))) / m
-        residual = xp.sum((T - AL) ** 2)
-        total = xp.sum((T - xp.mean(T, axis=1, keepdims=True)) ** 2)
-        return 1.0 - float(residual) / float(total) if float(total) > 0 else 0.0
+            residual = float(xp.sum((T - AL) ** 2))
+            total = float(xp.sum((T - xp.mean(T, axis=1, keepdims=True)) ** 2))
+            return 1.0 - residual / total if total > 0 else 0.0
+        # Counted exactly in integers: a float32 mean would print 0.9325000047 for 373/400.
+        return int(xp.sum(xp.astype(correct, _xp.index_dtype(xp, self.backend.device)))) / m
 
     def get_parameters(self) -> dict[str, Any]:
         """The parameters as NumPy arrays (host copies): ``W{l}`` (n_l, n_{l-1}) and ``b{l}`` (n_l, 1)."""
