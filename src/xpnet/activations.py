@@ -98,6 +98,10 @@ class Activation:
     def __repr__(self) -> str:
         return f"Activation({self.name!r})"
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Pickled by name (the functions include closures); a registered name resolves to the same object.
+        return (get_activation, (self.name,))
+
 
 def _elementwise(name: str, g: Callable, g_prime: Callable) -> Activation:
     return Activation(name, g, g_prime, lambda xp, dA, Z: dA * g_prime(xp, Z))

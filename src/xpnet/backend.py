@@ -99,6 +99,11 @@ class Backend:
     def __hash__(self) -> int:
         return hash(self.spec)
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # A Backend holds a module, which cannot be pickled; its spec resolves it again (estimators are
+        # pickled by joblib and scikit-learn's tools, which must work whatever they compute on).
+        return (get_backend, (self.spec,))
+
     @property
     def supports_float64(self) -> bool:
         """Whether this device computes in float64."""
@@ -427,6 +432,32 @@ def get_backend(spec: str | Backend | None = None) -> Backend:
     if not isinstance(spec, str):
         raise BackendSpecError(f"backend must be a spec string or a Backend, got {type(spec).__name__}")
     return _resolve(spec)
+
+
+def backend_of(x: Any) -> Backend:
+    """The backend an array lives on: its library and device (``torch:cpu``, ``cupy:1``, ...).
+
+    Raises :class:`~xpnet.errors.InputTypeError` for an object that is not an array of a supported library.
+    """
+    if not _xp.is_array(x):
+        raise InputTypeError(f"expected an array, got {type(x).__module__}.{type(x).__name__}")
+    if _xp.is_numpy_array(x):
+        return _resolve("numpy")
+    xp = _xp.namespace_of(x)
+    device = _xp.device_of(x)
+    for name in ("cupy", "torch", "jax", "array_api_strict"):
+        if name in xp.__name__:
+            break
+    else:
+        raise InputTypeError(f"arrays of {xp.__name__} are not supported; use numpy, cupy, torch, jax or "
+                             "array_api_strict arrays")
+    if name == "cupy":
+        return _resolve(f"cupy:{device.id}")
+    if name == "torch":
+        return _resolve("torch:cpu" if device.type == "cpu" else f"torch:{device}")
+    if name == "jax":
+        return _resolve(f"jax:{device.platform}:{device.id}")
+    return _resolve(f"array_api_strict:{str(device).split(chr(39))[1]}")
 
 
 @contextlib.contextmanager

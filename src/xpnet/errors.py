@@ -14,10 +14,12 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigError",
     "DTypeError",
+    "DatasetError",
     "DeviceMismatchError",
     "GradientCheckError",
     "InputTypeError",
     "LabelError",
+    "ModelFileError",
     "NamespaceMismatchError",
     "ShapeError",
     "XpnetError",
@@ -72,3 +74,14 @@ class LabelError(XpnetError, ValueError):
 class GradientCheckError(XpnetError, RuntimeError):
     """Raised by :func:`xpnet.gradcheck.gradient_check` with ``raise_on_failure=True`` when the analytic and
     numerical gradients disagree."""
+
+
+class DatasetError(XpnetError, ValueError):
+    """A dataset cannot be loaded: unknown name (the valid ones are listed), missing or unreadable file,
+    non-numeric features, a label column that does not exist."""
+
+
+class ModelFileError(XpnetError, ValueError):
+    """A model file cannot be read or written: missing, truncated, corrupt, not an xpnet file, written by a
+    newer xpnet, or holding tensors that do not fit the architecture it declares."""
+

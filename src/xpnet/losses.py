@@ -40,10 +40,17 @@ def _bce_gradient(xp: Any, AL: Any, Y: Any) -> Any:
     return -(Y / AL - (1.0 - Y) / (1.0 - AL))
 
 
-def _bce_fused(xp: Any, ZL: Any, Y: Any) -> Any:
+def _weighted_mean(xp: Any, terms: Any, weights: Any) -> Any:
+    # (1/m) sum_j w_j loss_j: weights (1, m) scale whole examples (class weights); None means all ones.
+    m = terms.shape[1]
+    if weights is not None:
+        terms = terms * weights
+    return (1.0 / m) * xp.sum(terms)
+
+
+def _bce_fused(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
     # -[y log s(z) + (1-y) log(1-s(z))] == log(1 + e^z) - y z, and logaddexp(z, 0) never overflows.
-    m = ZL.shape[1]
-    return (1.0 / m) * xp.sum(xp.logaddexp(ZL, 0.0) - Y * ZL)
+    return _weighted_mean(xp, xp.logaddexp(ZL, 0.0) - Y * ZL, weights)
 
 
 def _cce_cost(xp: Any, AL: Any, Y: Any) -> Any:
@@ -55,12 +62,11 @@ def _cce_gradient(xp: Any, AL: Any, Y: Any) -> Any:
     return -(Y / AL)
 
 
-def _cce_fused(xp: Any, ZL: Any, Y: Any) -> Any:
+def _cce_fused(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
     # -sum_i y_i log softmax(z)_i == sum_i y_i (lse(z) - z_i); holds for soft labels too.
-    m = ZL.shape[1]
     top = xp.max(ZL, axis=0, keepdims=True)
     lse = top + xp.log(xp.sum(xp.exp(ZL - top), axis=0, keepdims=True))
-    return (1.0 / m) * xp.sum(Y * (lse - ZL))
+    return _weighted_mean(xp, Y * (lse - ZL), weights)
 
 
 def _mse_cost(xp: Any, AL: Any, Y: Any) -> Any:
@@ -73,26 +79,35 @@ def _mse_gradient(xp: Any, AL: Any, Y: Any) -> Any:
     return AL - Y
 
 
+def _mse_fused(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
+    D = ZL - Y
+    return 0.5 * _weighted_mean(xp, D * D, weights)
+
+
 @dataclass(frozen=True)
 class Loss:
     """A loss: the lecture's ``cost(xp, AL, Y)`` and ``gradient(xp, AL, Y) -> dAL``, the stable
-    ``fused_cost(xp, ZL, Y)``, and the ``output`` activation it fuses with (``dZL = AL - Y``)."""
+    ``fused_cost(xp, ZL, Y, weights=None)`` (``weights``: optional (1, m) per-example weights, the cost
+    becoming ``(1/m) sum_j w_j loss_j``), and the ``output`` activation it fuses with (``dZL = AL - Y``)."""
 
     name: str
     output: str
     cost: Callable[[Any, Any, Any], Any]
     gradient: Callable[[Any, Any, Any], Any]
-    fused_cost: Callable[[Any, Any, Any], Any]
+    fused_cost: Callable[..., Any]
 
     def __repr__(self) -> str:
         return f"Loss({self.name!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (get_loss, (self.name,))
 
 
 LOSSES: dict[str, Loss] = {
     "binary_cross_entropy": Loss("binary_cross_entropy", "sigmoid", _bce_cost, _bce_gradient, _bce_fused),
     "categorical_cross_entropy": Loss("categorical_cross_entropy", "softmax", _cce_cost, _cce_gradient,
                                       _cce_fused),
-    "mse": Loss("mse", "linear", _mse_cost, _mse_gradient, _mse_cost),
+    "mse": Loss("mse", "linear", _mse_cost, _mse_gradient, _mse_fused),
 }
 _ALIASES = {
     "bce": "binary_cross_entropy",

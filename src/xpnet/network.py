@@ -49,12 +49,19 @@ def fused_gradients(
     loss: Loss,
     *,
     want_cost: bool = True,
+    lambd: float = 0.0,
+    keep_masks: Mapping[int, Any] | None = None,
+    sample_weight: Any = None,
 ) -> tuple[dict[str, Any], Any, Any]:
     """Forward and backward through the network, the way training does it.
 
-    Forward: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g(Z[l])``. Backward: ``dZ[L] = A[L] - Y`` (the fused
-    output/loss gradient), then ``dW[l] = (1/m) dZ[l] A[l-1]^T``, ``db[l] = (1/m) sum_cols dZ[l]``,
-    ``dZ[l-1] = g'(Z[l-1]) * (W[l]^T dZ[l])``, stopping at layer 1 (no ``dA0``).
+    Forward: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g(Z[l])``, and with inverted dropout on hidden layer
+    ``l``, ``A[l] = A[l] * M[l]`` where ``M[l] = D[l] / keep_prob`` (``D`` a 0/1 mask). Backward:
+    ``dZ[L] = w * (A[L] - Y)`` (the fused output/loss gradient, ``w`` the per-example weights, 1 by default),
+    then ``dW[l] = (1/m) dZ[l] A[l-1]^T + (lambd/m) W[l]``, ``db[l] = (1/m) sum_cols dZ[l]``,
+    ``dA[l-1] = W[l]^T dZ[l]`` (times ``M[l-1]`` under dropout), ``dZ[l-1] = dA[l-1] * g'(Z[l-1])``, stopping
+    at layer 1 (no ``dA0``). The cost is ``(1/m) sum_j w_j loss_j + (lambd/(2m)) sum_l ||W[l]||_F^2``,
+    computed from the logits ``Z[L]``.
 
     Parameters
     ----------
@@ -64,6 +71,10 @@ def fused_gradients(
     Y : (n_L, m) float targets (see :func:`xpnet.losses.as_targets`)
     hidden, output, loss : resolved objects; ``loss`` must be the one fused with ``output``
     want_cost : compute the cost (from the logits) as well
+    lambd : L2 regularization strength (the lecture's ``lambd``, scikit-learn's ``alpha``), >= 0
+    keep_masks : ``{l: M[l]}`` for hidden layers ``l`` with dropout, each (n_l, m) holding ``0`` or
+        ``1 / keep_prob`` (see :func:`xpnet.training.dropout_masks`)
+    sample_weight : (1, m) per-example weights in the parameters' dtype, or None
 
     Returns
     -------
@@ -72,7 +83,8 @@ def fused_gradients(
     AL : (n_L, m) output activations
     """
     L = sum(1 for k in parameters if k[:1] == "W" and k[1:].isdigit())
-    activations = [X]  # A[0] .. A[L-1]: the inputs of each layer, needed for dW
+    masks = keep_masks or {}
+    activations = [X]  # A[0] .. A[L-1]: the inputs of each layer (after dropout), needed for dW
     pre_activations = []  # Z[1] .. Z[L]
     A = X
     for l in range(1, L + 1):
@@ -80,16 +92,32 @@ def fused_gradients(
         pre_activations.append(Z)
         A = (output if l == L else hidden).forward(xp, Z)
         if l < L:
+            if l in masks:
+                A = A * masks[l]
             activations.append(A)
-    cost = loss.fused_cost(xp, pre_activations[-1], Y) if want_cost else None
-    inv_m = 1.0 / X.shape[1]
+    m = X.shape[1]
+    cost = None
+    if want_cost:
+        cost = loss.fused_cost(xp, pre_activations[-1], Y, sample_weight)
+        if lambd:
+            penalty = sum(xp.sum(parameters[f"W{l}"] * parameters[f"W{l}"]) for l in range(1, L + 1))
+            cost = cost + (0.5 * lambd / m) * penalty
+    inv_m = 1.0 / m
     dZ = A - Y
+    if sample_weight is not None:
+        dZ = dZ * sample_weight
     grads: dict[str, Any] = {}
     for l in range(L, 0, -1):
-        grads[f"dW{l}"] = inv_m * (dZ @ activations[l - 1].T)
+        dW = inv_m * (dZ @ activations[l - 1].T)
+        if lambd:
+            dW = dW + (lambd * inv_m) * parameters[f"W{l}"]
+        grads[f"dW{l}"] = dW
         grads[f"db{l}"] = inv_m * xp.sum(dZ, axis=1, keepdims=True)
         if l > 1:
-            dZ = hidden.backward(xp, parameters[f"W{l}"].T @ dZ, pre_activations[l - 2])
+            dA = parameters[f"W{l}"].T @ dZ
+            if l - 1 in masks:
+                dA = dA * masks[l - 1]
+            dZ = hidden.backward(xp, dA, pre_activations[l - 2])
     return grads, cost, A
 
 
@@ -161,6 +189,7 @@ class DNN:
         self.costs: list[float] = []
         self.cost_iterations: list[int] = []
         self.n_iter_ = 0
+        self.history: Any = None
 
     def __repr__(self) -> str:
         return (f"DNN({self.layer_dims}, hidden={self.hidden.name!r}, output={self.output.name!r}, "
@@ -247,6 +276,90 @@ class DNN:
         self._train(xp, X, Y, lr, int(num_iterations), print_every, record_every)
         return self
 
+    @_on_device
+    def train(
+        self,
+        X: Any,
+        Y: Any,
+        *,
+        epochs: int = 100,
+        batch_size: int | str = 64,
+        optimizer: str | Any = "adam",
+        learning_rate: float = 0.001,
+        schedule: str | Any = None,
+        l2: float = 0.0,
+        dropout: float | Sequence[float] = 0.0,
+        validation_data: tuple[Any, Any] | None = None,
+        validation_fraction: float | None = None,
+        early_stopping: bool | int | Any = False,
+        callbacks: Sequence[Any] = (),
+        verbose: int = 0,
+        seed: int | None = None,
+        **options: Any,
+    ) -> Any:
+        """Train with mini-batches, an optimizer, L2 and dropout (see :class:`xpnet.training.Trainer`).
+
+        Each epoch shuffles the ``m`` columns (xpnet's seeded generator), then for every mini-batch of
+        ``batch_size`` columns runs the fused forward/backward pass (inverted dropout on the hidden layers,
+        ``+ (lambd/m) W`` in ``dW``) and one optimizer update.
+
+        Parameters
+        ----------
+        X : (n_x, m) array; Y : labels in any form :meth:`fit` takes
+        epochs : passes over the data
+        batch_size : int, ``"full"`` (full-batch, the lecture's) or ``"auto"`` (``min(200, m)``)
+        optimizer : ``"gd"``, ``"momentum"``, ``"rmsprop"`` or ``"adam"``
+        learning_rate, schedule : the initial rate and its schedule (see :mod:`xpnet.optimizers`)
+        l2 : L2 strength ``lambd``; dropout : rate(s) for the hidden layers
+        validation_data : ``(X_val, Y_val)``, evaluated after every epoch
+        validation_fraction : or split this fraction off ``X`` (stratified for sigmoid/softmax outputs)
+        early_stopping : ``True`` (patience 10 on ``val_loss``, or ``loss`` without validation), an int
+            patience, or an :class:`~xpnet.training.EarlyStopping`
+        callbacks : more :class:`~xpnet.training.Callback` objects; verbose : 1 for a progress bar
+        seed : seeds shuffling, dropout and the split (default: the network's seed)
+        options : ``beta``, ``beta1``, ``beta2``, ``epsilon``, ``decay_rate``, ``decay_steps``, ``min_lr``
+
+        Returns
+        -------
+        :class:`~xpnet.training.History`, also kept as ``self.history``.
+        """
+        from .training import EarlyStopping, Trainer, split_indices
+
+        X, _ = self._check_X(X)
+        Yb, _ = self._to_backend(Y, "Y")
+        xp, bk = self.backend.xp, self.backend
+        T = as_targets(xp, Yb, self.layer_dims[-1], X.shape[1], self.dtype, self.loss, device=bk.device)
+        validation = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ConfigError("validation_data must be a pair (X_val, Y_val)")
+            Xv, _ = self._check_X(validation_data[0])
+            Yv, _ = self._to_backend(validation_data[1], "Y_val")
+            validation = (Xv, as_targets(xp, Yv, self.layer_dims[-1], Xv.shape[1], self.dtype, self.loss,
+                                         device=bk.device))
+        elif validation_fraction is not None:
+            labels = None
+            if self.output.name in ("sigmoid", "softmax"):
+                host = bk.to_numpy(T)
+                labels = host.argmax(axis=0) if host.shape[0] > 1 else host[0] > 0.5
+            train_idx, val_idx = split_indices(X.shape[1], validation_fraction,
+                                               self.seed if seed is None else seed, labels)
+            ti, vi = bk.asarray(train_idx), bk.asarray(val_idx)
+            validation = (xp.take(X, vi, axis=1), xp.take(T, vi, axis=1))
+            X, T = xp.take(X, ti, axis=1), xp.take(T, ti, axis=1)
+        cbs = list(callbacks)
+        if early_stopping is not False and early_stopping is not None:
+            if isinstance(early_stopping, EarlyStopping):
+                cbs.insert(0, early_stopping)
+            else:
+                patience = 10 if early_stopping is True else early_stopping
+                cbs.insert(0, EarlyStopping("val_loss" if validation else "loss", patience=patience))
+        trainer = Trainer(self, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
+                          batch_size=batch_size, l2=l2, dropout=dropout, seed=seed, callbacks=cbs,
+                          verbose=verbose, **options)
+        self.history = trainer.fit(X, T, epochs=epochs, validation_data=validation)
+        return self.history
+
     def _train(self, xp: Any, X: Any, Y: Any, lr: float, num_iterations: int, print_every: int | None,
                record_every: int) -> None:
         keys = [(k, f"d{k}") for k in self.parameters]
@@ -317,3 +430,67 @@ class DNN:
     def get_parameters(self) -> dict[str, Any]:
         """The parameters as NumPy arrays (host copies): ``W{l}`` (n_l, n_{l-1}) and ``b{l}`` (n_l, 1)."""
         return {k: self.backend.to_numpy(v) for k, v in self.parameters.items()}
+
+    # ---------------------------------------------------------------------------------- model files
+    def _xpnet_export(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Host tensors ``W1, b1, ...`` and the JSON-able architecture, for :func:`xpnet.io.save`."""
+        tensors = self.get_parameters()
+        meta: dict[str, Any] = {
+            "kind": "DNN",
+            "network": {
+                "layer_dims": list(self.layer_dims),
+                "hidden": self.hidden.name,
+                "output": self.output.name,
+                "init": self.init,
+                "seed": self.seed,
+                "dtype": _xp.dtype_name(self.backend.xp, self.dtype),
+                "n_iter": self.n_iter_,
+            },
+            "trained_on": self.backend.spec,
+            "history": self.history.summary() if self.history is not None else None,
+            "costs": list(self.costs),
+        }
+        return tensors, meta
+
+    @classmethod
+    def _xpnet_import(cls, tensors: Mapping[str, Any], meta: Mapping[str, Any], backend: Any) -> DNN:
+        """Rebuild a network from :meth:`_xpnet_export`'s output on ``backend`` (None: the default backend).
+
+        Raises :class:`~xpnet.errors.ModelFileError` when the architecture is malformed or a tensor's shape
+        does not fit it.
+        """
+        from .errors import ModelFileError, XpnetError
+
+        arch = meta.get("network")
+        if not isinstance(arch, Mapping):
+            raise ModelFileError("the file has no 'network' architecture in its metadata")
+        try:
+            net = cls(arch["layer_dims"], hidden=arch["hidden"], output=arch["output"], init=arch.get("init", "he"),
+                      seed=0, dtype=arch["dtype"], backend=backend)
+        except KeyError as exc:
+            raise ModelFileError(f"the file's architecture lacks {exc}") from None
+        except XpnetError as exc:
+            if isinstance(exc, (ModelFileError,)) or type(exc).__name__ in ("BackendUnavailableError",
+                                                                             "BackendSpecError", "DTypeError"):
+                raise
+            raise ModelFileError(f"the file's architecture is invalid: {exc}") from None
+        expected = {f"W{l}": (net.layer_dims[l], net.layer_dims[l - 1]) for l in range(1, net.num_layers + 1)}
+        expected.update({f"b{l}": (net.layer_dims[l], 1) for l in range(1, net.num_layers + 1)})
+        missing = sorted(set(expected) - set(tensors))
+        if missing:
+            raise ModelFileError(f"the file lacks tensors {missing} for layer_dims {net.layer_dims}")
+        params = {}
+        for key, shape in expected.items():
+            t = tensors[key]
+            if tuple(t.shape) != shape:
+                raise ModelFileError(f"tensor {key} has shape {tuple(t.shape)} but layer_dims {net.layer_dims} "
+                                     f"needs {shape}")
+            if t.dtype.kind != "f":
+                raise ModelFileError(f"tensor {key} has dtype {t.dtype}; parameters must be floating point")
+            params[key] = net.backend.asarray(t, dtype=net.dtype)
+        net.parameters = params
+        net.seed = arch.get("seed")
+        net.n_iter_ = int(arch.get("n_iter") or 0)
+        costs = meta.get("costs")
+        net.costs = [float(c) for c in costs] if isinstance(costs, list) else []
+        return net

@@ -1,0 +1,702 @@
+"""scikit-learn compatible estimators: :class:`DNNClassifier` and :class:`DNNRegressor`.
+
+They follow scikit-learn's conventions (rows are samples, ``fit``/``predict``/``score``, constructor
+parameters named as in ``MLPClassifier``/``MLPRegressor`` where the concept is the same) and compute on any
+xpnet backend. Inside, the data is transposed once, as a view, into the lecture's layout and trained by
+:class:`xpnet.training.Trainer`.
+
+Input and output namespaces: NumPy (or lists, pandas, anything array-like) in gives NumPy out, whatever
+backend computes. An array of another library (a torch tensor, a CuPy array) in gives that library's array
+out; with ``backend=None`` the estimator then computes on that array's own library and device.
+
+Differences from scikit-learn's MLP, by design:
+
+* ``solver`` adds ``"momentum"``, ``"rmsprop"`` and ``"gd"``; ``"sgd"`` is gradient descent with the
+  lecture's momentum (``v = beta v + (1 - beta) dW``, see :mod:`xpnet.optimizers`); no ``"lbfgs"``.
+* ``learning_rate`` names xpnet's schedules (``constant``, ``inverse_time`` (alias ``invscaling``),
+  ``step``, ``exponential``, ``cosine``), applied per epoch; no ``"adaptive"``.
+* ``alpha`` is the lecture's ``lambd``: cost ``+ alpha/(2m) sum ||W||^2`` over a batch of ``m`` samples
+  (the same scaling scikit-learn uses).
+* xpnet's own: ``backend``, ``dtype``, ``dropout``, ``init``, ``class_weight`` (classifier),
+  ``standardize`` (learn per-feature mean/std on the training data, applied before every prediction) and
+  ``validation_data`` in :meth:`fit`.
+* ``dtype=None`` follows scikit-learn: float32 input is computed in float32, everything else in float64
+  where the device has it (else float32). Ask for ``dtype="float32"`` for speed on a GPU.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from . import _xp
+from .backend import Backend, backend_of, get_backend
+from .errors import ConfigError, LabelError, ModelFileError, ShapeError
+from .network import DNN
+from .random import check_seed
+from .training import EarlyStopping, Trainer, split_indices
+
+__all__ = ["DNNClassifier", "DNNRegressor"]
+
+_SOLVERS = ("adam", "sgd", "momentum", "rmsprop", "gd")
+_ACTIVATION_NAMES = {"logistic": "sigmoid", "identity": "linear"}
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _seed_from(random_state: Any) -> int | None:
+    """scikit-learn's ``random_state`` (None, int or RandomState) -> xpnet's seed (an int, or None for
+    fresh entropy). An int is used as is, so ``random_state=3`` gives the same weights on every backend."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    return check_seed(random_state)
+
+
+class _DNNEstimator(BaseEstimator):
+    """Shared machinery; use :class:`DNNClassifier` or :class:`DNNRegressor`."""
+
+    _output_kind = "regression"
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] | int = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        backend: str | Backend | None = None,
+        dtype: str | None = None,
+        dropout: float | Sequence[float] = 0.0,
+        init: str = "he",
+        standardize: bool = False,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.backend = backend
+        self.dtype = dtype
+        self.dropout = dropout
+        self.init = init
+        self.standardize = standardize
+
+    # --------------------------------------------------------------------------------- parameters
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = [sizes]
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            raise ConfigError(f"hidden_layer_sizes must be a sequence of positive ints, got {sizes!r}") from None
+        for s in sizes:
+            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+                raise ConfigError(f"hidden_layer_sizes must hold positive ints (units per hidden layer), got "
+                                  f"{self.hidden_layer_sizes!r}")
+        return [int(s) for s in sizes]
+
+    def _optimizer_options(self) -> dict[str, Any]:
+        solver = self.solver.strip().lower() if isinstance(self.solver, str) else self.solver
+        if solver not in _SOLVERS:
+            raise ConfigError(f"unknown solver {self.solver!r}; valid solvers: {', '.join(_SOLVERS)} "
+                              "(xpnet has no lbfgs)")
+        if solver == "sgd":
+            solver = "momentum" if self.momentum else "gd"
+        options: dict[str, Any] = {"optimizer": solver}
+        if solver in ("momentum", "rmsprop"):
+            options["beta"] = self.momentum if self.solver == "sgd" or solver == "momentum" else self.beta_2
+        if solver == "rmsprop":
+            options["epsilon"] = self.epsilon
+        if solver == "adam":
+            options.update(beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon)
+        return options
+
+    def _resolve_backend(self, X: Any) -> Backend:
+        if self.backend is None and _xp.is_array(X) and not _xp.is_numpy_array(X):
+            return backend_of(X)  # follow the data (DESIGN principle 3)
+        return get_backend(self.backend)
+
+    # ------------------------------------------------------------------------------------- inputs
+    def _validate_X(self, X: Any, *, reset: bool, y: Any = None) -> tuple[Any, Any, bool]:
+        """Return ``(X_host_or_None, X_backend (m, n), give_back_numpy)``; with ``y`` also validate it."""
+        bk = self._backend_ if not reset else self._resolve_backend(X)
+        if _xp.is_array(X) and not _xp.is_numpy_array(X):
+            if not bk.owns(X):
+                raise ConfigError(f"X is an array of {backend_of(X).spec} but this estimator computes on "
+                                  f"{bk.spec}; pass NumPy arrays or arrays of {bk.spec}")
+            # An array of the estimator's backend: validate on the device, never a round trip to the host.
+            if X.ndim != 2:
+                raise ShapeError(f"X must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}")
+            if X.shape[0] < 1:
+                raise ShapeError("X has 0 samples; at least 1 is required")
+            if not reset and X.shape[1] != self.n_features_in_:
+                raise ShapeError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input")
+            if reset:
+                self.n_features_in_ = int(X.shape[1])
+            xp = bk.xp
+            dtype = self._dtype_for(bk, X.dtype if xp.isdtype(X.dtype, "real floating") else None)
+            Xb = bk.asarray(X, dtype=dtype)
+            if not bool(xp.all(xp.isfinite(Xb))):
+                raise ValueError("Input X contains NaN or infinity; remove or impute those values first")
+            return None, Xb, False
+        if y is not None:
+            kwargs = dict(multi_output=self._output_kind == "regression", y_numeric=self._output_kind == "regression")
+            Xh, yh = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32), **kwargs)
+            self._y_host = yh
+        else:
+            Xh = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32))
+        dtype = self._dtype_for(bk, Xh.dtype)
+        return Xh, bk.asarray(Xh, dtype=dtype), True
+
+    def _dtype_for(self, bk: Backend, input_dtype: Any) -> Any:
+        if hasattr(self, "network_") and not getattr(self, "_refit", False):
+            return self.network_.dtype
+        if self.dtype is not None:
+            return bk.float_dtype(self.dtype)
+        if input_dtype is not None and _xp.dtype_name(bk.xp, input_dtype) == "float32":
+            return bk.float_dtype("float32")
+        return bk.default_float_dtype
+
+    def _standardize(self, Xb: Any) -> Any:
+        if getattr(self, "mean_", None) is None:
+            return Xb
+        return (Xb - self._mean_b) / self._scale_b
+
+    # ---------------------------------------------------------------------------------------- fit
+    def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None) -> Any:
+        """Train on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs.
+
+        Each epoch shuffles the samples, runs mini-batches of ``batch_size`` (forward, fused backward, one
+        optimizer step each) and stops early as scikit-learn's MLP does: when the training loss (or, with
+        ``early_stopping``, the validation score) has not improved by ``tol`` for ``n_iter_no_change``
+        epochs. ``validation_data=(X_val, y_val)`` gives a validation set of your own (scored every epoch,
+        used by ``early_stopping`` instead of a split). With ``warm_start`` a second ``fit`` continues from
+        the current weights and optimizer state.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, epochs=_check_int("max_iter", self.max_iter, 1), validation_data=validation_data,
+                         incremental=False)
+
+    def _fit(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool) -> Any:
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        continuing = hasattr(self, "network_") and (incremental or self.warm_start)
+        self._refit = not continuing
+        try:
+            _, Xb, _ = self._validate_X(X, reset=not continuing, y=y)
+            if not continuing:
+                self._backend_ = self._resolve_backend(X)
+            T, labels_host, m = self._targets(y, Xb, first=not continuing, incremental=incremental)
+        finally:
+            self._refit = False
+        bk = self._backend_
+        xp = bk.xp
+        if not continuing:
+            sizes = self._hidden_sizes()
+            n_out = T.shape[0]
+            activation = _ACTIVATION_NAMES.get(self.activation, self.activation)
+            self.network_ = DNN([Xb.shape[1], *sizes, n_out], hidden=activation, output=self._output_activation(),
+                                init=self.init, seed=_seed_from(self.random_state),
+                                dtype=self._dtype_for(bk, Xb.dtype), backend=bk)
+            self.mean_ = self.scale_ = None
+        net = self.network_
+        XT = Xb.T  # the lecture's layout, as a view
+        weights = self._sample_weights(labels_host, T)
+        validation = None
+        if validation_data is not None:
+            Xv, yv = validation_data
+            _, Xvb, _ = self._validate_X(Xv, reset=False)
+            Tv, _, _ = self._targets(yv, Xvb, first=False, incremental=True)
+            validation = (Xvb.T, Tv)
+        elif self.early_stopping and not incremental:
+            split_labels = labels_host if self._output_kind == "classification" else None
+            train_idx, val_idx = split_indices(m, self.validation_fraction, net.seed, split_labels)
+            ti, vi = bk.asarray(train_idx), bk.asarray(val_idx)
+            validation = (xp.take(XT, vi, axis=1), xp.take(T, vi, axis=1))
+            XT, T = xp.take(XT, ti, axis=1), xp.take(T, ti, axis=1)
+            if weights is not None:
+                weights = xp.take(weights, ti, axis=1)
+        if self.standardize and not continuing:
+            # Fitted on the training part only: the validation part must not leak into it.
+            mean = xp.mean(XT, axis=1, keepdims=True)
+            std = xp.std(XT, axis=1, keepdims=True)
+            scale = xp.where(std > 0, std, xp.ones_like(std))
+            self._mean_b, self._scale_b = xp.reshape(mean, (-1,)), xp.reshape(scale, (-1,))
+            self.mean_, self.scale_ = bk.to_numpy(self._mean_b), bk.to_numpy(self._scale_b)
+        if self.mean_ is not None:
+            XT = (XT - mean_col(xp, self._mean_b)) / mean_col(xp, self._scale_b)
+            if validation is not None:
+                validation = ((validation[0] - mean_col(xp, self._mean_b)) / mean_col(xp, self._scale_b),
+                              validation[1])
+        if not continuing or not hasattr(self, "trainer_"):
+            self.trainer_ = self._make_trainer(validation is not None, incremental)
+        self.trainer_.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights)
+        self._collect(incremental, epochs)
+        return self
+
+    def _make_trainer(self, has_validation: bool, incremental: bool) -> Trainer:
+        callbacks = []
+        patience = _check_int("n_iter_no_change", self.n_iter_no_change, 1)
+        tol = self.tol
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or tol < 0:
+            raise ConfigError(f"tol must be a number >= 0, got {tol!r}")
+        if not incremental:
+            if has_validation and self.early_stopping:
+                self._stopper = EarlyStopping("val_metric", patience=patience, min_delta=tol,
+                                              restore_best_weights=True)
+            else:
+                self._stopper = EarlyStopping("loss", patience=patience, min_delta=tol, restore_best_weights=False)
+            callbacks.append(self._stopper)
+        return Trainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
+                       l2=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate_init,
+                       schedule=self.learning_rate, callbacks=callbacks, verbose=self.verbose,
+                       **self._optimizer_options())
+
+    def _collect(self, incremental: bool, epochs: int) -> None:
+        h = self.trainer_.history
+        self.history_ = h
+        self.loss_curve_ = list(h["loss"])
+        vals = [v for v in h["val_metric"] if v is not None]
+        self.validation_scores_ = vals if vals else None
+        self.best_validation_score_ = max(vals) if vals else None
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+        self.n_iter_ = len(h)
+        self.t_ = getattr(self, "t_", 0) * int(incremental or self.warm_start) + 0
+        self.n_layers_ = self.network_.num_layers + 1
+        self.n_outputs_ = self.network_.layer_dims[-1]
+        self.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}[
+            self.network_.output.name]
+        stopper = getattr(self, "_stopper", None)
+        if not incremental and stopper is not None and stopper.stopped_epoch is None and epochs > 0:
+            warnings.warn(f"{type(self).__name__}: stochastic optimizer reached max_iter={self.max_iter} epochs "
+                          "and the optimization has not converged yet; raise max_iter or the learning rate",
+                          ConvergenceWarning, stacklevel=3)
+
+    # --------------------------------------------------------------------------------- prediction
+    def _forward(self, X: Any) -> tuple[Any, bool]:
+        check_is_fitted(self, "network_")
+        _, Xb, give_numpy = self._validate_X(X, reset=False)
+        with self._backend_.activate():
+            xp = self._backend_.xp
+            if self.mean_ is not None:
+                Xb = (Xb - self._mean_b) / self._scale_b
+            AL = self.network_._forward(Xb.T)
+            return xp.permute_dims(AL, (1, 0)), give_numpy
+
+    @property
+    def coefs_(self) -> list[Any]:
+        """Weights as NumPy arrays in scikit-learn's orientation: ``coefs_[i]`` is ``W[i+1].T``,
+        ``(n_units_in, n_units_out)``."""
+        check_is_fitted(self, "network_")
+        p = self.network_.get_parameters()
+        return [p[f"W{l}"].T.copy() for l in range(1, self.network_.num_layers + 1)]
+
+    @property
+    def intercepts_(self) -> list[Any]:
+        """Biases as NumPy arrays, ``intercepts_[i]`` of shape ``(n_units_out,)`` (``b[i+1]`` flattened)."""
+        check_is_fitted(self, "network_")
+        p = self.network_.get_parameters()
+        return [p[f"b{l}"].reshape(-1) for l in range(1, self.network_.num_layers + 1)]
+
+    # --------------------------------------------------------------------------------- model files
+    def _xpnet_export(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        check_is_fitted(self, "network_")
+        tensors, meta = self.network_._xpnet_export()
+        if self.mean_ is not None:
+            tensors["mean"], tensors["scale"] = np.asarray(self.mean_), np.asarray(self.scale_)
+        params = {k: v for k, v in self.get_params().items() if k != "backend"}
+        params["hidden_layer_sizes"] = self._hidden_sizes()
+        if isinstance(params.get("dropout"), (list, tuple)):
+            params["dropout"] = [float(d) for d in params["dropout"]]
+        if not isinstance(params.get("random_state"), (int, type(None))):
+            params["random_state"] = None
+        if params.get("class_weight") is not None and isinstance(params["class_weight"], dict):
+            params["class_weight"] = [[_jsonable(k), float(v)] for k, v in params["class_weight"].items()]
+        meta.update(kind=type(self).__name__, params=params, n_features_in=int(self.n_features_in_),
+                    network=meta.get("network"), history=self.history_.summary() if hasattr(self, "history_")
+                    else None, loss_curve=[float(v) for v in getattr(self, "loss_curve_", [])],
+                    normalization="standard" if self.mean_ is not None else None)
+        if hasattr(self, "classes_"):
+            meta["classes"] = [_jsonable(c) for c in self.classes_]
+            meta["classes_dtype"] = str(np.asarray(self.classes_).dtype.kind)
+        return tensors, meta
+
+    @classmethod
+    def _xpnet_import(cls, tensors: dict[str, Any], meta: dict[str, Any], backend: Any) -> Any:
+        params = dict(meta.get("params") or {})
+        if isinstance(params.get("class_weight"), list):
+            params["class_weight"] = {(k if not isinstance(k, list) else tuple(k)): v
+                                      for k, v in params["class_weight"]}
+        if isinstance(params.get("dropout"), list):
+            params["dropout"] = tuple(params["dropout"])
+        try:
+            est = cls(**params)
+        except TypeError as exc:
+            raise ModelFileError(f"the file's estimator parameters do not fit {cls.__name__}: {exc}") from None
+        est.backend = backend
+        network = DNN._xpnet_import({k: v for k, v in tensors.items() if k not in ("mean", "scale")}, meta, backend)
+        est.network_ = network
+        est._backend_ = network.backend
+        n_in = meta.get("n_features_in")
+        if n_in != network.layer_dims[0]:
+            raise ModelFileError(f"n_features_in {n_in!r} does not match the network's input size "
+                                 f"{network.layer_dims[0]}")
+        est.n_features_in_ = int(n_in)
+        est.mean_ = est.scale_ = None
+        if "mean" in tensors or "scale" in tensors:
+            mean, scale = tensors.get("mean"), tensors.get("scale")
+            if mean is None or scale is None or mean.shape != (n_in,) or scale.shape != (n_in,):
+                raise ModelFileError(f"normalization tensors must be 'mean' and 'scale' of shape ({n_in},)")
+            est.mean_, est.scale_ = mean, scale
+            est._mean_b = network.backend.asarray(mean, dtype=network.dtype)
+            est._scale_b = network.backend.asarray(scale, dtype=network.dtype)
+        est.loss_curve_ = list(meta.get("loss_curve") or [])
+        est.n_iter_ = len(est.loss_curve_)
+        est.n_layers_ = network.num_layers + 1
+        est.n_outputs_ = network.layer_dims[-1]
+        est.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}[
+            network.output.name]
+        est._import_extra(meta)
+        return est
+
+    def _import_extra(self, meta: dict[str, Any]) -> None:
+        """Subclass hook: restore what only that estimator has (``classes_``)."""
+
+
+def mean_col(xp: Any, v: Any) -> Any:
+    """A (n,) vector as a (n, 1) column, to broadcast over the columns of a lecture-layout X."""
+    return xp.reshape(v, (-1, 1))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class DNNClassifier(ClassifierMixin, _DNNEstimator):
+    """A dense network classifier with scikit-learn's API, on any xpnet backend.
+
+    Two classes train one sigmoid output with binary cross-entropy; more train a softmax output with
+    categorical cross-entropy; both through the fused, stable gradient ``dZL = AL - Y``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : units per hidden layer, e.g. ``(64, 32)``
+    activation : hidden activation: ``relu``, ``leaky_relu``, ``tanh``, ``sigmoid``/``logistic``,
+        ``linear``/``identity``
+    solver : ``adam`` (default), ``sgd`` (with ``momentum``), ``momentum``, ``rmsprop``, ``gd``
+    alpha : L2 strength; batch_size : int, ``"auto"`` (``min(200, n)``) or ``"full"``
+    learning_rate : schedule name; learning_rate_init : its starting value
+    max_iter : epochs; shuffle, random_state, tol, verbose, warm_start, momentum, early_stopping,
+        validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change : as in scikit-learn's MLP
+    backend : xpnet backend spec (``"auto"``, ``"cupy"``, ``"torch:cuda:0"``, ...); None follows the data
+    dtype : ``"float32"``, ``"float64"`` or None (follow the input, see the module docstring)
+    dropout : dropout rate for every hidden layer, or one per hidden layer
+    init : ``he``, ``xavier``/``glorot``, ``scaled_normal``
+    class_weight : None, ``"balanced"`` or ``{class: weight}``: each sample's loss is scaled by its class's
+        weight (``"balanced"``: ``n_samples / (n_classes * count(class))``)
+    standardize : learn per-feature mean and standard deviation on the training data and apply them
+        before every prediction
+
+    Attributes
+    ----------
+    classes_, n_features_in_, n_iter_, loss_curve_, validation_scores_, best_loss_, coefs_, intercepts_,
+    n_layers_, n_outputs_, out_activation_, history_ (:class:`xpnet.training.History`), network_ (the
+    trained :class:`xpnet.DNN`).
+    """
+
+    _output_kind = "classification"
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] | int = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        backend: str | Backend | None = None,
+        dtype: str | None = None,
+        dropout: float | Sequence[float] = 0.0,
+        init: str = "he",
+        class_weight: dict[Any, float] | str | None = None,
+        standardize: bool = False,
+    ) -> None:
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
+            momentum=momentum, early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, backend=backend,
+            dtype=dtype, dropout=dropout, init=init, standardize=standardize,
+        )
+        self.class_weight = class_weight
+
+    def _output_activation(self) -> str:
+        return "sigmoid" if len(self.classes_) == 2 else "softmax"
+
+    def _targets(self, y: Any, Xb: Any, *, first: bool, incremental: bool) -> tuple[Any, Any, int]:
+        bk = self._backend_ if hasattr(self, "_backend_") and not first else self._resolve_backend(Xb)
+        m = Xb.shape[0]
+        y_host = self._y_host if getattr(self, "_y_host", None) is not None and first else _xp.to_numpy(y)
+        self._y_host = None
+        y_host = column_or_1d(np.asarray(y_host), warn=True)
+        if y_host.shape[0] != m:
+            raise ShapeError(f"y has {y_host.shape[0]} labels but X has {m} samples")
+        check_classification_targets(y_host)
+        if first:
+            classes = np.unique(y_host)
+            if len(classes) < 2:
+                raise LabelError(f"a classifier needs at least 2 classes, but y holds only one class "
+                                 f"({classes[0]!r}); add samples of another class")
+            self.classes_ = classes
+        index = np.searchsorted(self.classes_, y_host)
+        index = np.clip(index, 0, len(self.classes_) - 1)
+        unseen = self.classes_[index] != y_host
+        if unseen.any():
+            raise LabelError(f"y holds labels the model was not fitted with: {np.unique(y_host[unseen])[:5]!r}; "
+                             f"known classes: {self.classes_!r}")
+        dtype = self.network_.dtype if hasattr(self, "network_") and not first else self._dtype_for(bk, Xb.dtype)
+        if len(self.classes_) == 2:
+            T = bk.asarray(index.reshape(1, -1).astype(np.float64), dtype=dtype)
+        else:
+            onehot = (index[None, :] == np.arange(len(self.classes_))[:, None]).astype(np.float64)
+            T = bk.asarray(onehot, dtype=dtype)
+        return T, index, m
+
+    def _sample_weights(self, index: Any, T: Any) -> Any:
+        if self.class_weight is None:
+            return None
+        from sklearn.utils.class_weight import compute_class_weight
+
+        cw = self.class_weight
+        if isinstance(cw, str) and cw != "balanced":
+            raise ConfigError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {cw!r}")
+        if isinstance(cw, dict):
+            unknown = [k for k in cw if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ConfigError(f"class_weight names classes that are not in y: {unknown!r}; "
+                                  f"classes: {self.classes_.tolist()!r}")
+        elif not isinstance(cw, str):
+            raise ConfigError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {cw!r}")
+        y = self.classes_[index]
+        per_class = compute_class_weight(cw, classes=self.classes_, y=y)
+        w = per_class[index].reshape(1, -1)
+        return self._backend_.asarray(w, dtype=self.network_.dtype)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> DNNClassifier:
+        """One epoch over ``(X, y)``, continuing from the current state (the first call must pass
+        ``classes``, every label that will ever appear)."""
+        if not hasattr(self, "network_"):
+            if classes is None:
+                raise ConfigError("the first call to partial_fit must pass classes=[...] (all labels that "
+                                  "will appear); later calls may omit it")
+            self.classes_ = np.unique(column_or_1d(np.asarray(classes)))
+            if len(self.classes_) < 2:
+                raise LabelError("classes must hold at least 2 labels")
+            return self._first_partial(X, y)
+        return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
+
+    def _first_partial(self, X: Any, y: Any) -> DNNClassifier:
+        classes = self.classes_
+        _, Xb, _ = self._validate_X(X, reset=True, y=y)
+        self._backend_ = self._resolve_backend(X)
+        bk = self._backend_
+        del self.classes_
+        self.classes_ = classes
+        sizes = self._hidden_sizes()
+        n_out = 1 if len(classes) == 2 else len(classes)
+        activation = _ACTIVATION_NAMES.get(self.activation, self.activation)
+        self.network_ = DNN([Xb.shape[1], *sizes, n_out], hidden=activation, output=self._output_activation(),
+                            init=self.init, seed=_seed_from(self.random_state), dtype=self._dtype_for(bk, Xb.dtype),
+                            backend=bk)
+        self.mean_ = self.scale_ = None
+        self.trainer_ = self._make_trainer(False, True)
+        return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities, shape ``(n_samples, n_classes)`` in the order of ``classes_``."""
+        P, give_numpy = self._forward(X)
+        xp = self._backend_.xp
+        if len(self.classes_) == 2:
+            P = xp.concat([1.0 - P, P], axis=1)
+        return self._backend_.to_numpy(P) if give_numpy else P
+
+    def predict_log_proba(self, X: Any) -> Any:
+        """``log(predict_proba(X))``."""
+        P = self.predict_proba(X)
+        if isinstance(P, np.ndarray):
+            with np.errstate(divide="ignore"):
+                return np.log(P)
+        return self._backend_.xp.log(P)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted class labels, shape ``(n_samples,)`` (values from ``classes_``)."""
+        P, give_numpy = self._forward(X)
+        xp = self._backend_.xp
+        bk = self._backend_
+        index = xp.reshape(P > 0.5, (-1,)) if len(self.classes_) == 2 else xp.argmax(P, axis=1)
+        index = xp.astype(index, _xp.index_dtype(xp, bk.device))
+        if give_numpy or self.classes_.dtype.kind not in "biuf":
+            return self.classes_[bk.to_numpy(index)]
+        return xp.take(bk.asarray(self.classes_), index, axis=0)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy of ``predict(X)`` against ``y``."""
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(_xp.to_numpy(y) if _xp.is_array(y) else y, _xp.to_numpy(self.predict(X)),
+                                    sample_weight=sample_weight))
+
+    def _import_extra(self, meta: dict[str, Any]) -> None:
+        classes = meta.get("classes")
+        if not isinstance(classes, list) or len(classes) < 2:
+            raise ModelFileError("a classifier file must list at least 2 classes")
+        arr = np.asarray(classes)
+        if meta.get("classes_dtype") in ("U", "S", "O"):
+            arr = arr.astype(str)
+        self.classes_ = arr
+        expected = 1 if len(arr) == 2 else len(arr)
+        if self.network_.layer_dims[-1] != expected:
+            raise ModelFileError(f"{len(arr)} classes need {expected} output units, the network has "
+                                 f"{self.network_.layer_dims[-1]}")
+
+
+class DNNRegressor(RegressorMixin, _DNNEstimator):
+    """A dense network regressor with scikit-learn's API, on any xpnet backend.
+
+    A linear output trained on the mean squared error (``1/(2m) sum (AL - Y)^2``, so ``dZL = AL - Y``);
+    ``y`` may be ``(n_samples,)`` or ``(n_samples, n_targets)``. Parameters, attributes and conventions
+    are those of :class:`DNNClassifier` without ``class_weight``/``classes_``; ``score`` is R^2.
+    """
+
+    def _output_activation(self) -> str:
+        return "linear"
+
+    def _targets(self, y: Any, Xb: Any, *, first: bool, incremental: bool) -> tuple[Any, Any, int]:
+        bk = self._backend_ if hasattr(self, "_backend_") and not first else self._resolve_backend(Xb)
+        m = Xb.shape[0]
+        if getattr(self, "_y_host", None) is not None and first:
+            y_host = self._y_host
+        elif _xp.is_array(y) and not _xp.is_numpy_array(y):
+            y_host = _xp.to_numpy(y)
+        else:
+            y_host = np.asarray(y, dtype=np.float64)
+        self._y_host = None
+        y_host = np.asarray(y_host, dtype=np.float64)
+        if y_host.ndim == 1:
+            y_host = y_host.reshape(-1, 1)
+        if y_host.ndim != 2 or y_host.shape[0] != m:
+            raise ShapeError(f"y has shape {y_host.shape} but X has {m} samples: y must be (n_samples,) or "
+                             "(n_samples, n_targets)")
+        if not np.all(np.isfinite(y_host)):
+            raise ValueError("Input y contains NaN or infinity")
+        if not first and hasattr(self, "network_") and y_host.shape[1] != self.network_.layer_dims[-1]:
+            raise ShapeError(f"y has {y_host.shape[1]} targets but the model was fitted with "
+                             f"{self.network_.layer_dims[-1]}")
+        dtype = self.network_.dtype if hasattr(self, "network_") and not first else self._dtype_for(bk, Xb.dtype)
+        return bk.asarray(np.ascontiguousarray(y_host.T), dtype=dtype), None, m
+
+    def _sample_weights(self, index: Any, T: Any) -> Any:
+        return None
+
+    def partial_fit(self, X: Any, y: Any) -> DNNRegressor:
+        """One epoch over ``(X, y)``, continuing from the current state."""
+        if not hasattr(self, "network_"):
+            _, Xb, _ = self._validate_X(X, reset=True, y=y)
+            self._backend_ = self._resolve_backend(X)
+            T, _, _ = self._targets(y, Xb, first=True, incremental=True)
+            bk = self._backend_
+            activation = _ACTIVATION_NAMES.get(self.activation, self.activation)
+            self.network_ = DNN([Xb.shape[1], *self._hidden_sizes(), T.shape[0]], hidden=activation,
+                                output="linear", init=self.init, seed=_seed_from(self.random_state),
+                                dtype=self._dtype_for(bk, Xb.dtype), backend=bk)
+            self.mean_ = self.scale_ = None
+            self.trainer_ = self._make_trainer(False, True)
+        return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
+
+    def predict(self, X: Any) -> Any:
+        """Predictions, shape ``(n_samples,)`` for one target (as scikit-learn's MLPRegressor, also when fitted
+        on a ``(n_samples, 1)`` y), else ``(n_samples, n_targets)``."""
+        P, give_numpy = self._forward(X)
+        if P.shape[1] == 1:
+            P = self._backend_.xp.reshape(P, (-1,))
+        return self._backend_.to_numpy(P) if give_numpy else P
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R^2 of ``predict(X)`` against ``y``."""
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(_xp.to_numpy(y) if _xp.is_array(y) else y, _xp.to_numpy(self.predict(X)),
+                              sample_weight=sample_weight))
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -1,0 +1,502 @@
+"""The training engine: mini-batches, optimizers, regularization, validation, history and callbacks.
+
+One epoch, for a network of ``L`` layers and ``m`` training examples::
+
+    order = permutation(m) from xpnet's seeded "shuffle" stream      (the same on every backend)
+    for each mini-batch (X_t, Y_t) of ``batch_size`` columns (the last, partial one kept):
+        masks = dropout masks from the seeded "dropout" stream       (the same on every backend)
+        grads, cost = fused_gradients(X_t, Y_t, lambd, masks, weights)
+        parameters = optimizer.update(parameters, grads, schedule(epoch))
+    logs = train loss/metric (running over the batches), validation loss/metric, lr, time
+    callbacks.on_epoch_end(trainer, epoch, logs)                      (early stopping, checkpoint, progress)
+
+Everything inside the loop stays on the device: the batch costs and correct counts are summed as 0-d device
+arrays and read back once per epoch (DESIGN principle 4). Layout is the lecture's: ``X`` is ``(n_x, m)``,
+``Y`` is ``(n_L, m)``.
+
+The train loss and metric of an epoch are running values over its mini-batches, computed with dropout
+active and including the L2 penalty (what the optimizer minimised); the validation loss and metric are
+computed after the epoch on the whole validation set without dropout, the L2 penalty included in the loss
+so both curves measure the same objective.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _xp
+from .errors import ConfigError, ShapeError
+from .optimizers import Optimizer, Schedule, get_optimizer, get_schedule
+from .random import check_seed, host_generator
+
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "Trainer",
+    "check_batch_size",
+    "check_dropout",
+    "dropout_masks",
+    "split_indices",
+]
+
+
+# ------------------------------------------------------------------------------------------- checks
+def check_batch_size(batch_size: Any, m: int) -> int:
+    """Resolve ``batch_size`` for ``m`` examples: a positive int (capped at ``m``), ``"full"`` (the lecture's
+    full-batch gradient descent, ``m``) or ``"auto"`` (scikit-learn's ``min(200, m)``)."""
+    if isinstance(batch_size, str):
+        key = batch_size.strip().lower()
+        if key == "full":
+            return m
+        if key == "auto":
+            return min(200, m)
+    elif not isinstance(batch_size, bool) and isinstance(batch_size, numbers.Integral) and batch_size >= 1:
+        return min(int(batch_size), m)
+    raise ConfigError(f"batch_size must be a positive integer, 'full' or 'auto', got {batch_size!r}")
+
+
+def check_dropout(dropout: Any, n_hidden: int) -> dict[int, float]:
+    """Dropout rates per hidden layer -> ``{l: keep_prob}`` for the layers that drop anything.
+
+    ``dropout`` is one rate for every hidden layer or a sequence of ``n_hidden`` rates (layer 1 first), each
+    in ``[0, 1)``; the keep probability is ``1 - rate``. The output layer never drops.
+    """
+    if isinstance(dropout, numbers.Real) and not isinstance(dropout, bool):
+        rates = [dropout] * n_hidden
+    elif isinstance(dropout, Sequence) and not isinstance(dropout, str):
+        rates = list(dropout)
+        if len(rates) != n_hidden:
+            raise ConfigError(f"dropout has {len(rates)} rates but the network has {n_hidden} hidden layers: "
+                              "give one rate per hidden layer, or a single number for all")
+    else:
+        raise ConfigError(f"dropout must be a rate in [0, 1) or a sequence of them, got {dropout!r}")
+    keep = {}
+    for l, rate in enumerate(rates, start=1):
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not (0 <= rate < 1):
+            raise ConfigError(f"dropout rate of hidden layer {l} must be in [0, 1) (the fraction of units "
+                              f"dropped), got {rate!r}")
+        if rate > 0:
+            keep[l] = 1.0 - float(rate)
+    return keep
+
+
+def _check_nonnegative(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value < math.inf):
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def dropout_masks(rng: Any, layer_dims: Sequence[int], keep: Mapping[int, float], m: int, dtype_name: str
+                  ) -> dict[int, Any]:
+    """Inverted-dropout masks for one mini-batch, drawn on the host (NumPy arrays).
+
+    ``M[l] = D[l] / keep_prob[l]`` with ``D[l] = (U < keep_prob[l])``, ``U ~ Uniform[0, 1)`` of shape
+    ``(n_l, m)``: a kept unit is scaled up so the layer's expected output is unchanged. Drawn from xpnet's
+    seeded generator on the host, so the masks are bit-identical on every backend (DESIGN principle 5).
+    """
+    import numpy as np
+
+    dtype = np.dtype(dtype_name)
+    masks = {}
+    for l, p in keep.items():
+        kept = rng.random((layer_dims[l], m)) < p
+        masks[l] = np.where(kept, dtype.type(1.0 / p), dtype.type(0.0))
+    return masks
+
+
+def split_indices(m: int, fraction: float, seed: int | None, labels: Any = None) -> tuple[Any, Any]:
+    """Split ``range(m)`` into training and validation indices (host NumPy int64 arrays, each sorted).
+
+    ``fraction`` of the examples (at least one) go to validation. With ``labels`` (a host 1-D array of class
+    labels) the split is stratified when every class has at least two members, so both parts keep the class
+    proportions; otherwise it is a plain seeded shuffle.
+    """
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not (0 < fraction < 1):
+        raise ConfigError(f"validation_fraction must be in (0, 1), got {fraction!r}")
+    n_val = max(1, round(fraction * m))
+    if m - n_val < 1:
+        raise ShapeError(f"validation_fraction={fraction} of {m} examples leaves none to train on: "
+                         "give more examples or a smaller fraction")
+    stratify = None
+    if labels is not None:
+        _, counts = np.unique(labels, return_counts=True)
+        if counts.min() >= 2 and n_val >= len(counts) and m - n_val >= len(counts):
+            stratify = labels
+    rng_seed = int(host_generator(seed, "validation-split").integers(2**31 - 1))
+    train, val = train_test_split(np.arange(m), test_size=n_val, random_state=rng_seed, stratify=stratify)
+    return np.sort(train), np.sort(val)
+
+
+# ------------------------------------------------------------------------------------------- history
+@dataclass
+class History:
+    """Per-epoch record of a training run.
+
+    ``columns`` maps ``epoch``, ``loss``, ``metric``, ``val_loss``, ``val_metric``, ``lr`` and ``time``
+    (seconds since the run began) to lists with one entry per epoch (``None`` where there is no validation
+    set). ``metric_name`` is ``"accuracy"`` for classifiers and ``"r2"`` for regression. ``backend``,
+    ``device`` and ``dtype`` say where it ran. ``history["loss"]`` is ``history.columns["loss"]``.
+    """
+
+    metric_name: str
+    backend: str
+    device: str
+    dtype: str
+    columns: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in History.KEYS})
+
+    KEYS = ("epoch", "loss", "metric", "val_loss", "val_metric", "lr", "time")
+
+    def __getitem__(self, key: str) -> list[Any]:
+        return self.columns[key]
+
+    def __len__(self) -> int:
+        return len(self.columns["epoch"])
+
+    def append(self, logs: Mapping[str, Any]) -> None:
+        for key in self.KEYS:
+            self.columns[key].append(logs.get(key))
+
+    def last(self) -> dict[str, Any]:
+        """The last epoch's logs (empty before the first epoch)."""
+        return {k: v[-1] for k, v in self.columns.items()} if len(self) else {}
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-able summary for model files: where it ran, epochs, final and best values."""
+        out: dict[str, Any] = {"metric_name": self.metric_name, "backend": self.backend, "device": self.device,
+                               "dtype": self.dtype, "epochs": len(self)}
+        if len(self):
+            out.update({f"final_{k}": v for k, v in self.last().items() if k not in ("epoch",) and v is not None})
+            vals = [v for v in self.columns["val_loss"] if v is not None]
+            if vals:
+                out["best_val_loss"] = min(vals)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, JSON-able: the columns plus ``metric_name``, ``backend``, ``device``, ``dtype``."""
+        return {"metric_name": self.metric_name, "backend": self.backend, "device": self.device,
+                "dtype": self.dtype, **{k: list(v) for k, v in self.columns.items()}}
+
+
+# ----------------------------------------------------------------------------------------- callbacks
+class Callback:
+    """The callback protocol. Every hook is optional; ``trainer`` gives access to ``trainer.network``,
+    ``trainer.history``, ``trainer.epoch`` and ``trainer.stop_training`` (set it to stop after this epoch).
+
+    ``logs`` in :meth:`on_epoch_end` holds ``epoch, loss, metric, val_loss, val_metric, lr, time``.
+    """
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """Called once when :meth:`Trainer.fit` starts."""
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        """Called before each epoch (``epoch`` counts from 0 over the trainer's whole life)."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Mapping[str, Any]) -> None:
+        """Called after each epoch with that epoch's logs."""
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """Called once when :meth:`Trainer.fit` ends, also when a callback stopped it early."""
+
+
+_MODES = {"loss": "min", "val_loss": "min", "metric": "max", "val_metric": "max"}
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    ``monitor`` is ``"val_loss"`` (default), ``"val_metric"``, ``"loss"`` or ``"metric"``; losses must go
+    down, metrics up. With ``restore_best_weights`` the network gets back the parameters of its best epoch
+    when training ends. ``stopped_epoch`` is the epoch it stopped at (None if it never fired) and
+    ``best_epoch`` / ``best`` the best epoch and value.
+    """
+
+    def __init__(self, monitor: str = "val_loss", *, patience: int = 10, min_delta: float = 0.0,
+                 restore_best_weights: bool = True) -> None:
+        if monitor not in _MODES:
+            raise ConfigError(f"unknown monitor {monitor!r}; valid: {', '.join(_MODES)}")
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 1:
+            raise ConfigError(f"patience must be a positive integer (epochs), got {patience!r}")
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.min_delta = _check_nonnegative("min_delta", min_delta)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self._wait = 0
+        self._best_parameters: dict[str, Any] | None = None
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.best, self.best_epoch, self.stopped_epoch, self._wait = None, None, None, 0
+        self._best_parameters = None
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Mapping[str, Any]) -> None:
+        value = logs.get(self.monitor)
+        if value is None:
+            raise ConfigError(f"early stopping monitors {self.monitor!r}, which this run does not compute "
+                              "(val_* needs validation data or a validation fraction)")
+        sign = 1.0 if _MODES[self.monitor] == "min" else -1.0
+        if self.best is None or sign * (self.best - value) > self.min_delta:
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            # Updates build new arrays and never write into old ones, so holding the dict is a snapshot.
+            self._best_parameters = dict(trainer.network.parameters)
+        else:
+            self._wait += 1
+            if self._wait >= self.patience:
+                self.stopped_epoch = epoch
+                trainer.stop_training = True
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.restore_best_weights and self._best_parameters is not None:
+            trainer.network.parameters = self._best_parameters
+
+
+class ModelCheckpoint(Callback):
+    """Save ``trainer.model`` (the estimator being fitted, or the network) to ``path`` every ``every`` epochs
+    and at the end, with :func:`xpnet.io.save` (atomic: an interrupted save leaves the previous file)."""
+
+    def __init__(self, path: Any, *, every: int = 1) -> None:
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ConfigError(f"every must be a positive integer (epochs), got {every!r}")
+        self.path = path
+        self.every = int(every)
+        self.saved = 0
+
+    def _save(self, trainer: Trainer) -> None:
+        from .io import save
+
+        save(trainer.model, self.path)
+        self.saved += 1
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Mapping[str, Any]) -> None:
+        if (epoch + 1) % self.every == 0:
+            self._save(trainer)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if len(trainer.history):
+            self._save(trainer)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over the epochs showing the live loss and metric.
+
+    Silent when ``verbose`` is 0 or the stream is not a terminal (a log file gets no bar characters).
+    """
+
+    def __init__(self, verbose: int = 1, stream: Any = None) -> None:
+        self.verbose = verbose
+        self.stream = stream
+        self._bar: Any = None
+
+    def enabled(self) -> bool:
+        stream = self.stream if self.stream is not None else sys.stderr
+        return bool(self.verbose) and hasattr(stream, "isatty") and stream.isatty()
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if self.enabled():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=trainer.planned_epochs, unit="epoch", file=self.stream or sys.stderr,
+                             dynamic_ncols=True, leave=True)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Mapping[str, Any]) -> None:
+        if self._bar is not None:
+            shown = {k: f"{v:.4g}" for k in ("loss", "metric", "val_loss", "val_metric")
+                     if (v := logs.get(k)) is not None}
+            if "metric" in shown:
+                shown[trainer.history.metric_name] = shown.pop("metric")
+            if "val_metric" in shown:
+                shown[f"val_{trainer.history.metric_name}"] = shown.pop("val_metric")
+            self._bar.set_postfix(shown, refresh=False)
+            self._bar.update(1)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+# ------------------------------------------------------------------------------------------- trainer
+class Trainer:
+    """Trains a :class:`~xpnet.network.DNN` by mini-batch optimization (the engine behind ``DNN.train`` and
+    the estimators).
+
+    Parameters
+    ----------
+    network : the DNN to train (its parameters are replaced after every step)
+    optimizer : ``"gd"``, ``"momentum"``, ``"rmsprop"``, ``"adam"`` or an :class:`~xpnet.optimizers.Optimizer`
+    learning_rate : the initial learning rate ``alpha0``
+    schedule : ``None``/``"constant"``, ``"inverse_time"``, ``"step"``, ``"exponential"``, ``"cosine"`` or a
+        :class:`~xpnet.optimizers.Schedule`; ``decay_rate``, ``decay_steps``, ``min_lr`` configure it
+    batch_size : int, ``"full"`` or ``"auto"`` (see :func:`check_batch_size`)
+    shuffle : reshuffle the examples every epoch (from xpnet's seeded generator)
+    l2 : L2 strength ``lambd`` (cost ``+ lambd/(2m) sum ||W||^2``), >= 0
+    dropout : rate for every hidden layer or one per hidden layer (see :func:`check_dropout`)
+    seed : seeds the shuffling and dropout streams; ``None`` takes the network's seed
+    callbacks : :class:`Callback` objects, called in order
+    verbose : 0 silent, 1 a progress bar when stderr is a terminal
+    model : the object a :class:`ModelCheckpoint` saves (default: the network)
+    beta, beta1, beta2, epsilon : the optimizer's hyper-parameters (see :mod:`xpnet.optimizers`)
+
+    The optimizer's state, the epoch counter, the random streams and the history carry over between calls
+    to :meth:`fit` (``partial_fit``/``warm_start``), so two calls of 5 epochs equal one of 10.
+    """
+
+    def __init__(self, network: Any, *, optimizer: str | Optimizer = "adam", learning_rate: float = 0.001,
+                 schedule: str | Schedule | None = None, decay_rate: float | None = None, decay_steps: int = 1,
+                 min_lr: float = 0.0, batch_size: int | str = "auto", shuffle: bool = True, l2: float = 0.0,
+                 dropout: float | Sequence[float] = 0.0, seed: int | None = None,
+                 callbacks: Iterable[Callback] = (), verbose: int = 0, model: Any = None,
+                 beta: float | None = None, beta1: float | None = None, beta2: float | None = None,
+                 epsilon: float | None = None) -> None:
+        self.network = network
+        self.model = network if model is None else model
+        self.optimizer = get_optimizer(optimizer, beta=beta, beta1=beta1, beta2=beta2, epsilon=epsilon)
+        self.schedule = get_schedule(schedule, learning_rate, decay_rate=decay_rate, decay_steps=decay_steps,
+                                     min_lr=min_lr)
+        check_batch_size(batch_size, 1)
+        self.batch_size = batch_size
+        self.shuffle = bool(shuffle)
+        self.l2 = _check_nonnegative("l2 (alpha)", l2)
+        self.keep = check_dropout(dropout, network.num_layers - 1)
+        self.seed = network.seed if seed is None else check_seed(seed)
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise ConfigError(f"callbacks must be xpnet.training.Callback objects, got {cb!r}")
+        if verbose and not any(isinstance(cb, ProgressBar) for cb in self.callbacks):
+            self.callbacks.append(ProgressBar(verbose))
+        self.epoch = 0
+        self.stop_training = False
+        self.planned_epochs = 0
+        bk = network.backend
+        metric = "r2" if network.output.name == "linear" else "accuracy"
+        self.history = History(metric, bk.spec, str(bk.device), _xp.dtype_name(bk.xp, network.dtype))
+        self._shuffle_rng = host_generator(self.seed, "shuffle")
+        self._dropout_rng = host_generator(self.seed, "dropout")
+
+    # ------------------------------------------------------------------------------------ one epoch
+    def _batch_order(self, m: int) -> Any:
+        import numpy as np
+
+        if self.shuffle:
+            return self._shuffle_rng.permutation(m)
+        return np.arange(m)
+
+    def _metric_terms(self, xp: Any, AL: Any, Y: Any) -> Any:
+        """Per-batch numerator of the metric: correct examples (classifiers) or squared error (regression)."""
+        out = self.network.output.name
+        if out == "sigmoid":
+            return xp.sum(xp.astype(xp.all((AL > 0.5) == (Y > 0.5), axis=0), AL.dtype))
+        if out == "softmax":
+            return xp.sum(xp.astype(xp.argmax(AL, axis=0) == xp.argmax(Y, axis=0), AL.dtype))
+        D = AL - Y
+        return xp.sum(D * D)
+
+    def _finish_metric(self, xp: Any, numerator: float, Y: Any, m: int) -> float:
+        if self.network.output.name != "linear":
+            return numerator / m
+        total = float(xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2))
+        return 1.0 - numerator / total if total > 0 else 0.0
+
+    def _run_epoch(self, xp: Any, X: Any, Y: Any, w: Any) -> tuple[float, float]:
+        from .network import fused_gradients
+
+        net = self.network
+        bk = net.backend
+        m = X.shape[1]
+        bs = check_batch_size(self.batch_size, m)
+        lr = self.schedule(self.epoch)
+        order = self._batch_order(m)
+        if self.shuffle:
+            idx = bk.asarray(order)
+            X, Y = xp.take(X, idx, axis=1), xp.take(Y, idx, axis=1)
+            if w is not None:
+                w = xp.take(w, idx, axis=1)
+        dtype_name = _xp.dtype_name(xp, net.dtype)
+        loss_sum = metric_sum = None
+        for start in range(0, m, bs):
+            stop = min(start + bs, m)
+            Xb, Yb = X[:, start:stop], Y[:, start:stop]
+            wb = None if w is None else w[:, start:stop]
+            masks = None
+            if self.keep:
+                host = dropout_masks(self._dropout_rng, net.layer_dims, self.keep, stop - start, dtype_name)
+                masks = {l: bk.asarray(M) for l, M in host.items()}
+            grads, cost, AL = fused_gradients(xp, net.parameters, Xb, Yb, net.hidden, net.output, net.loss,
+                                              lambd=self.l2, keep_masks=masks, sample_weight=wb)
+            # Terms are summed on the device; the host reads them once, after the epoch.
+            batch_loss = cost * (stop - start)
+            batch_metric = self._metric_terms(xp, AL, Yb)
+            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            metric_sum = batch_metric if metric_sum is None else metric_sum + batch_metric
+            net.parameters = self.optimizer.update(xp, net.parameters, grads, lr)
+        totals = bk.to_numpy(xp.stack([loss_sum, xp.astype(metric_sum, loss_sum.dtype)]))
+        return float(totals[0]) / m, self._finish_metric(xp, float(totals[1]), Y, m)
+
+    def evaluate(self, X: Any, Y: Any, w: Any = None) -> tuple[float, float]:
+        """Loss (with the L2 penalty) and metric of the current parameters on ``(X, Y)``, without dropout."""
+        from .network import fused_gradients
+
+        net = self.network
+        xp = net.backend.xp
+        _, cost, AL = fused_gradients(xp, net.parameters, X, Y, net.hidden, net.output, net.loss, lambd=self.l2,
+                                      sample_weight=w)
+        metric = self._metric_terms(xp, AL, Y)
+        totals = net.backend.to_numpy(xp.stack([cost, xp.astype(metric, cost.dtype)]))
+        return float(totals[0]), self._finish_metric(xp, float(totals[1]), Y, X.shape[1])
+
+    # ----------------------------------------------------------------------------------------- fit
+    def fit(self, X: Any, Y: Any, *, epochs: int, validation_data: tuple[Any, Any] | None = None,
+            sample_weight: Any = None) -> History:
+        """Train for ``epochs`` more epochs (fewer if a callback stops it) and return the history.
+
+        Parameters
+        ----------
+        X : (n_x, m) array on the network's backend, in its dtype
+        Y : (n_L, m) float targets (:func:`xpnet.losses.as_targets`)
+        epochs : int >= 0
+        validation_data : ``(X_val, Y_val)`` in the same layout, evaluated after every epoch
+        sample_weight : (1, m) per-example weights (class weights), or None
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+            raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
+        xp = self.network.backend.xp
+        self.stop_training = False
+        self.planned_epochs = int(epochs)
+        start = time.perf_counter() - (self.history["time"][-1] if len(self.history) else 0.0)
+        with self.network.backend.activate():
+            for cb in self.callbacks:
+                cb.on_train_begin(self)
+            try:
+                for _ in range(int(epochs)):
+                    for cb in self.callbacks:
+                        cb.on_epoch_begin(self, self.epoch)
+                    lr = self.schedule(self.epoch)
+                    loss, metric = self._run_epoch(xp, X, Y, sample_weight)
+                    logs: dict[str, Any] = {"epoch": self.epoch, "loss": loss, "metric": metric, "lr": lr}
+                    if validation_data is not None:
+                        logs["val_loss"], logs["val_metric"] = self.evaluate(*validation_data)
+                    logs["time"] = time.perf_counter() - start
+                    self.history.append(logs)
+                    for cb in self.callbacks:
+                        cb.on_epoch_end(self, self.epoch, logs)
+                    self.epoch += 1
+                    if self.stop_training:
+                        break
+            finally:
+                for cb in self.callbacks:
+                    cb.on_train_end(self)
+        return self.history
