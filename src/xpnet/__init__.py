@@ -6,7 +6,7 @@ Importing xpnet imports no array library; backends are loaded when first asked f
 
 from __future__ import annotations
 
-from . import activations, datasets, errors, functional, initializers, losses
+from . import activations, datasets, errors, functional, initializers, losses, optimizers, training
 from ._xp import to_numpy
 from .backend import (
     Backend,
@@ -20,11 +20,13 @@ from .errors import (
     BackendSpecError,
     BackendUnavailableError,
     ConfigError,
+    DatasetError,
     DeviceMismatchError,
     DTypeError,
     GradientCheckError,
     InputTypeError,
     LabelError,
+    ModelFileError,
     NamespaceMismatchError,
     ShapeError,
     XpnetError,
@@ -42,7 +44,21 @@ from .functional import (
     update_parameters,
 )
 from .gradcheck import GradCheckResult, gradient_check
+from .io import load, save
 from .network import DNN
+from .training import Callback, EarlyStopping, History, ModelCheckpoint, Trainer
+
+
+def __getattr__(name: str) -> object:
+    # The estimators import scikit-learn (and with it NumPy and SciPy): loaded on first use, so that
+    # ``import xpnet`` stays free of array libraries.
+    if name in ("DNNClassifier", "DNNRegressor", "estimators"):
+        import importlib
+
+        module = importlib.import_module(".estimators", __name__)
+        return module if name == "estimators" else getattr(module, name)
+    raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
+
 
 try:
     from importlib.metadata import PackageNotFoundError, version
@@ -56,15 +72,24 @@ __all__ = [
     "Backend",
     "BackendSpecError",
     "BackendUnavailableError",
+    "Callback",
     "ConfigError",
+    "DNNClassifier",
+    "DNNRegressor",
     "DTypeError",
+    "DatasetError",
     "DeviceMismatchError",
+    "EarlyStopping",
     "GradCheckResult",
     "GradientCheckError",
+    "History",
     "InputTypeError",
     "LabelError",
+    "ModelCheckpoint",
+    "ModelFileError",
     "NamespaceMismatchError",
     "ShapeError",
+    "Trainer",
     "XpnetError",
     "__version__",
     "activations",
@@ -73,21 +98,27 @@ __all__ = [
     "compute_cost",
     "datasets",
     "errors",
+    "estimators",
     "format_backends_report",
     "functional",
     "get_backend",
     "gradient_check",
     "initialize_parameters",
     "initializers",
+    "io",
     "linear_activation_backward",
     "linear_activation_forward",
     "linear_backward",
     "linear_forward",
+    "load",
     "losses",
     "model_backward",
     "model_forward",
+    "optimizers",
     "predict",
+    "save",
     "to_numpy",
+    "training",
     "update_parameters",
     "use_backend",
 ]

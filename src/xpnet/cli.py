@@ -1,17 +1,365 @@
 """The ``xpnet`` command (also ``python -m xpnet``).
 
-Exit codes: 0 success, 2 usage errors (argparse), 1 runtime errors with a one-line reason.
+Sub-commands: ``train``, ``evaluate``, ``predict``, ``backends``.
+
+Exit codes: 0 success, 2 usage errors (argparse's message for a bad option value), 1 runtime errors with a
+one-line reason (``xpnet: error: ...``) and no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
 import sys
+import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .backend import format_backends_report
-from .errors import XpnetError
+from .errors import DatasetError, XpnetError
+
+_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
+_OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop", "gd")
+_SCHEDULES = ("constant", "inverse_time", "step", "exponential", "cosine")
+
+
+class CommandError(XpnetError, RuntimeError):
+    """A command cannot go on (missing optional package, labels that do not fit the model, ...)."""
+
+
+# ------------------------------------------------------------------------------------- option types
+def _layers(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid layer list {text!r}: expected comma-separated positive integers, e.g. 64,32") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"invalid layer list {text!r}: every layer needs at least 1 unit")
+    return sizes
+
+
+def _number(low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = True,
+            kind: type = float) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") \
+                from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        below = value <= low if low_open else value < low
+        above = value >= high if high_open else value > high
+        if below or above:
+            lo = "(" if low_open else "["
+            hi = ")" if high_open else "]"
+            raise argparse.ArgumentTypeError(f"{text} is outside {lo}{low:g}, {high:g}{hi}")
+        return value
+
+    return parse
+
+
+def _batch_size(text: str) -> int | str:
+    if text.strip().lower() in ("full", "auto"):
+        return text.strip().lower()
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer, 'full' or 'auto'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"batch size must be at least 1, got {value}")
+    return value
+
+
+# ----------------------------------------------------------------------------------------- helpers
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(text)
+
+
+def _check_output_dir(path: str | None, what: str) -> None:
+    # Checked before training starts: minutes of training must not end in "no such directory".
+    if path is None:
+        return
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise CommandError(f"cannot write {what} {path!r}: directory {str(parent)!r} does not exist")
+
+
+def _require_matplotlib() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise CommandError('--plot needs matplotlib, which is not installed: pip install "xpnet[plot]"') from None
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _atomic_write_with(path: str, write: Any) -> None:
+    """Write ``path`` through ``write(tmp_path)`` then rename: an interrupted run leaves the old file."""
+    target = Path(path).expanduser()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp{target.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _plot_history(history: Any, path: str, title: str) -> None:
+    plt = _require_matplotlib()
+    epochs = [e + 1 for e in history["epoch"]]
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, history["loss"], label="train")
+    if any(v is not None for v in history["val_loss"]):
+        ax_loss.plot(epochs, history["val_loss"], label="validation")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    ax_metric.plot(epochs, history["metric"], label="train")
+    if any(v is not None for v in history["val_metric"]):
+        ax_metric.plot(epochs, history["val_metric"], label="validation")
+    ax_metric.set_xlabel("epoch")
+    ax_metric.set_ylabel(history.metric_name)
+    ax_metric.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    try:
+        _atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    except OSError as exc:
+        raise CommandError(f"cannot write plot {path!r}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+
+
+def _load_dataset(source: str, label_column: str | None, seed: int) -> Any:
+    from . import datasets
+
+    kwargs: dict[str, Any] = {"seed": seed}
+    if label_column is not None:
+        kwargs["label_column"] = int(label_column) if label_column.lstrip("-").isdigit() else label_column
+    return datasets.load(source, **kwargs)
+
+
+def _describe_data(ds: Any) -> str:
+    if ds.task == "classification":
+        import numpy as np
+
+        return f"{ds.n_samples} samples, {ds.n_features} features, {len(np.unique(ds.y))} classes"
+    return f"{ds.n_samples} samples, {ds.n_features} features, regression"
+
+
+# ------------------------------------------------------------------------------------------- train
+def _cmd_train(args: argparse.Namespace) -> int:
+    from . import datasets
+    from .estimators import DNNClassifier, DNNRegressor
+    from .io import save
+
+    _check_output_dir(args.out, "model")
+    _check_output_dir(args.plot, "plot")
+    if args.plot:
+        _require_matplotlib()
+    ds = _load_dataset(args.dataset, args.label_column, args.seed)
+    X_train, X_test, y_train, y_test = datasets.train_test_split(ds.X, ds.y, test_size=args.test_fraction,
+                                                                 seed=args.seed)
+    classify = ds.task == "classification"
+    Estimator = DNNClassifier if classify else DNNRegressor
+    early = args.val_fraction > 0 and args.patience > 0
+    est = Estimator(
+        hidden_layer_sizes=args.layers, activation=args.activation, solver=args.optimizer,
+        learning_rate_init=args.lr, learning_rate=args.schedule, max_iter=args.epochs, batch_size=args.batch_size,
+        dropout=args.dropout, alpha=args.l2, backend=args.backend, dtype=args.dtype, random_state=args.seed,
+        early_stopping=early, validation_fraction=args.val_fraction if args.val_fraction > 0 else 0.1,
+        n_iter_no_change=args.patience if args.patience > 0 else args.epochs + 1, tol=args.tol,
+        verbose=0 if args.quiet else 1, standardize=not args.no_standardize,
+    )
+    _say(args, f"xpnet train: {ds.name} ({_describe_data(ds)}); train {len(y_train)} / test {len(y_test)}")
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X_train, y_train)
+    elapsed = time.perf_counter() - started
+    net = est.network_
+    h = est.history_
+    arch = "-".join(str(d) for d in net.layer_dims)
+    _say(args, f"network {arch} {net.hidden.name} -> {net.output.name}, {args.optimizer} lr {args.lr:g}, "
+               f"batch {args.batch_size}, {h.dtype} on {h.backend}")
+    last = h.last()
+    stop = est._stopper.stopped_epoch if getattr(est, "_stopper", None) is not None else None
+    summary = f"epochs {len(h)}{' (early stop)' if stop is not None else ''}, loss {last['loss']:.4f}"
+    if last.get("val_metric") is not None:
+        summary += f", validation {h.metric_name} {last['val_metric']:.4f}"
+    _say(args, f"{summary} in {elapsed:.1f} s")
+    if any("converge" in str(w.message) for w in caught) and not early:
+        _say(args, "note: the training loss was still improving at the last epoch (raise --epochs to train longer)")
+    score = est.score(X_test, y_test)
+    print(f"test {'accuracy' if classify else 'R^2'}: {score:.4f}")
+    if args.out:
+        path = save(est, args.out)
+        _say(args, f"saved model to {path}")
+    if args.plot:
+        _plot_history(h, args.plot, f"xpnet {arch} on {ds.name}")
+        _say(args, f"saved plot to {args.plot}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ evaluate / predict
+def _load_model(path: str, backend: str | None) -> Any:
+    from .io import load
+
+    model = load(path, backend=backend)
+    if not hasattr(model, "n_features_in_"):
+        raise CommandError(f"{path!r} holds a bare network ({type(model).__name__}), not an estimator saved by "
+                           "'xpnet train' or xpnet.save(DNNClassifier/DNNRegressor); load it in Python with "
+                           "xpnet.load")
+    return model
+
+
+def _check_features(model: Any, X: Any, source: str) -> None:
+    if X.shape[1] != model.n_features_in_:
+        raise CommandError(f"{source} has {X.shape[1]} features but the model takes {model.n_features_in_}: "
+                           "use the data the model was trained on (or the same columns)")
+
+
+def _check_labels(model: Any, y: Any, source: str) -> None:
+    import numpy as np
+
+    if not hasattr(model, "classes_"):
+        if y.dtype.kind not in "biuf":
+            raise CommandError(f"{source} has non-numeric labels but the model is a regressor")
+        return
+    classes = model.classes_
+    labels = y.astype(classes.dtype) if classes.dtype.kind in "biuf" and y.dtype.kind in "biuf" else y.astype(str)
+    known = classes if labels.dtype == classes.dtype else classes.astype(str)
+    unseen = np.setdiff1d(np.unique(labels), known)
+    if unseen.size:
+        raise CommandError(f"{source} has labels the model was not trained on: {unseen[:5].tolist()} "
+                           f"(model classes: {known.tolist()})")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import datasets
+
+    model = _load_model(args.model, args.backend)
+    ds = _load_dataset(args.data, args.label_column, args.seed)
+    X, y, where = ds.X, ds.y, f"all {ds.n_samples} samples"
+    if args.split == "test":
+        _, X, _, y = datasets.train_test_split(ds.X, ds.y, test_size=args.test_fraction, seed=args.seed)
+        where = f"the test split ({len(y)} samples, test fraction {args.test_fraction:g}, seed {args.seed})"
+    _check_features(model, X, ds.name)
+    _check_labels(model, y, ds.name)
+    if hasattr(model, "classes_"):
+        y = y.astype(model.classes_.dtype) if model.classes_.dtype.kind in "biuf" else y.astype(str)
+        print(f"accuracy: {model.score(X, y):.4f} on {where} of {ds.name}")
+    else:
+        import numpy as np
+
+        pred = model.predict(X)
+        mse = float(np.mean((np.asarray(pred).reshape(len(y), -1) - y.reshape(len(y), -1)) ** 2))
+        print(f"R^2: {model.score(X, y):.4f}, mse: {mse:.6g} on {where} of {ds.name}")
+    return 0
+
+
+def _read_features(source: str, n_features: int) -> Any:
+    """Features of a file for prediction: an ``.npz`` with ``X`` (``y`` optional) or a ``.csv`` holding either
+    exactly the model's features or the features plus a label column (the last one)."""
+    import csv
+
+    import numpy as np
+
+    from . import datasets
+
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".csv"):
+        return datasets.load(source).X
+    if not path.is_file():
+        raise DatasetError(f"no such file: {source!r}")
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if "X" not in archive.files:
+                    raise DatasetError(f"{source!r} has no array named 'X' (found: {', '.join(archive.files)})")
+                X = archive["X"]
+        except DatasetError:
+            raise
+        except Exception as exc:
+            raise DatasetError(f"cannot read {source!r} as an npz archive ({type(exc).__name__}: {exc})") from None
+        if X.ndim != 2 or X.dtype.kind not in "biuf":
+            raise DatasetError(f"X in {source!r} must be a 2-D numeric array, got {X.dtype} of shape {X.shape}")
+        return X.astype(np.float64)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = [r for r in csv.reader(fh) if any(field.strip() for field in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read {source!r} as CSV ({exc})") from None
+    if not rows:
+        raise DatasetError(f"{source!r} is empty")
+    width = len(rows[0])
+    if width == n_features + 1:
+        return datasets.load_csv(path)[0]
+    if width != n_features:
+        raise DatasetError(f"{source!r} has {width} columns but the model takes {n_features} features (or "
+                           f"{n_features} plus a label column)")
+
+    def number(text: str) -> float | None:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+    if any(number(f) is None for f in rows[0]):
+        rows = rows[1:]  # a header
+    values = []
+    for line, row in enumerate(rows, start=2):
+        parsed = [number(f) for f in row]
+        if len(row) != width or any(v is None or not math.isfinite(v) for v in parsed):
+            raise DatasetError(f"{source!r} row {line} is not {width} finite numbers: {row[:6]}")
+        values.append(parsed)
+    if not values:
+        raise DatasetError(f"{source!r} has a header but no rows")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    model = _load_model(args.model, args.backend)
+    _check_output_dir(args.out, "predictions")
+    X = _read_features(args.data, model.n_features_in_)
+    _check_features(model, X, args.data)
+    pred = np.asarray(model.predict(X))
+    header = ["prediction"]
+    columns = [pred.reshape(len(X), -1)]
+    if hasattr(model, "classes_"):
+        proba = np.asarray(model.predict_proba(X))
+        header += [f"p_{c}" for c in model.classes_]
+        columns.append(proba)
+    elif columns[0].shape[1] > 1:
+        header = [f"prediction_{i}" for i in range(columns[0].shape[1])]
+    table = np.concatenate([c.astype(str) if c.dtype.kind not in "f" else np.char.mod("%.8g", c) for c in columns],
+                           axis=1)
+    text = ",".join(header) + "\n" + "\n".join(",".join(row) for row in table) + "\n"
+    if args.out:
+        try:
+            _atomic_write_with(args.out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        except OSError as exc:
+            raise CommandError(f"cannot write predictions {args.out!r}: {exc.strerror or exc}") from None
+        print(f"wrote {len(X)} predictions to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _cmd_backends(args: argparse.Namespace) -> int:
@@ -19,14 +367,76 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xpnet`` command, one sub-command per job."""
     parser = argparse.ArgumentParser(prog="xpnet", description="Dense neural networks on any Array API backend.")
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    p = sub.add_parser("backends", help="list the backends, whether each is usable here, devices and float64")
-    p.set_defaults(func=_cmd_backends)
+
+    t = sub.add_parser("train", help="train a network on a dataset and print its test score",
+                       description="Train a DNNClassifier (or DNNRegressor for float labels) on a dataset, "
+                                   "print the test score, optionally save the model and a plot of the curves.")
+    t.add_argument("--dataset", default="digits",
+                   help="digits (default), breast_cancer, moons, circles, flower, or a .npz/.csv file")
+    t.add_argument("--label-column", default=None, metavar="COL",
+                   help="label column of a CSV file: index (default -1, the last) or name")
+    t.add_argument("--layers", type=_layers, default=(128, 64), metavar="N,N,...",
+                   help="hidden layer sizes (default 128,64)")
+    t.add_argument("--activation", choices=_ACTIVATIONS, default="relu", help="hidden activation (default relu)")
+    t.add_argument("--optimizer", choices=_OPTIMIZERS, default="adam", help="optimizer (default adam)")
+    t.add_argument("--lr", type=_number(0, low_open=True), default=0.003, help="learning rate (default 0.003)")
+    t.add_argument("--schedule", choices=_SCHEDULES, default="constant",
+                   help="learning-rate schedule per epoch (default constant)")
+    t.add_argument("--epochs", type=_number(1, kind=int), default=100, help="maximum epochs (default 100)")
+    t.add_argument("--batch-size", type=_batch_size, default=64, help="int, 'auto' or 'full' (default 64)")
+    t.add_argument("--dropout", type=_number(0, 1), default=0.0, help="dropout rate of the hidden layers, in [0, 1)")
+    t.add_argument("--l2", type=_number(0), default=1e-4, help="L2 strength (alpha / lambd, default 1e-4)")
+    t.add_argument("--backend", default=None,
+                   help="auto (default: CuPy when a GPU works, else NumPy), numpy, cupy[:N], torch[:DEV], jax, "
+                        "array_api_strict")
+    t.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
+    t.add_argument("--seed", type=_number(0, kind=int), default=0, help="seed of everything random (default 0)")
+    t.add_argument("--test-fraction", type=_number(0, 1, low_open=True), default=0.2,
+                   help="held-out test fraction (default 0.2)")
+    t.add_argument("--val-fraction", type=_number(0, 1), default=0.1,
+                   help="validation fraction split off the training data for early stopping (default 0.1; 0: "
+                        "none, stop on the training loss)")
+    t.add_argument("--patience", type=_number(0, kind=int), default=10,
+                   help="stop after this many epochs without improvement (default 10; 0: never stop early)")
+    t.add_argument("--tol", type=_number(0), default=1e-4, help="improvement that counts (default 1e-4)")
+    t.add_argument("--no-standardize", action="store_true",
+                   help="do not standardize features (default: mean/std learned on the training split)")
+    t.add_argument("--out", default=None, metavar="PATH", help="save the model (safetensors)")
+    t.add_argument("--plot", default=None, metavar="PNG", help="save loss/metric curves (needs matplotlib)")
+    t.add_argument("--quiet", "-q", action="store_true", help="print only the test score")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="score a saved model on a dataset",
+                       description="Print the accuracy (classifiers) or R^2 (regressors) of a saved model.")
+    e.add_argument("model", help="a model file written by 'xpnet train --out' or xpnet.save")
+    e.add_argument("data", help="a dataset name or a .npz/.csv file with labels")
+    e.add_argument("--label-column", default=None, metavar="COL", help="label column of a CSV file")
+    e.add_argument("--split", choices=("all", "test"), default="all",
+                   help="all samples (default) or the test split 'xpnet train' held out (same --test-fraction "
+                        "and --seed)")
+    e.add_argument("--test-fraction", type=_number(0, 1, low_open=True), default=0.2)
+    e.add_argument("--seed", type=_number(0, kind=int), default=0)
+    e.add_argument("--backend", default=None, help="backend to compute on (default: auto)")
+    e.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict with a saved model",
+                       description="Write one row per sample: the prediction and, for classifiers, the "
+                                   "probability of each class.")
+    p.add_argument("model", help="a model file written by 'xpnet train --out' or xpnet.save")
+    p.add_argument("data", help="a dataset name, a .npz with X, or a .csv of features (a label column is ignored)")
+    p.add_argument("--out", default=None, metavar="CSV", help="write here (default: standard output)")
+    p.add_argument("--backend", default=None, help="backend to compute on (default: auto)")
+    p.set_defaults(func=_cmd_predict)
+
+    b = sub.add_parser("backends", help="list the backends, whether each is usable here, devices and float64")
+    b.set_defaults(func=_cmd_backends)
     return parser
 
 
@@ -38,6 +448,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except XpnetError as exc:
         print(f"xpnet: error: {exc}", file=sys.stderr)
         return 1
+    except (ValueError, OSError) as exc:
+        # scikit-learn's input validation and file-system errors: a user's problem, told in one line.
+        print(f"xpnet: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("xpnet: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -79,6 +79,8 @@ def gradient_check(
     epsilon: float = 1e-7,
     threshold: float = 2e-7,
     raise_on_failure: bool = False,
+    lambd: float = 0.0,
+    keep_masks: Mapping[int, Any] | None = None,
 ) -> GradCheckResult:
     """Compare analytic gradients with two-sided finite differences.
 
@@ -94,6 +96,10 @@ def gradient_check(
         :func:`xpnet.functional.compute_cost`'s formula (any output/loss pair)
     epsilon, threshold : the lecture's 1e-7 and 2e-7
     raise_on_failure : raise :class:`~xpnet.errors.GradientCheckError` instead of returning a failed result
+    lambd : L2 strength, checked with the training path (cost ``+ lambd/(2m) sum ||W||^2``)
+    keep_masks : ``{l: M[l]}`` fixed inverted-dropout masks (``0`` or ``1/keep_prob``, shape (n_l, m)) for the
+        training path; fixed masks make the cost a deterministic function of the parameters, so dropout's
+        backward pass can be checked too
 
     Returns
     -------
@@ -101,6 +107,11 @@ def gradient_check(
     """
     if path not in ("training", "lecture"):
         raise ConfigError(f"path must be 'training' or 'lecture', got {path!r}")
+    if path == "lecture" and (lambd or keep_masks):
+        raise ConfigError("lambd and keep_masks are checked on the training path (path='training'); the "
+                          "lecture's functional chain has neither")
+    if isinstance(lambd, bool) or not isinstance(lambd, numbers.Real) or not (0 <= lambd < math.inf):
+        raise ConfigError(f"lambd must be a finite number >= 0, got {lambd!r}")
     L = num_layers(parameters)
     hidden_act, output_act = get_activation(hidden), get_activation(output)
     if path == "training":
@@ -114,11 +125,12 @@ def gradient_check(
     # CuPy runs kernels on the current device: arrays on cupy:N need N current for the whole check.
     with _xp.device_context(_xp.namespace_of(W1), _xp.device_of(W1)):
         return _check(parameters, X, Y, L, hidden_act, output_act, loss_, path, float(epsilon), float(threshold),
-                      raise_on_failure)
+                      raise_on_failure, float(lambd), keep_masks)
 
 
 def _check(parameters: Mapping[str, Any], X: Any, Y: Any, L: int, hidden_act: Activation, output_act: Activation,
-           loss_: Loss, path: str, epsilon: float, threshold: float, raise_on_failure: bool) -> GradCheckResult:
+           loss_: Loss, path: str, epsilon: float, threshold: float, raise_on_failure: bool, lambd: float = 0.0,
+           keep_masks: Mapping[int, Any] | None = None) -> GradCheckResult:
     # One forward pass in the caller's dtype checks every shape, namespace, device and dtype up front.
     model_forward(X, parameters, hidden=hidden_act, output=output_act)
     W1 = parameters["W1"]
@@ -137,6 +149,14 @@ def _check(parameters: Mapping[str, Any], X: Any, Y: Any, L: int, hidden_act: Ac
     X64 = xp.astype(X, f64)
     Y64 = as_targets(xp, Y, shapes[-1][0], X.shape[1], f64, loss_, device=device)
     theta = xp.concat([xp.reshape(xp.astype(parameters[k], f64), (-1,)) for k in keys])
+    masks = None
+    if keep_masks:
+        masks = {}
+        for l, M in keep_masks.items():
+            if not (isinstance(l, int) and 1 <= l < L) or tuple(M.shape) != (shapes[2 * (l - 1)][0], X.shape[1]):
+                raise ShapeError(f"keep_masks[{l!r}] must be a mask of hidden layer 1..{L - 1} with shape "
+                                 f"(n_l, m); got shape {tuple(M.shape)}")
+            masks[l] = xp.astype(M, f64)
 
     def unflatten(vector: Any) -> dict[str, Any]:
         out, start = {}, 0
@@ -148,13 +168,15 @@ def _check(parameters: Mapping[str, Any], X: Any, Y: Any, L: int, hidden_act: Ac
     def cost(vector: Any) -> Any:
         params = unflatten(vector)
         if path == "training":
-            return fused_gradients(xp, params, X64, Y64, hidden_act, output_act, loss_, want_cost=True)[1]
+            return fused_gradients(xp, params, X64, Y64, hidden_act, output_act, loss_, want_cost=True,
+                                   lambd=lambd, keep_masks=masks)[1]
         AL, _ = model_forward(X64, params, hidden=hidden_act, output=output_act)
         return loss_.cost(xp, AL, Y64)
 
     params64 = unflatten(theta)
     if path == "training":
-        grads = fused_gradients(xp, params64, X64, Y64, hidden_act, output_act, loss_, want_cost=False)[0]
+        grads = fused_gradients(xp, params64, X64, Y64, hidden_act, output_act, loss_, want_cost=False,
+                                lambd=lambd, keep_masks=masks)[0]
     else:
         AL, caches = model_forward(X64, params64, hidden=hidden_act, output=output_act)
         grads = model_backward(AL, Y64, caches, hidden=hidden_act, output=output_act, loss=loss_)
