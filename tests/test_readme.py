@@ -28,10 +28,43 @@ def test_readme_example_runs_as_shown(monkeypatch):
 
 def test_readme_shows_the_l_layer_examples_real_output():
     text = README.read_text()
-    block = re.search(r"Output of `python examples/l_layer_model.py` on a CPU:\n\n```\n(.*?)```", text, re.S).group(1)
+    intro = "`python examples/l_layer_model.py` trains the lecture's L-layer model; its output on a CPU:"
+    block = re.search(re.escape(intro) + r"\n\n```\n(.*?)```", text, re.S).group(1)
     shown = [line for line in block.splitlines() if line.strip() and line.strip() != "..."]
     run = subprocess.run([sys.executable, str(ROOT / "examples" / "l_layer_model.py")], capture_output=True,
                          text=True, env={**os.environ, "XPNET_BACKEND": "numpy"}, timeout=300, check=True)
     actual = run.stdout.splitlines()
     missing = [line for line in shown if line not in actual]
     assert not missing, f"README shows lines the example does not print: {missing}"
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+def test_readme_training_and_estimator_snippets_print_what_they_claim(monkeypatch):
+    """Every ``print(...)  # claim`` line of the mini-batch and scikit-learn snippets prints exactly ``claim``."""
+    monkeypatch.setenv("XPNET_BACKEND", "numpy")
+    checked = 0
+    for code in _python_blocks()[1:]:
+        claims = [re.search(r"#\s*(.+)$", line).group(1).strip() for line in code.splitlines()
+                  if line.startswith("print(") and "#" in line]
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, "README.md", "exec"), {})
+        printed = out.getvalue().splitlines()
+        assert printed == claims
+        checked += len(claims)
+    assert checked >= 4
+
+
+def test_readme_shows_xpnet_trains_real_output():
+    text = README.read_text()
+    block = re.search(r"pip install -e \. && xpnet train\n```\n\n```\n(.*?)```", text, re.S).group(1)
+    run = subprocess.run([sys.executable, "-m", "xpnet", "train"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "XPNET_BACKEND": "numpy"}, check=True)
+
+    def untimed(lines: list[str]) -> list[str]:
+        return [re.sub(r" in [0-9.]+ s$", "", line) for line in lines if line.strip()]
+
+    assert untimed(block.splitlines()) == untimed(run.stdout.splitlines())
