@@ -45,3 +45,25 @@ def test_example_reports_a_bad_backend_in_one_line(script):
                          text=True, timeout=120)
     assert run.returncode == 1
     assert run.stderr.startswith("error: backend 'cupy' cannot be used") and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
+def test_optimizers_example_adam_beats_gradient_descent(backend):
+    if backend == "array_api_strict":
+        pytest.importorskip("array_api_strict")
+    run = subprocess.run([sys.executable, str(EXAMPLES / "optimizers_compare.py"), "--backend", backend],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    found = re.findall(r"(\w+): final cost ([0-9.]+), train accuracy ([0-9.]+)", run.stdout)
+    rows = {name: (float(cost), float(accuracy)) for name, cost, accuracy in found}
+    assert set(rows) == {"gd", "momentum", "adam"}
+    assert rows["adam"][1] >= 0.95 and rows["adam"][0] < 0.5 * rows["gd"][0], run.stdout
+
+
+def test_sklearn_example_reaches_its_stated_accuracy():
+    env = {**os.environ, "XPNET_BACKEND": "numpy"}
+    run = subprocess.run([sys.executable, str(EXAMPLES / "sklearn_digits.py")], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert float(re.search(r"test accuracy: ([0-9.]+)", run.stdout).group(1)) >= 0.95, run.stdout
+    assert "backend: numpy" in run.stdout

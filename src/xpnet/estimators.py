@@ -280,7 +280,11 @@ class _DNNEstimator(BaseEstimator):
                               validation[1])
         if not continuing or not hasattr(self, "trainer_"):
             self.trainer_ = self._make_trainer(validation is not None, incremental)
+        before = len(self.trainer_.history)
         self.trainer_.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights)
+        # scikit-learn's t_: training samples seen over the estimator's life (one per sample per epoch).
+        self.t_ = (self.t_ if continuing and hasattr(self, "t_") else 0) + \
+            XT.shape[1] * (len(self.trainer_.history) - before)
         self._collect(incremental, epochs)
         return self
 
@@ -311,7 +315,6 @@ class _DNNEstimator(BaseEstimator):
         self.best_validation_score_ = max(vals) if vals else None
         self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
         self.n_iter_ = len(h)
-        self.t_ = getattr(self, "t_", 0) * int(incremental or self.warm_start) + 0
         self.n_layers_ = self.network_.num_layers + 1
         self.n_outputs_ = self.network_.layer_dims[-1]
         self.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}[
@@ -411,6 +414,13 @@ class _DNNEstimator(BaseEstimator):
 
     def _import_extra(self, meta: dict[str, Any]) -> None:
         """Subclass hook: restore what only that estimator has (``classes_``)."""
+
+
+def _refuse_partial_standardize(est: Any) -> None:
+    if est.standardize:
+        raise ConfigError("standardize=True learns the feature mean and scale in fit, from all of the training "
+                          "data; partial_fit sees one batch at a time: standardize with a StandardScaler fitted "
+                          "beforehand (in a Pipeline) and set standardize=False")
 
 
 def mean_col(xp: Any, v: Any) -> Any:
@@ -552,8 +562,10 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> DNNClassifier:
         """One epoch over ``(X, y)``, continuing from the current state (the first call must pass
-        ``classes``, every label that will ever appear)."""
+        ``classes``, every label that will ever appear). ``early_stopping`` does not apply, and
+        ``standardize`` is learned by ``fit`` only."""
         if not hasattr(self, "network_"):
+            _refuse_partial_standardize(self)
             if classes is None:
                 raise ConfigError("the first call to partial_fit must pass classes=[...] (all labels that "
                                   "will appear); later calls may omit it")
@@ -667,8 +679,10 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
         return None
 
     def partial_fit(self, X: Any, y: Any) -> DNNRegressor:
-        """One epoch over ``(X, y)``, continuing from the current state."""
+        """One epoch over ``(X, y)``, continuing from the current state (``early_stopping`` does not apply,
+        and ``standardize`` is learned by ``fit`` only)."""
         if not hasattr(self, "network_"):
+            _refuse_partial_standardize(self)
             _, Xb, _ = self._validate_X(X, reset=True, y=y)
             self._backend_ = self._resolve_backend(X)
             T, _, _ = self._targets(y, Xb, first=True, incremental=True)
