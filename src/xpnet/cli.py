@@ -88,7 +88,10 @@ def _check_output_dir(path: str | None, what: str) -> None:
     # Checked before training starts: minutes of training must not end in "no such directory".
     if path is None:
         return
-    parent = Path(path).expanduser().resolve().parent
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise CommandError(f"cannot write {what} {path!r}: it is a directory; name a file inside it")
+    parent = target.resolve().parent
     if not parent.is_dir():
         raise CommandError(f"cannot write {what} {path!r}: directory {str(parent)!r} does not exist")
 
@@ -235,17 +238,21 @@ def _check_features(model: Any, X: Any, source: str) -> None:
 def _check_labels(model: Any, y: Any, source: str) -> None:
     import numpy as np
 
+
     if not hasattr(model, "classes_"):
         if y.dtype.kind not in "biuf":
             raise CommandError(f"{source} has non-numeric labels but the model is a regressor")
         return
     classes = model.classes_
-    labels = y.astype(classes.dtype) if classes.dtype.kind in "biuf" and y.dtype.kind in "biuf" else y.astype(str)
-    known = classes if labels.dtype == classes.dtype else classes.astype(str)
-    unseen = np.setdiff1d(np.unique(labels), known)
+    if classes.dtype.kind in "biuf" and y.dtype.kind in "biuf":
+        # Compared as numbers without truncation: a label 0.5 must not pass for class 0.
+        labels, known = y.astype(np.float64), classes.astype(np.float64)
+    else:
+        labels, known = y.astype(str), classes.astype(str)
+    unseen = np.unique(y[~np.isin(labels, known)])
     if unseen.size:
         raise CommandError(f"{source} has labels the model was not trained on: {unseen[:5].tolist()} "
-                           f"(model classes: {known.tolist()})")
+                           f"(model classes: {classes.tolist()})")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -301,12 +308,13 @@ def _read_features(source: str, n_features: int) -> Any:
         return X.astype(np.float64)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = [r for r in csv.reader(fh) if any(field.strip() for field in r)]
+            # Keep each row's real line number for the messages; blank lines are skipped.
+            rows = [(line, r) for line, r in enumerate(csv.reader(fh), start=1) if any(f.strip() for f in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"cannot read {source!r} as CSV ({exc})") from None
     if not rows:
         raise DatasetError(f"{source!r} is empty")
-    width = len(rows[0])
+    width = len(rows[0][1])
     if width == n_features + 1:
         return datasets.load_csv(path)[0]
     if width != n_features:
@@ -319,10 +327,11 @@ def _read_features(source: str, n_features: int) -> Any:
         except ValueError:
             return None
 
-    if any(number(f) is None for f in rows[0]):
-        rows = rows[1:]  # a header
+    # A header holds text; an empty field is a missing value, which the row check below refuses.
+    if any(f.strip() and number(f) is None for f in rows[0][1]):
+        rows = rows[1:]
     values = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         parsed = [number(f) for f in row]
         if len(row) != width or any(v is None or not math.isfinite(v) for v in parsed):
             raise DatasetError(f"{source!r} row {line} is not {width} finite numbers: {row[:6]}")

@@ -594,6 +594,7 @@ def load(source: str | os.PathLike[str] = "digits", *, label_column: int | str =
     name = source.strip().lower() if isinstance(source, str) else None
     if name in DATASETS:
         if name in _GENERATED:
+            _only_for(name, label_column=label_column)
             kwargs: dict[str, Any] = {"seed": seed}
             if n_samples is not None:
                 kwargs["n_samples"] = n_samples
