@@ -247,7 +247,7 @@ class _DNNEstimator(BaseEstimator):
             activation = _ACTIVATION_NAMES.get(self.activation, self.activation)
             self.network_ = DNN([Xb.shape[1], *sizes, n_out], hidden=activation, output=self._output_activation(),
                                 init=self.init, seed=_seed_from(self.random_state),
-                                dtype=self._dtype_for(bk, Xb.dtype), backend=bk)
+                                dtype=Xb.dtype, backend=bk)  # Xb is already in the dtype this fit resolved
             self.mean_ = self.scale_ = None
         net = self.network_
         XT = Xb.T  # the lecture's layout, as a view
@@ -304,6 +304,8 @@ class _DNNEstimator(BaseEstimator):
         return Trainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
                        l2=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate_init,
                        schedule=self.learning_rate, callbacks=callbacks, verbose=self.verbose,
+                       # cosine anneals to its minimum over the whole run, not over its default of one epoch
+                       decay_steps=max(1, int(self.max_iter)) if self.learning_rate == "cosine" else 1,
                        **self._optimizer_options())
 
     def _collect(self, incremental: bool, epochs: int) -> None:
@@ -564,6 +566,10 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         """One epoch over ``(X, y)``, continuing from the current state (the first call must pass
         ``classes``, every label that will ever appear). ``early_stopping`` does not apply, and
         ``standardize`` is learned by ``fit`` only."""
+        if self.class_weight == "balanced":
+            raise ConfigError("class_weight='balanced' needs the class counts of all the data, which partial_fit "
+                              "never sees at once: pass a dict {class: weight} (e.g. computed with "
+                              "sklearn.utils.class_weight.compute_class_weight on your labels)")
         if not hasattr(self, "network_"):
             _refuse_partial_standardize(self)
             if classes is None:
