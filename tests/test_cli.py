@@ -689,3 +689,25 @@ def test_predict_csv_first_row_with_a_missing_value_is_not_dropped(tmp_path, cap
     code, out, _ = run(["predict", moons_model, path], capsys)
     # Either refused (a missing value), or one prediction per row: never a silently lost sample.
     assert code == 1, f"exit {code}: {len(read_predictions(out)[1])} predictions for 3 rows"
+
+
+def test_task_regression_for_integer_valued_targets(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = np.round(10 * X[:, 0] + 50).astype(int)  # integral targets, which auto reads as 40-odd classes
+    path = write_csv(tmp_path / "prices.csv", np.column_stack([X, y]).tolist())
+    code, out, _ = run(["train", "--dataset", path, "--task", "regression", "-q"], capsys)
+    assert code == 0 and test_score(out, "R^2") > 0.9  # targets standardized, predictions in original units
+    code, out, _ = run(["train", "--dataset", path, "-q", "--epochs", "2", "--patience", "0"], capsys)
+    assert code == 0 and "test accuracy:" in out
+
+
+def test_task_regression_refuses_text_labels(tmp_path, capsys):
+    path = write_csv(tmp_path / "names.csv", [[0.1, 0.2, "cat"], [0.3, 0.1, "dog"]] * 10)
+    message, _ = runtime_error(["train", "--dataset", path, "--task", "regression"], capsys)
+    assert "non-numeric labels" in message
+
+
+def test_patience_zero_prints_no_convergence_note(capsys):
+    code, out, _ = run(["train", "--dataset", "moons", "--epochs", "3", "--patience", "0"], capsys)
+    assert code == 0 and "note:" not in out and "epochs 3," in out

@@ -526,3 +526,10 @@ def test_split_bad_test_size(test_size):
 def test_split_length_mismatch():
     with pytest.raises(DatasetError, match="X has 4 samples but y has 3"):
         datasets.train_test_split(np.zeros((4, 2)), np.zeros(3))
+
+
+@pytest.mark.parametrize("make", ["make_moons", "make_flower", "make_circles"])
+@pytest.mark.parametrize("noise", [None, "a", -1.0, float("nan")])
+def test_generators_refuse_bad_noise(make, noise):
+    with pytest.raises(ConfigError, match="noise"):
+        getattr(datasets, make)(50, noise=noise)

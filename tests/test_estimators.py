@@ -5,6 +5,7 @@ training, early stopping, class weights, solvers, dtypes, and pickle / model-fil
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -271,19 +272,22 @@ def test_early_stopping_uses_a_validation_split(moons):
     X, y = moons
     kwargs = dict(hidden_layer_sizes=(6,), early_stopping=True, validation_fraction=0.25, random_state=0,
                   backend="numpy")
-    # tol=1.0: an accuracy can never improve by more than 1, so it stops after n_iter_no_change epochs
+    # tol=1.0: an accuracy can never improve by more than 1, so (scikit-learn's rule) it stops once more than
+    # n_iter_no_change epochs in a row brought no such improvement: after 1 + 3 epochs.
     clf = DNNClassifier(max_iter=50, tol=1.0, n_iter_no_change=2, **kwargs).fit(X, y)
-    assert clf.n_iter_ == 3
-    assert len(clf.validation_scores_) == 3 and clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.n_iter_ == 4
+    assert len(clf.validation_scores_) == 4 and clf.best_validation_score_ == max(clf.validation_scores_)
     assert all(0 <= s <= 1 for s in clf.validation_scores_)
     # validation accuracy is counted on the held-out quarter: multiples of 1/30
     np.testing.assert_allclose(np.array(clf.validation_scores_) * 30, np.round(np.array(clf.validation_scores_) * 30),
                                atol=1e-9)
-    assert clf._stopper.best_epoch == 0
-    # best weights restored: those after the first epoch, as a one-epoch run on the same split gives
-    with pytest.warns(ConvergenceWarning):
-        one = DNNClassifier(max_iter=1, tol=1.0, n_iter_no_change=2, **kwargs).fit(X, y)
-    for Wa, Wb in zip(clf.coefs_, one.coefs_, strict=True):
+    best = int(np.argmax(clf.validation_scores_))  # the first epoch with the best score
+    assert clf._stopper.best_epoch == best
+    # best weights restored: those after epoch `best`, as a run of best + 1 epochs on the same split gives
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # whether it warns depends on where best falls
+        short = DNNClassifier(max_iter=best + 1, tol=1.0, n_iter_no_change=2, **kwargs).fit(X, y)
+    for Wa, Wb in zip(clf.coefs_, short.coefs_, strict=True):
         np.testing.assert_array_equal(Wa, Wb)
     no_split = DNNClassifier((6,), max_iter=3, random_state=0, backend="numpy")
     with pytest.warns(ConvergenceWarning):
@@ -526,3 +530,106 @@ def test_regressor_shapes_and_fit(regression):
     np.testing.assert_allclose(two.predict(X), _reference_proba(two, X), rtol=1e-10, atol=1e-12)
     with pytest.raises(xpnet.ShapeError, match="targets"):
         two.partial_fit(X, Y[:, 0])
+
+
+# ------------------------------------------------------------------------------- review findings, pinned down
+def test_warm_start_fit_takes_changed_parameters_and_keeps_the_run(moons):
+    X, y = moons
+    clf = DNNClassifier((6,), warm_start=True, max_iter=3, random_state=0, backend="numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        clf.set_params(learning_rate_init=0.05, solver="rmsprop", alpha=0.5)
+        clf.fit(X, y)
+    trainer = clf.trainer_
+    assert trainer.schedule.initial == 0.05 and trainer.optimizer.name == "rmsprop" and trainer.l2 == 0.5
+    assert clf.n_iter_ == 6 and len(clf.loss_curve_) == 6 and trainer.epoch == 6
+
+
+def test_warm_start_with_the_same_solver_keeps_the_optimizer_state(moons):
+    X, y = moons
+    clf = DNNClassifier((6,), warm_start=True, max_iter=2, random_state=0, backend="numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        t = clf.trainer_.optimizer.t
+        clf.fit(X, y)
+    assert t > 0 and clf.trainer_.optimizer.t == 2 * t  # Adam's step count (bias correction) went on
+
+
+def test_partial_fit_after_an_early_stopping_fit(moons):
+    X, y = moons
+    clf = DNNClassifier((6,), early_stopping=True, max_iter=20, random_state=0, backend="numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    n = clf.n_iter_
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == n + 1 and clf.history_["val_loss"][-1] is None
+
+
+def test_standardize_treats_a_float32_constant_feature_as_constant():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3)).astype(np.float32)
+    X[:, 2] = 0.1
+    y = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = DNNClassifier((8,), standardize=True, max_iter=20, random_state=0, backend="numpy").fit(X, y)
+    assert clf.scale_[2] == 1.0 and clf.scale_[0] == pytest.approx(X[:, 0].astype(np.float64).std(), rel=1e-6)
+    moved = X.copy()
+    moved[:, 2] = 0.2  # a shift of 0.1 in a constant feature changes its standardized value by 0.1, not 1e5
+    assert np.abs(clf.predict_proba(moved) - clf.predict_proba(X)).max() < 0.5
+
+
+def test_multi_output_validation_score_equals_score(regression):
+    X, y = regression
+    reg = DNNRegressor((16,), validation_fraction=0.25, early_stopping=True, max_iter=30, random_state=0,
+                       backend="numpy", dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y, validation_data=(X[:20], y[:20]))
+    best = int(np.argmax(reg.validation_scores_))
+    assert reg._stopper.best_epoch == best
+    # best weights restored, so score on the validation set is the best validation score (uniform R^2 average)
+    assert reg.score(X[:20], y[:20]) == pytest.approx(reg.best_validation_score_, abs=1e-12)
+
+
+def test_regressor_standardize_scales_targets_and_predicts_in_original_units(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = 10 * X[:, 0] + 50
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = DNNRegressor((16,), standardize=True, max_iter=100, batch_size=32, learning_rate_init=0.01,
+                           random_state=0, backend="numpy").fit(X, y)
+    assert reg.y_mean_[0] == pytest.approx(y.mean()) and reg.y_scale_[0] == pytest.approx(y.std())
+    assert reg.score(X, y) > 0.95 and abs(reg.predict(X).mean() - 50) < 1.0
+    path = xpnet.save(reg, tmp_path / "reg.safetensors")
+    loaded = xpnet.load(path, backend="torch" if _has("torch") else "numpy")
+    np.testing.assert_allclose(np.asarray(loaded.predict(X)), reg.predict(X), rtol=1e-5, atol=1e-4)
+
+
+def test_a_float64_model_loads_in_float32_where_the_device_has_no_float64(tmp_path, moons):
+    pytest.importorskip("array_api_strict")
+    X, y = moons
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = DNNClassifier((6,), dtype="float64", max_iter=5, random_state=0, backend="numpy").fit(X, y)
+    path = xpnet.save(clf, tmp_path / "m.safetensors")
+    with pytest.warns(UserWarning, match="loaded in float32"):
+        loaded = xpnet.load(path, backend="array_api_strict:no_float64")
+    assert "float32" in str(loaded.network_.dtype)
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+def test_dnn_train_refuses_unknown_options(moons):
+    X, y = moons
+    with pytest.raises(xpnet.ConfigError, match=r"unknown option.*foo"):
+        xpnet.DNN([2, 3, 1], backend="numpy").train(X.T, y, epochs=1, foo=1)
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None

@@ -465,7 +465,8 @@ def test_early_stopping_patience_resets_on_improvement():
 def test_early_stopping_min_delta_and_max_mode():
     stopper = EarlyStopping("loss", patience=2, min_delta=0.1)
     _, epochs = _drive(stopper, [1.0, 0.95, 0.92, 0.5])  # improvements of 0.05, 0.08: not more than 0.1
-    assert epochs == 3 and stopper.best_epoch == 0
+    # ... so the count runs out at epoch 2, while the best (tracked on any strict improvement) is epoch 2's.
+    assert epochs == 3 and stopper.stopped_epoch == 2 and stopper.best_epoch == 2 and stopper.best == 0.92
     metric = EarlyStopping("val_metric", patience=2, restore_best_weights=False)
     trainer, epochs = _drive(metric, [0.5, 0.7, 0.6, 0.65, 0.9], key="val_metric")
     assert epochs == 4 and metric.best == 0.7 and metric.best_epoch == 1
@@ -504,8 +505,10 @@ def test_early_stopping_in_a_run_that_cannot_improve(moons, restore):
     stopper = EarlyStopping("loss", patience=3, min_delta=1e-3, restore_best_weights=restore)
     snaps = _Snapshots()
     hist = net.train(X, y, epochs=50, batch_size=16, learning_rate=1e-9, early_stopping=stopper, callbacks=[snaps])
-    assert len(hist) == 4 and stopper.stopped_epoch == 3 and stopper.best_epoch == 0
-    wanted = snaps.after[0] if restore else snaps.after[-1]
+    # No gain above min_delta, so it stops after 3 epochs without one; the best is tracked on any strict gain.
+    assert len(hist) == 4 and stopper.stopped_epoch == 3
+    assert stopper.best_epoch == int(np.argmin(hist["loss"])) and stopper.best == min(hist["loss"])
+    wanted = snaps.after[stopper.best_epoch] if restore else snaps.after[-1]
     for k, v in wanted.items():
         np.testing.assert_array_equal(net.parameters[k], v)
     assert not np.array_equal(snaps.after[0]["W1"], snaps.after[-1]["W1"])  # the weights did move a little
@@ -588,8 +591,10 @@ def test_history_values_equal_the_reference(moons):
         assert hist["loss"][e] == pytest.approx(
             reference_cost(before.before[e], Xt, yt[None, :], "tanh", "sigmoid", lambd=0.3), rel=1e-10)
         assert hist["metric"][e] == pytest.approx(accuracy(before.before[e], Xt, yt), abs=1e-12)
+        # The validation loss carries the L2 penalty at the training loss's scale (one batch of 48 here).
+        penalty = 0.5 * 0.3 / 48 * sum(np.sum(after.after[e][f"W{l}"] ** 2) for l in (1, 2))
         assert hist["val_loss"][e] == pytest.approx(
-            reference_cost(after.after[e], Xv, yv[None, :], "tanh", "sigmoid", lambd=0.3), rel=1e-10)
+            reference_cost(after.after[e], Xv, yv[None, :], "tanh", "sigmoid", lambd=0.0) + penalty, rel=1e-10)
         assert hist["val_metric"][e] == pytest.approx(accuracy(after.after[e], Xv, yv), abs=1e-12)
     assert hist.summary()["best_val_loss"] == min(hist["val_loss"])
 
@@ -604,7 +609,8 @@ def test_regression_history_metric_is_r2():
     assert hist.metric_name == "r2"
     for e in range(2):
         AL = reference_forward(before.before[e], X, "tanh", "linear")[0]
-        r2 = 1 - np.sum((AL - Y) ** 2) / np.sum((Y - Y.mean(axis=1, keepdims=True)) ** 2)
+        # R^2 per output, averaged uniformly (scikit-learn's r2_score default, what DNNRegressor.score reports).
+        r2 = np.mean(1 - np.sum((AL - Y) ** 2, axis=1) / np.sum((Y - Y.mean(axis=1, keepdims=True)) ** 2, axis=1))
         assert hist["metric"][e] == pytest.approx(r2, rel=1e-10)
 
 
@@ -661,11 +667,14 @@ def test_checkpoint_at_the_end_holds_the_restored_best_weights(tmp_path, moons):
     path = tmp_path / "best.safetensors"
     net = xpnet.DNN([2, 4, 1], hidden="tanh", dtype="float64", backend="numpy")
     snaps = _Snapshots()
-    net.train(X, y, epochs=20, batch_size=16, learning_rate=1e-9, callbacks=[snaps, ModelCheckpoint(path)],
-              early_stopping=EarlyStopping("loss", patience=2, min_delta=1.0))
+    stopper = EarlyStopping("loss", patience=2, min_delta=1.0)
+    hist = net.train(X, y, epochs=20, batch_size=16, learning_rate=1e-9, callbacks=[snaps, ModelCheckpoint(path)],
+                     early_stopping=stopper)
     assert len(snaps.after) == 3
+    best = int(np.argmin(hist["loss"]))
+    assert stopper.best_epoch == best
     loaded = xpnet.io.load(path, backend="numpy")
-    for k, v in snaps.after[0].items():
+    for k, v in snaps.after[best].items():
         np.testing.assert_array_equal(loaded.get_parameters()[k], v)
 
 
@@ -712,3 +721,25 @@ def test_trainer_rejects_bad_callbacks_and_epochs(moons):
             trainer.fit(X, y[None, :].astype(np.float32), epochs=bad)
     with pytest.raises(xpnet.ConfigError, match="l2"):
         Trainer(net, l2=-1.0)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 200, 16 << 20])
+def test_training_masks_equal_per_batch_host_masks_whatever_the_chunking(xpb, monkeypatch, chunk_bytes):
+    """The trainer moves masks to the device in chunks; the bits must be those of drawing them batch by batch
+    on the host (xpnet.training.dropout_masks), whatever the chunk size, on every backend."""
+    import xpnet.training as training
+
+    monkeypatch.setattr(training, "_MASK_CHUNK_BYTES", chunk_bytes)
+    net = xpnet.DNN([3, 6, 5, 2], output="softmax", seed=1, dtype=xpb.dtype_name, backend=xpb.backend)
+    trainer = Trainer(net, dropout=[0.3, 0.5], batch_size=4, seed=11)
+    m, bs = 10, 4
+    got = list(trainer._mask_chunks(m, bs))
+    rng = host_generator(11, "dropout")
+    expected = [dropout_masks(rng, net.layer_dims, {1: 0.7, 2: 0.5}, min(s + bs, m) - s, xpb.dtype_name)
+                for s in range(0, m, bs)]
+    assert len(got) == len(expected) == 3
+    for g, e in zip(got, expected, strict=True):
+        assert sorted(g) == sorted(e) == [1, 2]
+        for l in e:
+            xpb.check(g[l])
+            np.testing.assert_array_equal(xpb.np(g[l]), e[l])

@@ -176,7 +176,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     ds = _load_dataset(args.dataset, args.label_column, args.seed)
     X_train, X_test, y_train, y_test = datasets.train_test_split(ds.X, ds.y, test_size=args.test_fraction,
                                                                  seed=args.seed)
-    classify = ds.task == "classification"
+    classify = ds.task == "classification" if args.task == "auto" else args.task == "classification"
+    if not classify and ds.y.dtype.kind not in "biuf":
+        raise CommandError(f"{ds.name} has non-numeric labels, which cannot be regression targets; use --task "
+                           "classification (or auto)")
     Estimator = DNNClassifier if classify else DNNRegressor
     early = args.val_fraction > 0 and args.patience > 0
     est = Estimator(
@@ -204,7 +207,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if last.get("val_metric") is not None:
         summary += f", validation {h.metric_name} {last['val_metric']:.4f}"
     _say(args, f"{summary} in {elapsed:.1f} s")
-    if any("converge" in str(w.message) for w in caught) and not early:
+    if any("converge" in str(w.message) for w in caught) and not early and args.patience > 0:
         _say(args, "note: the training loss was still improving at the last epoch (raise --epochs to train longer)")
     score = est.score(X_test, y_test)
     print(f"test {'accuracy' if classify else 'R^2'}: {score:.4f}")
@@ -391,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="digits (default), breast_cancer, moons, circles, flower, or a .npz/.csv file")
     t.add_argument("--label-column", default=None, metavar="COL",
                    help="label column of a CSV file: index (default -1, the last) or name")
+    t.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+                   help="auto (default): classification for text or integer labels, regression for other numbers; "
+                        "say regression for integer-valued targets such as counts or prices")
     t.add_argument("--layers", type=_layers, default=(128, 64), metavar="N,N,...",
                    help="hidden layer sizes (default 128,64)")
     t.add_argument("--activation", choices=_ACTIVATIONS, default="relu", help="hidden activation (default relu)")

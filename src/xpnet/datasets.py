@@ -71,6 +71,7 @@ def make_flower(n_samples: int = 400, *, petals: float = 4.0, noise: float = 0.2
     import numpy as np
 
     n = _check_n(n_samples)
+    noise = _check_noise(noise)
     rng = host_generator(seed, "dataset:flower")
     counts = (n // 2, n - n // 2)
     X_parts, y_parts = [], []
@@ -91,6 +92,7 @@ def make_moons(n_samples: int = 400, *, noise: float = 0.1, seed: int = 0) -> tu
     import numpy as np
 
     n = _check_n(n_samples)
+    noise = _check_noise(noise)
     rng = host_generator(seed, "dataset:moons")
     n0 = n // 2
     a0 = np.linspace(0.0, math.pi, n0)

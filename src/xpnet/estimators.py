@@ -267,43 +267,58 @@ class _DNNEstimator(BaseEstimator):
             if weights is not None:
                 weights = xp.take(weights, ti, axis=1)
         if self.standardize and not continuing:
-            # Fitted on the training part only: the validation part must not leak into it.
-            mean = xp.mean(XT, axis=1, keepdims=True)
-            std = xp.std(XT, axis=1, keepdims=True)
-            scale = xp.where(std > 0, std, xp.ones_like(std))
-            self._mean_b, self._scale_b = xp.reshape(mean, (-1,)), xp.reshape(scale, (-1,))
-            self.mean_, self.scale_ = bk.to_numpy(self._mean_b), bk.to_numpy(self._scale_b)
+            # Fitted on the training part only: the validation part must not leak into it. Computed in float64
+            # where the device has it; a feature whose spread is only rounding noise counts as constant (scale
+            # 1), else a float32 std of ~1e-7 would blow any change in it up millions of times at predict time.
+            f64 = bk.float_dtype("float64") if bk.supports_float64 else net.dtype
+            X64 = xp.astype(XT, f64)
+            mean = xp.mean(X64, axis=1)
+            std = xp.std(X64, axis=1)
+            eps = 1e-12 if bk.supports_float64 else 1e-6
+            tiny = std <= eps * xp.maximum(xp.abs(mean), xp.ones_like(mean))
+            scale = xp.where(tiny, xp.ones_like(std), std)
+            self._mean_b, self._scale_b = xp.astype(mean, net.dtype), xp.astype(scale, net.dtype)
+            self.mean_, self.scale_ = bk.to_numpy(mean), bk.to_numpy(scale)
         if self.mean_ is not None:
             XT = (XT - mean_col(xp, self._mean_b)) / mean_col(xp, self._scale_b)
             if validation is not None:
                 validation = ((validation[0] - mean_col(xp, self._mean_b)) / mean_col(xp, self._scale_b),
                               validation[1])
-        if not continuing or not hasattr(self, "trainer_"):
-            self.trainer_ = self._make_trainer(validation is not None, incremental)
-        before = len(self.trainer_.history)
-        self.trainer_.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights)
+        if incremental and hasattr(self, "trainer_"):
+            trainer = self.trainer_  # partial_fit: the same run goes on, hyper-parameters included
+        else:
+            # fit builds a trainer from the current parameters (set_params between warm-started fits counts);
+            # with warm_start it takes over the previous run's epoch count, history, streams and optimizer state.
+            trainer = self._make_trainer()
+            if continuing and hasattr(self, "trainer_"):
+                trainer.continue_from(self.trainer_)
+        self.trainer_ = trainer
+        stopper = None if incremental else self._make_stopper(validation is not None)
+        self._stopper = stopper
+        before = len(trainer.history)
+        trainer.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights,
+                    callbacks=[stopper] if stopper is not None else ())
         # scikit-learn's t_: training samples seen over the estimator's life (one per sample per epoch).
         self.t_ = (self.t_ if continuing and hasattr(self, "t_") else 0) + \
-            XT.shape[1] * (len(self.trainer_.history) - before)
+            XT.shape[1] * (len(trainer.history) - before)
         self._collect(incremental, epochs)
         return self
 
-    def _make_trainer(self, has_validation: bool, incremental: bool) -> Trainer:
-        callbacks = []
-        patience = _check_int("n_iter_no_change", self.n_iter_no_change, 1)
+    def _make_stopper(self, has_validation: bool) -> EarlyStopping:
+        """scikit-learn's stopping rule for one fit: an epoch counts as no improvement unless it beats the best
+        by more than ``tol``; more than ``n_iter_no_change`` such epochs in a row stop training."""
+        patience = _check_int("n_iter_no_change", self.n_iter_no_change, 1) + 1
         tol = self.tol
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or tol < 0:
-            raise ConfigError(f"tol must be a number >= 0, got {tol!r}")
-        if not incremental:
-            if has_validation and self.early_stopping:
-                self._stopper = EarlyStopping("val_metric", patience=patience, min_delta=tol,
-                                              restore_best_weights=True)
-            else:
-                self._stopper = EarlyStopping("loss", patience=patience, min_delta=tol, restore_best_weights=False)
-            callbacks.append(self._stopper)
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (0 <= tol < float("inf")):
+            raise ConfigError(f"tol must be a finite number >= 0, got {tol!r}")
+        if has_validation and self.early_stopping:
+            return EarlyStopping("val_metric", patience=patience, min_delta=tol, restore_best_weights=True)
+        return EarlyStopping("loss", patience=patience, min_delta=tol, restore_best_weights=False)
+
+    def _make_trainer(self) -> Trainer:
         return Trainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
                        l2=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate_init,
-                       schedule=self.learning_rate, callbacks=callbacks, verbose=self.verbose,
+                       schedule=self.learning_rate, verbose=self.verbose,
                        # cosine anneals to its minimum over the whole run, not over its default of one epoch
                        decay_steps=max(1, int(self.max_iter)) if self.learning_rate == "cosine" else 1,
                        **self._optimizer_options())
@@ -359,6 +374,8 @@ class _DNNEstimator(BaseEstimator):
         tensors, meta = self.network_._xpnet_export()
         if self.mean_ is not None:
             tensors["mean"], tensors["scale"] = np.asarray(self.mean_), np.asarray(self.scale_)
+        if getattr(self, "y_mean_", None) is not None:
+            tensors["y_mean"], tensors["y_scale"] = np.asarray(self.y_mean_), np.asarray(self.y_scale_)
         params = {k: v for k, v in self.get_params().items() if k != "backend"}
         params["hidden_layer_sizes"] = self._hidden_sizes()
         if isinstance(params.get("dropout"), (list, tuple)):
@@ -389,7 +406,8 @@ class _DNNEstimator(BaseEstimator):
         except TypeError as exc:
             raise ModelFileError(f"the file's estimator parameters do not fit {cls.__name__}: {exc}") from None
         est.backend = backend
-        network = DNN._xpnet_import({k: v for k, v in tensors.items() if k not in ("mean", "scale")}, meta, backend)
+        extra = ("mean", "scale", "y_mean", "y_scale")
+        network = DNN._xpnet_import({k: v for k, v in tensors.items() if k not in extra}, meta, backend)
         est.network_ = network
         est._backend_ = network.backend
         n_in = meta.get("n_features_in")
@@ -405,6 +423,15 @@ class _DNNEstimator(BaseEstimator):
             est.mean_, est.scale_ = mean, scale
             est._mean_b = network.backend.asarray(mean, dtype=network.dtype)
             est._scale_b = network.backend.asarray(scale, dtype=network.dtype)
+        est.y_mean_ = est.y_scale_ = None
+        if "y_mean" in tensors or "y_scale" in tensors:
+            y_mean, y_scale = tensors.get("y_mean"), tensors.get("y_scale")
+            n_out = (network.layer_dims[-1],)
+            if y_mean is None or y_scale is None or y_mean.shape != n_out or y_scale.shape != n_out:
+                raise ModelFileError(f"target normalization tensors must be 'y_mean' and 'y_scale' of shape {n_out}")
+            est.y_mean_, est.y_scale_ = y_mean, y_scale
+            est._y_mean_b = network.backend.asarray(y_mean.reshape(1, -1), dtype=network.dtype)
+            est._y_scale_b = network.backend.asarray(y_scale.reshape(1, -1), dtype=network.dtype)
         est.loss_curve_ = list(meta.get("loss_curve") or [])
         est.n_iter_ = len(est.loss_curve_)
         est.n_layers_ = network.num_layers + 1
@@ -459,7 +486,8 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
     class_weight : None, ``"balanced"`` or ``{class: weight}``: each sample's loss is scaled by its class's
         weight (``"balanced"``: ``n_samples / (n_classes * count(class))``)
     standardize : learn per-feature mean and standard deviation on the training data and apply them
-        before every prediction
+        before every prediction (:class:`DNNRegressor` standardizes its targets too and scales predictions
+        back: ``y_mean_``, ``y_scale_``)
 
     Attributes
     ----------
@@ -595,7 +623,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
                             init=self.init, seed=_seed_from(self.random_state), dtype=self._dtype_for(bk, Xb.dtype),
                             backend=bk)
         self.mean_ = self.scale_ = None
-        self.trainer_ = self._make_trainer(False, True)
+        self.trainer_ = self._make_trainer()
         return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
 
     def predict_proba(self, X: Any) -> Any:
@@ -679,6 +707,18 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
             raise ShapeError(f"y has {y_host.shape[1]} targets but the model was fitted with "
                              f"{self.network_.layer_dims[-1]}")
         dtype = self.network_.dtype if hasattr(self, "network_") and not first else self._dtype_for(bk, Xb.dtype)
+        if first:
+            self.y_mean_ = self.y_scale_ = None
+            if self.standardize:
+                # Targets too: a linear output starting near 0 would need thousands of steps to reach y ~ 50.
+                # Learned from all of fit's y (the validation split, a part of it, included).
+                mean, std = y_host.mean(axis=0), y_host.std(axis=0)
+                self.y_mean_ = mean
+                self.y_scale_ = np.where(std <= 1e-12 * np.maximum(np.abs(mean), 1.0), 1.0, std)
+                self._y_mean_b = bk.asarray(self.y_mean_.reshape(1, -1), dtype=dtype)
+                self._y_scale_b = bk.asarray(self.y_scale_.reshape(1, -1), dtype=dtype)
+        if getattr(self, "y_mean_", None) is not None:
+            y_host = (y_host - self.y_mean_) / self.y_scale_
         return bk.asarray(np.ascontiguousarray(y_host.T), dtype=dtype), None, m
 
     def _sample_weights(self, index: Any, T: Any) -> Any:
@@ -698,13 +738,15 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
                                 output="linear", init=self.init, seed=_seed_from(self.random_state),
                                 dtype=self._dtype_for(bk, Xb.dtype), backend=bk)
             self.mean_ = self.scale_ = None
-            self.trainer_ = self._make_trainer(False, True)
+            self.trainer_ = self._make_trainer()
         return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
 
     def predict(self, X: Any) -> Any:
         """Predictions, shape ``(n_samples,)`` for one target (as scikit-learn's MLPRegressor, also when fitted
         on a ``(n_samples, 1)`` y), else ``(n_samples, n_targets)``."""
         P, give_numpy = self._forward(X)
+        if getattr(self, "y_mean_", None) is not None:
+            P = P * self._y_scale_b + self._y_mean_b
         if P.shape[1] == 1:
             P = self._backend_.xp.reshape(P, (-1,))
         return self._backend_.to_numpy(P) if give_numpy else P

@@ -284,6 +284,7 @@ class DNN:
         *,
         epochs: int = 100,
         batch_size: int | str = 64,
+        shuffle: bool = True,
         optimizer: str | Any = "adam",
         learning_rate: float = 0.001,
         schedule: str | Any = None,
@@ -308,6 +309,7 @@ class DNN:
         X : (n_x, m) array; Y : labels in any form :meth:`fit` takes
         epochs : passes over the data
         batch_size : int, ``"full"`` (full-batch, the lecture's) or ``"auto"`` (``min(200, m)``)
+        shuffle : reshuffle the columns every epoch (False: batches in the given order)
         optimizer : ``"gd"``, ``"momentum"``, ``"rmsprop"`` or ``"adam"``
         learning_rate, schedule : the initial rate and its schedule (see :mod:`xpnet.optimizers`)
         l2 : L2 strength ``lambd``; dropout : rate(s) for the hidden layers
@@ -324,6 +326,12 @@ class DNN:
         :class:`~xpnet.training.History`, also kept as ``self.history``.
         """
         from .training import EarlyStopping, Trainer, split_indices
+
+        allowed = ("beta", "beta1", "beta2", "epsilon", "decay_rate", "decay_steps", "min_lr")
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ConfigError(f"DNN.train got unknown option(s) {', '.join(unknown)}; besides its named parameters "
+                              f"it takes {', '.join(allowed)}")
 
         X, _ = self._check_X(X)
         Yb, _ = self._to_backend(Y, "Y")
@@ -355,7 +363,7 @@ class DNN:
                 patience = 10 if early_stopping is True else early_stopping
                 cbs.insert(0, EarlyStopping("val_loss" if validation else "loss", patience=patience))
         trainer = Trainer(self, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
-                          batch_size=batch_size, l2=l2, dropout=dropout, seed=seed, callbacks=cbs,
+                          batch_size=batch_size, shuffle=shuffle, l2=l2, dropout=dropout, seed=seed, callbacks=cbs,
                           verbose=verbose, **options)
         self.history = trainer.fit(X, T, epochs=epochs, validation_data=validation)
         return self.history
@@ -405,7 +413,7 @@ class DNN:
     @_on_device
     def score(self, X: Any, Y: Any) -> float:
         """Accuracy for sigmoid/softmax outputs (fraction of the m examples whose labels all match); for other
-        outputs R^2 = 1 - sum((Y - AL)^2) / sum((Y - mean_m(Y))^2).
+        outputs R^2 = 1 - sum((Y - AL)^2) / sum((Y - mean_m(Y))^2) per output row, averaged over the rows.
 
         ``X`` is (n_x, m); ``Y`` takes the same forms as in :meth:`fit` ((n_L, m), (m,) for one output,
         one-hot (C, m) or class labels (m,) for softmax).
@@ -421,9 +429,12 @@ class DNN:
         elif self.output.name == "softmax":
             correct = xp.argmax(AL, axis=0) == xp.argmax(T, axis=0)
         else:
-            residual = float(xp.sum((T - AL) ** 2))
-            total = float(xp.sum((T - xp.mean(T, axis=1, keepdims=True)) ** 2))
-            return 1.0 - residual / total if total > 0 else 0.0
+            # R^2 per output, averaged uniformly (scikit-learn's r2_score default); one read-back.
+            sums = self.backend.to_numpy(xp.stack([xp.sum((T - AL) ** 2, axis=1),
+                                                   xp.sum((T - xp.mean(T, axis=1, keepdims=True)) ** 2, axis=1)]))
+            scores = [(1.0 - r / t) if t > 0 else (1.0 if r == 0 else 0.0)
+                      for r, t in zip(sums[0].tolist(), sums[1].tolist(), strict=True)]
+            return sum(scores) / len(scores)
         # Counted exactly in integers: a float32 mean would print 0.9325000047 for 373/400.
         return int(xp.sum(xp.astype(correct, _xp.index_dtype(xp, self.backend.device)))) / m
 
@@ -465,8 +476,17 @@ class DNN:
         if not isinstance(arch, Mapping):
             raise ModelFileError("the file has no 'network' architecture in its metadata")
         try:
+            dtype = arch["dtype"]
+            resolved = get_backend(backend)
+            if dtype == "float64" and not resolved.supports_float64:
+                # Train on a float64 device, use it anywhere: the documented fallback, said out loud.
+                import warnings
+
+                warnings.warn(f"this model was saved in float64, which {resolved.spec} does not have; it is loaded "
+                              "in float32 (predictions may differ in the last digits)", UserWarning, stacklevel=3)
+                dtype = "float32"
             net = cls(arch["layer_dims"], hidden=arch["hidden"], output=arch["output"], init=arch.get("init", "he"),
-                      seed=0, dtype=arch["dtype"], backend=backend)
+                      seed=0, dtype=dtype, backend=resolved)
         except KeyError as exc:
             raise ModelFileError(f"the file's architecture lacks {exc}") from None
         except XpnetError as exc:

@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 
+# Dropout masks move to the device in chunks of about this many bytes (one 0/1 byte per unit and example).
+_MASK_CHUNK_BYTES = 16 << 20
+
 # ------------------------------------------------------------------------------------------- checks
 def check_batch_size(batch_size: Any, m: int) -> int:
     """Resolve ``batch_size`` for ``m`` examples: a positive int (capped at ``m``), ``"full"`` (the lecture's
@@ -221,12 +224,14 @@ _MODES = {"loss": "min", "val_loss": "min", "metric": "max", "val_metric": "max"
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs in a row.
 
     ``monitor`` is ``"val_loss"`` (default), ``"val_metric"``, ``"loss"`` or ``"metric"``; losses must go
-    down, metrics up. With ``restore_best_weights`` the network gets back the parameters of its best epoch
-    when training ends. ``stopped_epoch`` is the epoch it stopped at (None if it never fired) and
-    ``best_epoch`` / ``best`` the best epoch and value.
+    down, metrics up. The best value and its parameters are tracked on any strict improvement, while only an
+    improvement by more than ``min_delta`` on that best resets the count of epochs without one (scikit-learn's
+    ``tol`` rule). With ``restore_best_weights`` the network gets back the parameters of its best epoch when
+    training ends. ``stopped_epoch`` is the epoch it stopped at (None if it never fired) and ``best_epoch`` /
+    ``best`` the best epoch and value.
     """
 
     def __init__(self, monitor: str = "val_loss", *, patience: int = 10, min_delta: float = 0.0,
@@ -255,15 +260,15 @@ class EarlyStopping(Callback):
             raise ConfigError(f"early stopping monitors {self.monitor!r}, which this run does not compute "
                               "(val_* needs validation data or a validation fraction)")
         sign = 1.0 if _MODES[self.monitor] == "min" else -1.0
-        if self.best is None or sign * (self.best - value) > self.min_delta:
-            self.best, self.best_epoch, self._wait = value, epoch, 0
+        gain = math.inf if self.best is None else sign * (self.best - value)
+        self._wait = 0 if gain > self.min_delta else self._wait + 1
+        if gain > 0:
+            self.best, self.best_epoch = value, epoch
             # Updates build new arrays and never write into old ones, so holding the dict is a snapshot.
             self._best_parameters = dict(trainer.network.parameters)
-        else:
-            self._wait += 1
-            if self._wait >= self.patience:
-                self.stopped_epoch = epoch
-                trainer.stop_training = True
+        if self._wait >= self.patience:
+            self.stopped_epoch = epoch
+            trainer.stop_training = True
 
     def on_train_end(self, trainer: Trainer) -> None:
         if self.restore_best_weights and self._best_parameters is not None:
@@ -403,20 +408,69 @@ class Trainer:
         return np.arange(m)
 
     def _metric_terms(self, xp: Any, AL: Any, Y: Any) -> Any:
-        """Per-batch numerator of the metric: correct examples (classifiers) or squared error (regression)."""
+        """Per-batch numerators of the metric, a 1-D array: correct examples (classifiers, one entry) or the
+        squared error of each output (regression, n_L entries)."""
         out = self.network.output.name
         if out == "sigmoid":
-            return xp.sum(xp.astype(xp.all((AL > 0.5) == (Y > 0.5), axis=0), AL.dtype))
-        if out == "softmax":
-            return xp.sum(xp.astype(xp.argmax(AL, axis=0) == xp.argmax(Y, axis=0), AL.dtype))
-        D = AL - Y
-        return xp.sum(D * D)
+            correct = xp.all((AL > 0.5) == (Y > 0.5), axis=0)
+        elif out == "softmax":
+            correct = xp.argmax(AL, axis=0) == xp.argmax(Y, axis=0)
+        else:
+            D = AL - Y
+            return xp.sum(D * D, axis=1)
+        return xp.reshape(xp.sum(xp.astype(correct, AL.dtype)), (1,))
 
-    def _finish_metric(self, xp: Any, numerator: float, Y: Any, m: int) -> float:
+    def _finish_metric(self, xp: Any, numerators: Any, Y: Any) -> float:
+        """Accuracy, or R^2 averaged uniformly over the outputs (scikit-learn's ``r2_score`` default): an output
+        with constant targets scores 1 when predicted exactly, else 0."""
+        m = Y.shape[1]
         if self.network.output.name != "linear":
-            return numerator / m
-        total = float(xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2))
-        return 1.0 - numerator / total if total > 0 else 0.0
+            return float(numerators[0]) / m
+        total = self.network.backend.to_numpy(xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2, axis=1))
+        scores = [(1.0 - sse / tot) if tot > 0 else (1.0 if sse == 0 else 0.0)
+                  for sse, tot in zip(numerators.tolist(), total.tolist(), strict=True)]
+        return sum(scores) / len(scores)
+
+    def _readback(self, xp: Any, loss: Any, metric: Any) -> tuple[float, Any]:
+        # One transfer for the loss and the metric terms together.
+        host = self.network.backend.to_numpy(xp.concat([xp.reshape(loss, (1,)), xp.astype(metric, loss.dtype)]))
+        return float(host[0]), host[1:]
+
+    def _mask_chunks(self, m: int, bs: int) -> Any:
+        """Yield, for each mini-batch in order, its ``{l: M[l]}`` dropout masks on the device.
+
+        The masks of many batches are drawn on the host in batch order (the same generator calls as one
+        batch at a time, so the bits do not depend on the chunking) and moved in one transfer of at most
+        ~16 MB of 0/1 bytes, then scaled on the device: one host-device copy per chunk, not per batch.
+        """
+        import numpy as np
+
+        net = self.network
+        xp, bk = net.backend.xp, net.backend
+        dims = net.layer_dims
+        units = sum(dims[l] for l in self.keep)
+        per_chunk = max(1, _MASK_CHUNK_BYTES // max(1, units * bs))
+        starts = list(range(0, m, bs))
+        dtype = net.dtype
+        for c in range(0, len(starts), per_chunk):
+            group = starts[c:c + per_chunk]
+            pieces, layout = [], []
+            for start in group:
+                mb = min(start + bs, m) - start
+                for l, p in self.keep.items():
+                    u = np.frombuffer(self._dropout_rng.bytes(2 * dims[l] * mb), dtype="<u2")
+                    pieces.append((u < round(p * 65536)).view(np.uint8))
+                    layout.append((l, dims[l], mb))
+            flat = bk.asarray(np.concatenate(pieces))
+            offset = 0
+            batch: dict[int, Any] = {}
+            for l, n_l, mb in layout:
+                keep01 = xp.reshape(flat[offset:offset + n_l * mb], (n_l, mb))
+                batch[l] = xp.astype(keep01, dtype) * (1.0 / self.keep[l])
+                offset += n_l * mb
+                if len(batch) == len(self.keep):
+                    yield batch
+                    batch = {}
 
     def _run_epoch(self, xp: Any, X: Any, Y: Any, w: Any) -> tuple[float, float]:
         from .network import fused_gradients
@@ -426,48 +480,55 @@ class Trainer:
         m = X.shape[1]
         bs = check_batch_size(self.batch_size, m)
         lr = self.schedule(self.epoch)
-        order = self._batch_order(m)
         if self.shuffle:
-            idx = bk.asarray(order)
+            idx = bk.asarray(self._batch_order(m))
             X, Y = xp.take(X, idx, axis=1), xp.take(Y, idx, axis=1)
             if w is not None:
                 w = xp.take(w, idx, axis=1)
-        dtype_name = _xp.dtype_name(xp, net.dtype)
+        masks = self._mask_chunks(m, bs) if self.keep else None
         loss_sum = metric_sum = None
+        n_batches = 0
         for start in range(0, m, bs):
             stop = min(start + bs, m)
             Xb, Yb = X[:, start:stop], Y[:, start:stop]
             wb = None if w is None else w[:, start:stop]
-            masks = None
-            if self.keep:
-                host = dropout_masks(self._dropout_rng, net.layer_dims, self.keep, stop - start, dtype_name)
-                masks = {l: bk.asarray(M) for l, M in host.items()}
             grads, cost, AL = fused_gradients(xp, net.parameters, Xb, Yb, net.hidden, net.output, net.loss,
-                                              lambd=self.l2, keep_masks=masks, sample_weight=wb)
+                                              lambd=self.l2, keep_masks=next(masks) if masks else None,
+                                              sample_weight=wb)
             # Terms are summed on the device; the host reads them once, after the epoch.
             batch_loss = cost * (stop - start)
             batch_metric = self._metric_terms(xp, AL, Yb)
             loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
             metric_sum = batch_metric if metric_sum is None else metric_sum + batch_metric
             net.parameters = self.optimizer.update(xp, net.parameters, grads, lr)
-        totals = bk.to_numpy(xp.stack([loss_sum, xp.astype(metric_sum, loss_sum.dtype)]))
-        return float(totals[0]) / m, self._finish_metric(xp, float(totals[1]), Y, m)
+            n_batches += 1
+        # Each batch's cost carries lambd/(2 m_b) sum||W||^2, so the epoch's running loss carries
+        # n_batches * lambd / (2m) sum||W||^2: the validation loss gets the same penalty (see evaluate).
+        self._penalty_scale = n_batches / m
+        loss, numerators = self._readback(xp, loss_sum, metric_sum)
+        return loss / m, self._finish_metric(xp, numerators, Y)
 
     def evaluate(self, X: Any, Y: Any, w: Any = None) -> tuple[float, float]:
-        """Loss (with the L2 penalty) and metric of the current parameters on ``(X, Y)``, without dropout."""
+        """Loss and metric of the current parameters on ``(X, Y)``, without dropout.
+
+        The loss includes the L2 penalty at the scale the training loss carries it (``lambd/(2 b) sum||W||^2``
+        for batches of ``b``), so the train and validation curves measure the same objective.
+        """
         from .network import fused_gradients
 
         net = self.network
         xp = net.backend.xp
-        _, cost, AL = fused_gradients(xp, net.parameters, X, Y, net.hidden, net.output, net.loss, lambd=self.l2,
-                                      sample_weight=w)
-        metric = self._metric_terms(xp, AL, Y)
-        totals = net.backend.to_numpy(xp.stack([cost, xp.astype(metric, cost.dtype)]))
-        return float(totals[0]), self._finish_metric(xp, float(totals[1]), Y, X.shape[1])
+        _, cost, AL = fused_gradients(xp, net.parameters, X, Y, net.hidden, net.output, net.loss, sample_weight=w)
+        if self.l2:
+            scale = getattr(self, "_penalty_scale", 1.0 / check_batch_size(self.batch_size, X.shape[1]))
+            penalty = sum(xp.sum(net.parameters[f"W{l}"] ** 2) for l in range(1, net.num_layers + 1))
+            cost = cost + (0.5 * self.l2 * scale) * penalty
+        loss, numerators = self._readback(xp, cost, self._metric_terms(xp, AL, Y))
+        return loss, self._finish_metric(xp, numerators, Y)
 
     # ----------------------------------------------------------------------------------------- fit
     def fit(self, X: Any, Y: Any, *, epochs: int, validation_data: tuple[Any, Any] | None = None,
-            sample_weight: Any = None) -> History:
+            sample_weight: Any = None, callbacks: Iterable[Callback] = ()) -> History:
         """Train for ``epochs`` more epochs (fewer if a callback stops it) and return the history.
 
         Parameters
@@ -477,19 +538,24 @@ class Trainer:
         epochs : int >= 0
         validation_data : ``(X_val, Y_val)`` in the same layout, evaluated after every epoch
         sample_weight : (1, m) per-example weights (class weights), or None
+        callbacks : more callbacks for this call only (the trainer's own run first)
         """
         if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
             raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
+        active = self.callbacks + list(callbacks)
+        for cb in active:
+            if not isinstance(cb, Callback):
+                raise ConfigError(f"callbacks must be xpnet.training.Callback objects, got {cb!r}")
         xp = self.network.backend.xp
         self.stop_training = False
         self.planned_epochs = int(epochs)
         start = time.perf_counter() - (self.history["time"][-1] if len(self.history) else 0.0)
         with self.network.backend.activate():
-            for cb in self.callbacks:
+            for cb in active:
                 cb.on_train_begin(self)
             try:
                 for _ in range(int(epochs)):
-                    for cb in self.callbacks:
+                    for cb in active:
                         cb.on_epoch_begin(self, self.epoch)
                     lr = self.schedule(self.epoch)
                     loss, metric = self._run_epoch(xp, X, Y, sample_weight)
@@ -498,12 +564,23 @@ class Trainer:
                         logs["val_loss"], logs["val_metric"] = self.evaluate(*validation_data)
                     logs["time"] = time.perf_counter() - start
                     self.history.append(logs)
-                    for cb in self.callbacks:
+                    for cb in active:
                         cb.on_epoch_end(self, self.epoch, logs)
                     self.epoch += 1
                     if self.stop_training:
                         break
             finally:
-                for cb in self.callbacks:
+                for cb in active:
                     cb.on_train_end(self)
         return self.history
+
+    def continue_from(self, previous: Trainer) -> Trainer:
+        """Carry ``previous``'s run over into this trainer (``warm_start`` with changed hyper-parameters):
+        the epoch counter, history and random streams, and the optimizer's state when it is the same kind of
+        optimizer. Returns ``self``."""
+        self.epoch = previous.epoch
+        self.history = previous.history
+        self._shuffle_rng, self._dropout_rng = previous._shuffle_rng, previous._dropout_rng
+        if type(self.optimizer) is type(previous.optimizer):
+            self.optimizer.state, self.optimizer.t = previous.optimizer.state, previous.optimizer.t
+        return self
