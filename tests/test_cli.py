@@ -269,7 +269,6 @@ def _network_line(out: str) -> str:
     (["--activation", "sigmoid"], " sigmoid -> sigmoid"),
     (["--activation", "linear"], " linear -> sigmoid"),
     (["--optimizer", "adam"], ", adam lr 0.003,"),
-    (["--optimizer", "sgd"], ", sgd lr 0.003,"),
     (["--optimizer", "momentum"], ", momentum lr 0.003,"),
     (["--optimizer", "rmsprop"], ", rmsprop lr 0.003,"),
     (["--optimizer", "gd"], ", gd lr 0.003,"),
@@ -315,7 +314,8 @@ def test_val_fraction_zero_and_patience_zero_train_every_epoch(capsys):
 def test_test_fraction_sets_the_split(capsys):
     code, out, _ = run(["train", *FAST, "--test-fraction", "0.25"], capsys)
     assert code == 0
-    assert out.splitlines()[0] == "xpnet train: moons (400 samples, 2 features, 2 classes); train 300 / test 100"
+    assert out.splitlines()[0] == ("xpnet train: moons (400 samples, 2 features, 2 classes); "
+                                   "train 270 / validation 30 / test 100")
 
 
 def test_seed_makes_runs_repeatable(capsys):
@@ -711,3 +711,61 @@ def test_task_regression_refuses_text_labels(tmp_path, capsys):
 def test_patience_zero_prints_no_convergence_note(capsys):
     code, out, _ = run(["train", "--dataset", "moons", "--epochs", "3", "--patience", "0"], capsys)
     assert code == 0 and "note:" not in out and "epochs 3," in out
+
+
+def test_predict_label_column_anywhere(tmp_path, capsys, moons_model):
+    X, _ = xpnet.datasets.make_moons(6, seed=5)
+    plain = write_csv(tmp_path / "plain.csv", X.tolist())
+    first = write_csv(tmp_path / "first.csv", [[9, *row] for row in X.tolist()], header=["label", "a", "b"])
+    code, expected, _ = run(["predict", moons_model, plain], capsys)
+    assert code == 0
+    code, out, _ = run(["predict", moons_model, first, "--label-column", "label"], capsys)
+    assert code == 0 and out == expected
+    code, out, _ = run(["predict", moons_model, first, "--label-column", "0"], capsys)
+    assert code == 0 and out == expected
+    message, _ = runtime_error(["predict", moons_model, plain, "--label-column", "0"], capsys)
+    assert "no label column" in message
+
+
+def test_evaluate_split_test_reads_the_split_from_the_model_file(tmp_path, capsys):
+    path = tmp_path / "m.safetensors"
+    code, out, _ = run(["train", *FAST, "--seed", "3", "--test-fraction", "0.3", "--out", path, "-q"], capsys)
+    assert code == 0
+    trained = test_score(out)
+    code, out, _ = run(["evaluate", path, "moons", "--split", "test"], capsys)
+    assert code == 0 and "test fraction 0.3, seed 3" in out
+    assert float(re.search(r"accuracy: ([0-9.]+)", out).group(1)) == trained
+
+
+def test_decay_options_build_the_schedule_the_model_keeps(tmp_path, capsys):
+    path = tmp_path / "m.safetensors"
+    code, _, _ = run(["train", *FAST, "--schedule", "step", "--decay-rate", "0.25", "--decay-steps", "1",
+                      "--out", path, "-q"], capsys)
+    assert code == 0
+    model = xpnet.load(path, backend="numpy")
+    schedule = model.get_params()["learning_rate"]
+    assert (schedule.name, schedule.decay_rate, schedule.decay_steps) == ("step", 0.25, 1)
+    assert model.history_["lr"] == [0.003, 0.003 * 0.25]
+
+
+def test_warnings_are_one_line(tmp_path, capsys, moons_model):
+    pytest.importorskip("array_api_strict")
+    path = tmp_path / "m64.safetensors"
+    code, _, _ = run(["train", *FAST, "--dtype", "float64", "--out", path, "-q"], capsys)
+    assert code == 0
+    code, out, err = run(["evaluate", path, "moons", "--backend", "array_api_strict:no_float64"], capsys)
+    assert code == 0 and "accuracy:" in out
+    assert err.splitlines() == [line for line in err.splitlines() if line.startswith("xpnet: warning: ")]
+    assert "loaded in float32" in err
+
+
+def test_seed_out_of_range_is_a_usage_error(capsys):
+    usage_error(["train", "--seed", str(2**32)], capsys)
+
+
+def test_patience_zero_keeps_the_validation_curve_and_early_stop_reports_the_kept_epoch(capsys):
+    code, out, _ = run(["train", *FAST, "--patience", "0"], capsys)
+    assert code == 0 and "validation accuracy" in out and "best epoch" not in out
+    code, out, _ = run(["train", "--dataset", "moons", "--epochs", "60", "--patience", "2"], capsys)
+    found = re.search(r"epochs (\d+) \((early stop; )?best epoch (\d+) kept\)", out)
+    assert code == 0 and found and int(found.group(3)) <= int(found.group(1))

@@ -533,3 +533,16 @@ def test_split_length_mismatch():
 def test_generators_refuse_bad_noise(make, noise):
     with pytest.raises(ConfigError, match="noise"):
         getattr(datasets, make)(50, noise=noise)
+
+
+@pytest.mark.parametrize("make", ["make_moons", "make_flower", "make_circles"])
+def test_shuffle_mixes_the_rows_and_keeps_the_points(make):
+    X, y = getattr(datasets, make)(200, seed=3)
+    Xs, ys = getattr(datasets, make)(200, seed=3, shuffle=True)
+    assert (y[:100] == 0).all() and not (ys[:100] == 0).all()  # ordered by class unless shuffled
+    order = np.lexsort(X.T)
+    order_s = np.lexsort(Xs.T)
+    np.testing.assert_array_equal(X[order], Xs[order_s])  # the same points, in another order
+    np.testing.assert_array_equal(y[order], ys[order_s])
+    again, _ = getattr(datasets, make)(200, seed=3, shuffle=True)
+    np.testing.assert_array_equal(again, Xs)  # seeded

@@ -633,3 +633,54 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_learning_rate_may_be_a_schedule_and_survives_save_load(tmp_path, moons):
+    from xpnet.optimizers import get_schedule
+
+    X, y = moons
+    schedule = get_schedule("exponential", 0.02, decay_rate=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = DNNClassifier((6,), learning_rate=schedule, max_iter=3, random_state=0, backend="numpy").fit(X, y)
+    assert clf.history_["lr"] == [0.02, 0.01, 0.005]
+    loaded = xpnet.load(xpnet.save(clf, tmp_path / "m.safetensors"), backend="numpy")
+    assert loaded.get_params() == clf.get_params()
+
+
+def test_fit_callbacks_run_and_a_callback_stop_is_not_a_convergence_failure(moons):
+    X, y = moons
+    stopper = xpnet.EarlyStopping("val_loss", patience=1, min_delta=10.0)  # nothing improves by 10
+    clf = DNNClassifier((6,), max_iter=50, n_iter_no_change=100, random_state=0, backend="numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X[:90], y[:90], validation_data=(X[90:], y[90:]), callbacks=[stopper])
+    assert clf.n_iter_ == 2 and stopper.stopped_epoch == 1
+
+
+def test_loaded_estimator_keeps_its_fitted_attributes(tmp_path, moons):
+    X, y = moons
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = DNNClassifier((6,), early_stopping=True, max_iter=8, random_state=0, backend="numpy").fit(X, y)
+    loaded = xpnet.load(xpnet.save(clf, tmp_path / "m.safetensors"), backend="numpy")
+    assert loaded.get_params() == clf.get_params()
+    for name in ("validation_scores_", "best_validation_score_", "best_loss_", "t_", "n_iter_", "loss_curve_"):
+        assert getattr(loaded, name) == getattr(clf, name), name
+    assert loaded.history_.as_dict() == clf.history_.as_dict()
+
+
+def test_an_array_of_another_library_is_a_namespace_mismatch(moons):
+    torch = pytest.importorskip("torch")
+    X, y = moons
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = DNNClassifier((6,), max_iter=2, random_state=0, backend="numpy").fit(X, y)
+    with pytest.raises(xpnet.NamespaceMismatchError, match=r"torch:cpu.*numpy"):
+        clf.predict(torch.asarray(X))
+
+
+def test_hidden_softmax_is_refused(moons):
+    X, y = moons
+    with pytest.raises(xpnet.ConfigError, match="hidden activation 'softmax'"):
+        DNNClassifier((6,), activation="softmax", backend="numpy").fit(X, y)

@@ -651,3 +651,15 @@ def test_importing_io_imports_neither_numpy_nor_safetensors():
     code = "import sys, xpnet.io; print(','.join(m for m in ('numpy', 'safetensors') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_a_flipped_bit_in_a_weight_is_caught_by_the_checksum(tmp_path):
+    import xpnet
+
+    path = xpnet.save(xpnet.DNN([3, 4, 1], backend="numpy"), tmp_path / "net.safetensors")
+    data = bytearray(path.read_bytes())
+    assert xpnet.load(path, backend="numpy").layer_dims == [3, 4, 1]
+    data[-3] ^= 0x01  # inside the last tensor's bytes: still a well-formed safetensors file
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="checksum"):
+        xpnet.load(path, backend="numpy")

@@ -134,10 +134,9 @@ def test_optimizer_state_carries_over_and_reset_forgets_it(rng):
 
 
 # ---------------------------------------------------------------------------------------- get_optimizer
-@pytest.mark.parametrize(("name", "cls"), [("gd", GradientDescent), ("sgd", GradientDescent),
-                                           ("gradient_descent", GradientDescent), ("momentum", Momentum),
-                                           ("rmsprop", RMSprop), ("adam", Adam), (" ADAM ", Adam),
-                                           ("SGD", GradientDescent)])
+@pytest.mark.parametrize(("name", "cls"), [("gd", GradientDescent), ("gradient_descent", GradientDescent),
+                                           ("momentum", Momentum), ("rmsprop", RMSprop), ("adam", Adam),
+                                           (" ADAM ", Adam), ("GD", GradientDescent)])
 def test_get_optimizer_names_and_aliases(name, cls):
     opt = get_optimizer(name)
     assert type(opt) is cls
@@ -156,6 +155,13 @@ def test_get_optimizer_passes_its_own_hyperparameters_and_ignores_others():
     assert get_optimizer(mine) is mine
 
 
+@pytest.mark.parametrize("name", ["sgd", "SGD"])
+def test_sgd_is_refused_as_ambiguous(name):
+    # The estimators' solver="sgd" is descent with momentum (scikit-learn's); one name, one meaning.
+    with pytest.raises(xpnet.ConfigError, match=r"'gd'.*'momentum'"):
+        get_optimizer(name)
+
+
 def test_unknown_optimizer_lists_the_valid_ones():
     with pytest.raises(xpnet.ConfigError) as info:
         get_optimizer("lbfgs")
@@ -163,7 +169,7 @@ def test_unknown_optimizer_lists_the_valid_ones():
     assert "lbfgs" in message
     for valid in OPTIMIZERS:
         assert valid in message
-    assert "sgd" in message  # the aliases are listed too
+    assert "gradient_descent" in message  # the aliases are listed too
     with pytest.raises(xpnet.ConfigError):
         get_optimizer(None)  # type: ignore[arg-type]
 

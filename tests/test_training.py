@@ -743,3 +743,30 @@ def test_training_masks_equal_per_batch_host_masks_whatever_the_chunking(xpb, mo
         for l in e:
             xpb.check(g[l])
             np.testing.assert_array_equal(xpb.np(g[l]), e[l])
+
+
+def test_default_decay_steps_follow_the_run_length(moons):
+    from xpnet.optimizers import default_decay_steps
+
+    assert default_decay_steps("cosine", 40) == 40 and default_decay_steps("step", 40) == 10
+    assert default_decay_steps("exponential", 40) == 1 and default_decay_steps(None, 40) == 1
+    X, y = moons
+    net = xpnet.DNN([2, 3, 1], backend="numpy")
+    hist = net.train(X, y, epochs=4, learning_rate=0.1, schedule="cosine")
+    assert hist["lr"][0] == 0.1 and 0 < hist["lr"][-1] < hist["lr"][1] < 0.1  # annealed over the 4 epochs
+
+
+def test_trainer_fit_refuses_other_layouts(moons):
+    X, y = moons
+    net = xpnet.DNN([2, 3, 1], backend="numpy")
+    with pytest.raises(xpnet.ShapeError, match="lecture's layout"):
+        Trainer(net).fit(net.backend.asarray(X), net.backend.asarray(y), epochs=1)
+    with pytest.raises(xpnet.ShapeError, match="same m"):
+        Trainer(net).fit(net.backend.asarray(X), net.backend.asarray(y[None, :-1].astype(np.float32)), epochs=1)
+
+
+def test_gradient_check_refuses_masks_that_are_not_a_dict(rng):
+    params = xpnet.initialize_parameters([2, 3, 1], seed=0, dtype="float64", backend="numpy")
+    X = rng.standard_normal((2, 4))
+    with pytest.raises(xpnet.ConfigError, match="keep_masks must be a dict"):
+        gradient_check(params, X, np.ones((1, 4)), keep_masks=[np.ones((3, 4))])

@@ -59,14 +59,24 @@ def _check_n(n_samples: Any) -> int:
     return int(n_samples)
 
 
-def make_flower(n_samples: int = 400, *, petals: float = 4.0, noise: float = 0.2, seed: int = 0) -> tuple[Any, Any]:
+def _shuffled(X: Any, y: Any, shuffle: bool, seed: Any, name: str) -> tuple[Any, Any]:
+    """The rows in a seeded random order when ``shuffle`` (own stream: the points themselves do not change)."""
+    if not shuffle:
+        return X, y
+    order = host_generator(seed, f"dataset:{name}:shuffle").permutation(len(y))
+    return X[order], y[order]
+
+
+def make_flower(n_samples: int = 400, *, petals: float = 4.0, noise: float = 0.2, seed: int = 0,
+                shuffle: bool = False) -> tuple[Any, Any]:
     """The lecture's planar "flower": two interleaved classes on the petals of ``r = petals * sin(4 t)``.
 
     Class ``j`` (half of the samples each) has angle ``t`` evenly spaced over ``[3.12 j, 3.12 (j + 1)]``
     plus ``N(0, noise)``, radius ``r = petals * sin(4 t) + N(0, noise)``, and features
     ``(r sin t, r cos t)``.
 
-    Returns ``X`` (n_samples, 2) float64 and ``y`` (n_samples,) int64 of 0/1.
+    Returns ``X`` (n_samples, 2) float64 and ``y`` (n_samples,) int64 of 0/1, class 0 first as in the
+    lecture; ``shuffle=True`` mixes the rows (seeded).
     """
     import numpy as np
 
@@ -80,14 +90,16 @@ def make_flower(n_samples: int = 400, *, petals: float = 4.0, noise: float = 0.2
         r = petals * np.sin(4.0 * t) + rng.standard_normal(count) * noise
         X_parts.append(np.stack([r * np.sin(t), r * np.cos(t)], axis=1))
         y_parts.append(np.full(count, j, dtype=np.int64))
-    return np.concatenate(X_parts), np.concatenate(y_parts)
+    return _shuffled(np.concatenate(X_parts), np.concatenate(y_parts), shuffle, seed, "flower")
 
 
-def make_moons(n_samples: int = 400, *, noise: float = 0.1, seed: int = 0) -> tuple[Any, Any]:
+def make_moons(n_samples: int = 400, *, noise: float = 0.1, seed: int = 0, shuffle: bool = False
+               ) -> tuple[Any, Any]:
     """Two interleaving half circles: class 0 on ``(cos a, sin a)``, class 1 on ``(1 - cos a, 0.5 - sin a)``,
     ``a`` evenly spaced over ``[0, pi]``, plus ``N(0, noise)`` on both features.
 
-    Returns ``X`` (n_samples, 2) float64 and ``y`` (n_samples,) int64 of 0/1.
+    Returns ``X`` (n_samples, 2) float64 and ``y`` (n_samples,) int64 of 0/1, class 0 first;
+    ``shuffle=True`` mixes the rows (seeded; scikit-learn's ``make_moons`` shuffles by default).
     """
     import numpy as np
 
@@ -101,7 +113,7 @@ def make_moons(n_samples: int = 400, *, noise: float = 0.1, seed: int = 0) -> tu
                         np.stack([1.0 - np.cos(a1), 0.5 - np.sin(a1)], axis=1)])
     X = X + rng.standard_normal(X.shape) * noise
     y = np.concatenate([np.zeros(n0, dtype=np.int64), np.ones(n - n0, dtype=np.int64)])
-    return X, y
+    return _shuffled(X, y, shuffle, seed, "moons")
 
 
 def _check_noise(noise: Any) -> float:
@@ -111,13 +123,15 @@ def _check_noise(noise: Any) -> float:
     return float(noise)
 
 
-def make_circles(n_samples: int = 400, *, noise: float = 0.1, factor: float = 0.5, seed: int = 0) -> tuple[Any, Any]:
+def make_circles(n_samples: int = 400, *, noise: float = 0.1, factor: float = 0.5, seed: int = 0,
+                 shuffle: bool = False) -> tuple[Any, Any]:
     """Two concentric circles: class 0 on the unit circle, class 1 on the circle of radius ``factor``.
 
     Class 0 gets ``n_samples // 2`` points and class 1 the rest; within a class the angles are evenly
     spaced over ``[0, 2 pi)``, and ``N(0, noise)`` is added to both features.
 
-    Returns ``X`` (n_samples, 2) float64 and ``y`` (n_samples,) int64 of 0/1.
+    Returns ``X`` (n_samples, 2) float64 and ``y`` (n_samples,) int64 of 0/1, class 0 first;
+    ``shuffle=True`` mixes the rows (seeded).
     """
     import numpy as np
 
@@ -135,7 +149,7 @@ def make_circles(n_samples: int = 400, *, noise: float = 0.1, factor: float = 0.
                         float(factor) * np.stack([np.cos(a1), np.sin(a1)], axis=1)])
     X = X + rng.standard_normal(X.shape) * noise
     y = np.concatenate([np.zeros(n0, dtype=np.int64), np.ones(n - n0, dtype=np.int64)])
-    return X, y
+    return _shuffled(X, y, shuffle, seed, "circles")
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -39,15 +39,17 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import _xp
 from .backend import Backend, backend_of, get_backend
-from .errors import ConfigError, LabelError, ModelFileError, ShapeError
+from .errors import ConfigError, LabelError, ModelFileError, NamespaceMismatchError, ShapeError
 from .network import DNN
+from .optimizers import Schedule, default_decay_steps
 from .random import check_seed
-from .training import EarlyStopping, Trainer, split_indices
+from .training import EarlyStopping, History, Trainer, split_indices
 
 __all__ = ["DNNClassifier", "DNNRegressor"]
 
 _SOLVERS = ("adam", "sgd", "momentum", "rmsprop", "gd")
 _ACTIVATION_NAMES = {"logistic": "sigmoid", "identity": "linear"}
+_HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -141,6 +143,14 @@ class _DNNEstimator(BaseEstimator):
                                   f"{self.hidden_layer_sizes!r}")
         return [int(s) for s in sizes]
 
+    def _hidden_activation(self) -> str:
+        name = self.activation.strip().lower() if isinstance(self.activation, str) else self.activation
+        name = _ACTIVATION_NAMES.get(name, name)
+        if name not in _HIDDEN:
+            raise ConfigError(f"unknown hidden activation {self.activation!r}; valid: relu, leaky_relu, tanh, "
+                              "logistic (sigmoid), identity (linear)")
+        return name
+
     def _optimizer_options(self) -> dict[str, Any]:
         solver = self.solver.strip().lower() if isinstance(self.solver, str) else self.solver
         if solver not in _SOLVERS:
@@ -168,8 +178,10 @@ class _DNNEstimator(BaseEstimator):
         bk = self._backend_ if not reset else self._resolve_backend(X)
         if _xp.is_array(X) and not _xp.is_numpy_array(X):
             if not bk.owns(X):
-                raise ConfigError(f"X is an array of {backend_of(X).spec} but this estimator computes on "
-                                  f"{bk.spec}; pass NumPy arrays or arrays of {bk.spec}")
+                raise NamespaceMismatchError(
+                    f"X is an array of {backend_of(X).spec} but this estimator computes on {bk.spec}: pass NumPy "
+                    f"arrays or arrays of {bk.spec} (xpnet.to_numpy(X) converts; the estimator never copies "
+                    "between libraries or devices silently)")
             # An array of the estimator's backend: validate on the device, never a round trip to the host.
             if X.ndim != 2:
                 raise ShapeError(f"X must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}")
@@ -210,14 +222,17 @@ class _DNNEstimator(BaseEstimator):
         return (Xb - self._mean_b) / self._scale_b
 
     # ---------------------------------------------------------------------------------------- fit
-    def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None) -> Any:
+    def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None,
+            callbacks: Sequence[Any] = ()) -> Any:
         """Train on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs.
 
         Each epoch shuffles the samples, runs mini-batches of ``batch_size`` (forward, fused backward, one
         optimizer step each) and stops early as scikit-learn's MLP does: when the training loss (or, with
         ``early_stopping``, the validation score) has not improved by ``tol`` for ``n_iter_no_change``
         epochs. ``validation_data=(X_val, y_val)`` gives a validation set of your own (scored every epoch,
-        used by ``early_stopping`` instead of a split). With ``warm_start`` a second ``fit`` continues from
+        used by ``early_stopping`` instead of a split). ``callbacks`` (:class:`xpnet.training.Callback`) run
+        after the built-in stopping rule, for this call only: e.g. an ``EarlyStopping("val_loss")`` of your own
+        with ``n_iter_no_change`` set above ``max_iter``. With ``warm_start`` a second ``fit`` continues from
         the current weights and optimizer state.
 
         Returns
@@ -225,9 +240,10 @@ class _DNNEstimator(BaseEstimator):
         self
         """
         return self._fit(X, y, epochs=_check_int("max_iter", self.max_iter, 1), validation_data=validation_data,
-                         incremental=False)
+                         incremental=False, callbacks=callbacks)
 
-    def _fit(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool) -> Any:
+    def _fit(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool,
+             callbacks: Sequence[Any] = ()) -> Any:
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         continuing = hasattr(self, "network_") and (incremental or self.warm_start)
@@ -244,7 +260,7 @@ class _DNNEstimator(BaseEstimator):
         if not continuing:
             sizes = self._hidden_sizes()
             n_out = T.shape[0]
-            activation = _ACTIVATION_NAMES.get(self.activation, self.activation)
+            activation = self._hidden_activation()
             self.network_ = DNN([Xb.shape[1], *sizes, n_out], hidden=activation, output=self._output_activation(),
                                 init=self.init, seed=_seed_from(self.random_state),
                                 dtype=Xb.dtype, backend=bk)  # Xb is already in the dtype this fit resolved
@@ -297,7 +313,7 @@ class _DNNEstimator(BaseEstimator):
         self._stopper = stopper
         before = len(trainer.history)
         trainer.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights,
-                    callbacks=[stopper] if stopper is not None else ())
+                    callbacks=([stopper] if stopper is not None else []) + list(callbacks))
         # scikit-learn's t_: training samples seen over the estimator's life (one per sample per epoch).
         self.t_ = (self.t_ if continuing and hasattr(self, "t_") else 0) + \
             XT.shape[1] * (len(trainer.history) - before)
@@ -319,8 +335,8 @@ class _DNNEstimator(BaseEstimator):
         return Trainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
                        l2=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate_init,
                        schedule=self.learning_rate, verbose=self.verbose,
-                       # cosine anneals to its minimum over the whole run, not over its default of one epoch
-                       decay_steps=max(1, int(self.max_iter)) if self.learning_rate == "cosine" else 1,
+                       # cosine anneals over the whole run and step decays 4 times in it, not every epoch
+                       decay_steps=default_decay_steps(self.learning_rate, self.max_iter),
                        **self._optimizer_options())
 
     def _collect(self, incremental: bool, epochs: int) -> None:
@@ -336,8 +352,8 @@ class _DNNEstimator(BaseEstimator):
         self.n_outputs_ = self.network_.layer_dims[-1]
         self.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}[
             self.network_.output.name]
-        stopper = getattr(self, "_stopper", None)
-        if not incremental and stopper is not None and stopper.stopped_epoch is None and epochs > 0:
+        # Warn when the epochs ran out, not when the stopping rule (or a callback of the caller's) ended the run.
+        if not incremental and not self.trainer_.stop_training and epochs > 0:
             warnings.warn(f"{type(self).__name__}: stochastic optimizer reached max_iter={self.max_iter} epochs "
                           "and the optimization has not converged yet; raise max_iter or the learning rate",
                           ConvergenceWarning, stacklevel=3)
@@ -380,6 +396,8 @@ class _DNNEstimator(BaseEstimator):
         params["hidden_layer_sizes"] = self._hidden_sizes()
         if isinstance(params.get("dropout"), (list, tuple)):
             params["dropout"] = [float(d) for d in params["dropout"]]
+        if isinstance(params.get("learning_rate"), Schedule):
+            params["learning_rate"] = {"schedule": params["learning_rate"].describe()}
         if not isinstance(params.get("random_state"), (int, type(None))):
             params["random_state"] = None
         if params.get("class_weight") is not None and isinstance(params["class_weight"], dict):
@@ -388,6 +406,18 @@ class _DNNEstimator(BaseEstimator):
                     network=meta.get("network"), history=self.history_.summary() if hasattr(self, "history_")
                     else None, loss_curve=[float(v) for v in getattr(self, "loss_curve_", [])],
                     normalization="standard" if self.mean_ is not None else None)
+        history = getattr(self, "history_", None)
+        meta["history_full"] = history.as_dict() if history is not None else None
+        names = getattr(self, "feature_names_in_", None)
+        meta["fitted"] = {
+            "validation_scores": getattr(self, "validation_scores_", None),
+            "best_validation_score": getattr(self, "best_validation_score_", None),
+            "best_loss": getattr(self, "best_loss_", None),
+            "t": int(getattr(self, "t_", 0)),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+        }
+        # Where the model came from, when `xpnet train` made it (evaluate --split test re-creates the split).
+        meta["data"] = getattr(self, "xpnet_data_", None)
         if hasattr(self, "classes_"):
             meta["classes"] = [_jsonable(c) for c in self.classes_]
             meta["classes_dtype"] = str(np.asarray(self.classes_).dtype.kind)
@@ -399,8 +429,14 @@ class _DNNEstimator(BaseEstimator):
         if isinstance(params.get("class_weight"), list):
             params["class_weight"] = {(k if not isinstance(k, list) else tuple(k)): v
                                       for k, v in params["class_weight"]}
-        if isinstance(params.get("dropout"), list):
-            params["dropout"] = tuple(params["dropout"])
+        if isinstance(params.get("learning_rate"), dict):
+            try:
+                params["learning_rate"] = Schedule(**params["learning_rate"]["schedule"])
+            except (KeyError, TypeError):
+                raise ModelFileError("the file's learning-rate schedule is malformed") from None
+        for key in ("dropout", "hidden_layer_sizes"):
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])  # JSON has no tuples; get_params() should read as it did
         try:
             est = cls(**params)
         except TypeError as exc:
@@ -434,6 +470,23 @@ class _DNNEstimator(BaseEstimator):
             est._y_scale_b = network.backend.asarray(y_scale.reshape(1, -1), dtype=network.dtype)
         est.loss_curve_ = list(meta.get("loss_curve") or [])
         est.n_iter_ = len(est.loss_curve_)
+        fitted = meta.get("fitted") if isinstance(meta.get("fitted"), dict) else {}
+        est.validation_scores_ = fitted.get("validation_scores")
+        est.best_validation_score_ = fitted.get("best_validation_score")
+        est.best_loss_ = fitted.get("best_loss")
+        est.t_ = int(fitted.get("t") or 0)
+        if fitted.get("feature_names_in") is not None:
+            est.feature_names_in_ = np.asarray(fitted["feature_names_in"], dtype=object)
+        if isinstance(meta.get("data"), dict):
+            est.xpnet_data_ = meta["data"]
+        full = meta.get("history_full")
+        if isinstance(full, dict):
+            try:
+                history = History(full["metric_name"], full["backend"], full["device"], full["dtype"],
+                                  {k: list(full[k]) for k in History.KEYS})
+            except (KeyError, TypeError):
+                raise ModelFileError("the file's training history is malformed") from None
+            est.history_ = history
         est.n_layers_ = network.num_layers + 1
         est.n_outputs_ = network.layer_dims[-1]
         est.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}[
@@ -476,7 +529,10 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         ``linear``/``identity``
     solver : ``adam`` (default), ``sgd`` (with ``momentum``), ``momentum``, ``rmsprop``, ``gd``
     alpha : L2 strength; batch_size : int, ``"auto"`` (``min(200, n)``) or ``"full"``
-    learning_rate : schedule name; learning_rate_init : its starting value
+    learning_rate : schedule name (``constant``, ``inverse_time``/``invscaling``, ``step``, ``exponential``,
+        ``cosine``; decaying per epoch, see :func:`xpnet.optimizers.default_decay_steps`) or an
+        :class:`xpnet.optimizers.Schedule`, which carries its own initial rate
+    learning_rate_init : the starting value of a named schedule
     max_iter : epochs; shuffle, random_state, tol, verbose, warm_start, momentum, early_stopping,
         validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change : as in scikit-learn's MLP
     backend : xpnet backend spec (``"auto"``, ``"cupy"``, ``"torch:cuda:0"``, ...); None follows the data
@@ -560,8 +616,9 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         index = np.clip(index, 0, len(self.classes_) - 1)
         unseen = self.classes_[index] != y_host
         if unseen.any():
-            raise LabelError(f"y holds labels the model was not fitted with: {np.unique(y_host[unseen])[:5]!r}; "
-                             f"known classes: {self.classes_!r}")
+            shown = self.classes_.tolist()
+            raise LabelError(f"y holds labels the model was not fitted with: {np.unique(y_host[unseen])[:5].tolist()}; "
+                             f"known classes: {shown[:20]}{' ...' if len(shown) > 20 else ''}")
         dtype = self.network_.dtype if hasattr(self, "network_") and not first else self._dtype_for(bk, Xb.dtype)
         if len(self.classes_) == 2:
             T = bk.asarray(index.reshape(1, -1).astype(np.float64), dtype=dtype)
@@ -618,7 +675,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         self.classes_ = classes
         sizes = self._hidden_sizes()
         n_out = 1 if len(classes) == 2 else len(classes)
-        activation = _ACTIVATION_NAMES.get(self.activation, self.activation)
+        activation = self._hidden_activation()
         self.network_ = DNN([Xb.shape[1], *sizes, n_out], hidden=activation, output=self._output_activation(),
                             init=self.init, seed=_seed_from(self.random_state), dtype=self._dtype_for(bk, Xb.dtype),
                             backend=bk)
@@ -733,7 +790,7 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
             self._backend_ = self._resolve_backend(X)
             T, _, _ = self._targets(y, Xb, first=True, incremental=True)
             bk = self._backend_
-            activation = _ACTIVATION_NAMES.get(self.activation, self.activation)
+            activation = self._hidden_activation()
             self.network_ = DNN([Xb.shape[1], *self._hidden_sizes(), T.shape[0]], hidden=activation,
                                 output="linear", init=self.init, seed=_seed_from(self.random_state),
                                 dtype=self._dtype_for(bk, Xb.dtype), backend=bk)

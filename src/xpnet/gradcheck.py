@@ -150,6 +150,9 @@ def _check(parameters: Mapping[str, Any], X: Any, Y: Any, L: int, hidden_act: Ac
     Y64 = as_targets(xp, Y, shapes[-1][0], X.shape[1], f64, loss_, device=device)
     theta = xp.concat([xp.reshape(xp.astype(parameters[k], f64), (-1,)) for k in keys])
     masks = None
+    if keep_masks is not None and not isinstance(keep_masks, Mapping):
+        raise ConfigError(f"keep_masks must be a dict {{layer: mask}} (hidden layers 1..{L - 1}), got "
+                          f"{type(keep_masks).__name__}")
     if keep_masks:
         masks = {}
         for l, M in keep_masks.items():

@@ -281,6 +281,8 @@ def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta
         "format_version": str(FORMAT_VERSION),
         "xpnet_version": str(__version__),
         "xpnet": meta_json,
+        # safetensors has no checksum: without one a flipped bit in a weight would load as a silently wrong model.
+        "sha256": _digest(arrays),
     }
     try:
         import safetensors.numpy
@@ -580,6 +582,18 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _guarded(p, action)
 
 
+def _digest(arrays: dict[str, Any]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = arrays[name]
+        h.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
+        h.update(arr.tobytes(order="C"))
+    return h.hexdigest()
+
+
 def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read and validate a model file.
 
@@ -629,6 +643,12 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
             tensors[name] = np.array(arr, copy=True)
         if len(loaded) != len(tensors):
             raise _read_error(p, "corrupt file: it holds tensors its header does not declare")
+        expected = header.get(_METADATA_KEY, {}).get("sha256")
+        if expected is None:
+            raise _read_error(p, "corrupt file: its header has no checksum (sha256) of the tensors")
+        if _digest(tensors) != expected:
+            raise _read_error(p, "corrupt file: the tensors do not match the checksum in its header (the file "
+                                 "was damaged after it was written)")
         return tensors, meta
 
     return _guarded(p, action)

@@ -319,7 +319,8 @@ class DNN:
             patience, or an :class:`~xpnet.training.EarlyStopping`
         callbacks : more :class:`~xpnet.training.Callback` objects; verbose : 1 for a progress bar
         seed : seeds shuffling, dropout and the split (default: the network's seed)
-        options : ``beta``, ``beta1``, ``beta2``, ``epsilon``, ``decay_rate``, ``decay_steps``, ``min_lr``
+        options : ``beta``, ``beta1``, ``beta2``, ``epsilon``, ``decay_rate``, ``decay_steps`` (default: the
+            whole run for ``cosine``, a quarter of it for ``step``, 1 epoch otherwise), ``min_lr``
 
         Returns
         -------
@@ -362,6 +363,10 @@ class DNN:
             else:
                 patience = 10 if early_stopping is True else early_stopping
                 cbs.insert(0, EarlyStopping("val_loss" if validation else "loss", patience=patience))
+        if "decay_steps" not in options:
+            from .optimizers import default_decay_steps
+
+            options["decay_steps"] = default_decay_steps(schedule, epochs)
         trainer = Trainer(self, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
                           batch_size=batch_size, shuffle=shuffle, l2=l2, dropout=dropout, seed=seed, callbacks=cbs,
                           verbose=verbose, **options)

@@ -40,6 +40,7 @@ __all__ = [
     "Optimizer",
     "RMSprop",
     "Schedule",
+    "default_decay_steps",
     "get_optimizer",
     "get_schedule",
 ]
@@ -186,15 +187,20 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "rmsprop": RMSprop,
     "adam": Adam,
 }
-_OPTIMIZER_ALIASES = {"sgd": "gd", "gradient_descent": "gd"}
+# No "sgd" alias: in the estimators (as in scikit-learn) solver="sgd" means descent *with* momentum, so here
+# the name is refused rather than given a second meaning.
+_OPTIMIZER_ALIASES = {"gradient_descent": "gd"}
 
 
 def get_optimizer(optimizer: str | Optimizer, **hyperparameters: Any) -> Optimizer:
-    """An optimizer by name (``gd``/``sgd``, ``momentum``, ``rmsprop``, ``adam``) with its hyper-parameters
+    """An optimizer by name (``gd``, ``momentum``, ``rmsprop``, ``adam``) with its hyper-parameters
     (``beta`` for momentum/rmsprop, ``beta1``/``beta2``/``epsilon`` for adam; others are ignored), or an
     :class:`Optimizer` instance as is. An unknown name raises :class:`ConfigError` listing the valid ones."""
     if isinstance(optimizer, Optimizer):
         return optimizer
+    if isinstance(optimizer, str) and optimizer.strip().lower() == "sgd":
+        raise ConfigError("optimizer 'sgd' is ambiguous here: say 'gd' for plain (mini-batch) gradient descent or "
+                          "'momentum' for descent with momentum (the estimators' solver='sgd' is the latter)")
     factory = lookup(optimizer, OPTIMIZERS, kind="optimizer", plural="optimizers", aliases=_OPTIMIZER_ALIASES)
     accepted = {"gd": (), "momentum": ("beta",), "rmsprop": ("beta", "epsilon"),
                 "adam": ("beta1", "beta2", "epsilon")}[factory().name]
@@ -268,3 +274,15 @@ def get_schedule(schedule: str | Schedule | None, learning_rate: float, *, decay
     if isinstance(min_lr, bool) or not isinstance(min_lr, numbers.Real) or not (0 <= min_lr <= lr):
         raise ConfigError(f"min_lr must be a number in [0, learning rate {lr}], got {min_lr!r}")
     return Schedule(name, lr, float(rate), int(decay_steps), float(min_lr))
+
+
+def default_decay_steps(schedule: Any, epochs: int) -> int:
+    """``decay_steps`` for a run of ``epochs`` when the user gives none: ``cosine`` anneals over the whole run
+    (``epochs``), ``step`` decays four times over it (``epochs // 4``), the others decay every epoch (the
+    lecture's ``update_lr``). A :class:`Schedule` object keeps its own."""
+    name = schedule.name if isinstance(schedule, Schedule) else str(schedule or "constant").strip().lower()
+    if name == "cosine":
+        return max(1, int(epochs))
+    if name == "step":
+        return max(1, int(epochs) // 4)
+    return 1

@@ -542,6 +542,14 @@ class Trainer:
         """
         if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
             raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
+        for name, A in (("X", X), ("Y", Y)):
+            if not hasattr(A, "ndim") or A.ndim != 2:
+                raise ShapeError(f"Trainer.fit takes the lecture's layout: {name} must be a 2-D array (features or "
+                                 f"outputs, m), got {getattr(A, 'shape', type(A).__name__)}; DNN.train and the "
+                                 "estimators accept other forms")
+        if Y.shape[1] != X.shape[1] or X.shape[1] == 0:
+            raise ShapeError(f"X {tuple(X.shape)} and Y {tuple(Y.shape)} must hold the same m > 0 examples "
+                             "(columns)")
         active = self.callbacks + list(callbacks)
         for cb in active:
             if not isinstance(cb, Callback):
