@@ -296,9 +296,9 @@ class _DNNEstimator(BaseEstimator):
             self._mean_b, self._scale_b = xp.astype(mean, net.dtype), xp.astype(scale, net.dtype)
             self.mean_, self.scale_ = bk.to_numpy(mean), bk.to_numpy(scale)
         if self.mean_ is not None:
-            XT = (XT - mean_col(xp, self._mean_b)) / mean_col(xp, self._scale_b)
+            XT = (XT - _column(xp, self._mean_b)) / _column(xp, self._scale_b)
             if validation is not None:
-                validation = ((validation[0] - mean_col(xp, self._mean_b)) / mean_col(xp, self._scale_b),
+                validation = ((validation[0] - _column(xp, self._mean_b)) / _column(xp, self._scale_b),
                               validation[1])
         if incremental and hasattr(self, "trainer_"):
             trainer = self.trainer_  # partial_fit: the same run goes on, hyper-parameters included
@@ -505,7 +505,7 @@ def _refuse_partial_standardize(est: Any) -> None:
                           "beforehand (in a Pipeline) and set standardize=False")
 
 
-def mean_col(xp: Any, v: Any) -> Any:
+def _column(xp: Any, v: Any) -> Any:
     """A (n,) vector as a (n, 1) column, to broadcast over the columns of a lecture-layout X."""
     return xp.reshape(v, (-1, 1))
 

@@ -396,6 +396,7 @@ class Trainer:
         bk = network.backend
         metric = "r2" if network.output.name == "linear" else "accuracy"
         self.history = History(metric, bk.spec, str(bk.device), _xp.dtype_name(bk.xp, network.dtype))
+        self._totals: dict[int, Any] = {}
         self._shuffle_rng = host_generator(self.seed, "shuffle")
         self._dropout_rng = host_generator(self.seed, "dropout")
 
@@ -426,7 +427,12 @@ class Trainer:
         m = Y.shape[1]
         if self.network.output.name != "linear":
             return float(numerators[0]) / m
-        total = self.network.backend.to_numpy(xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2, axis=1))
+        # The targets' spread does not change between epochs (nor under shuffling): read back once per fit.
+        cached = self._totals.get(id(Y))
+        if cached is None or cached[0] is not Y:
+            spread = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2, axis=1)
+            cached = self._totals[id(Y)] = (Y, self.network.backend.to_numpy(spread))
+        total = cached[1]
         scores = [(1.0 - sse / tot) if tot > 0 else (1.0 if sse == 0 else 0.0)
                   for sse, tot in zip(numerators.tolist(), total.tolist(), strict=True)]
         return sum(scores) / len(scores)
@@ -480,6 +486,7 @@ class Trainer:
         m = X.shape[1]
         bs = check_batch_size(self.batch_size, m)
         lr = self.schedule(self.epoch)
+        Y_given = Y
         if self.shuffle:
             idx = bk.asarray(self._batch_order(m))
             X, Y = xp.take(X, idx, axis=1), xp.take(Y, idx, axis=1)
@@ -506,7 +513,7 @@ class Trainer:
         # n_batches * lambd / (2m) sum||W||^2: the validation loss gets the same penalty (see evaluate).
         self._penalty_scale = n_batches / m
         loss, numerators = self._readback(xp, loss_sum, metric_sum)
-        return loss / m, self._finish_metric(xp, numerators, Y)
+        return loss / m, self._finish_metric(xp, numerators, Y_given)
 
     def evaluate(self, X: Any, Y: Any, w: Any = None) -> tuple[float, float]:
         """Loss and metric of the current parameters on ``(X, Y)``, without dropout.
@@ -578,6 +585,7 @@ class Trainer:
                     if self.stop_training:
                         break
             finally:
+                self._totals.clear()  # it holds the targets alive
                 for cb in active:
                     cb.on_train_end(self)
         return self.history
