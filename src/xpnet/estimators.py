@@ -173,8 +173,10 @@ class _DNNEstimator(BaseEstimator):
         return get_backend(self.backend)
 
     # ------------------------------------------------------------------------------------- inputs
-    def _validate_X(self, X: Any, *, reset: bool, y: Any = None) -> tuple[Any, Any, bool]:
-        """Return ``(X_host_or_None, X_backend (m, n), give_back_numpy)``; with ``y`` also validate it."""
+    def _validate_X(self, X: Any, *, reset: bool, y: Any = None) -> tuple[Any, bool, Any]:
+        """Return ``(X_backend (m, n), give_back_numpy, y)``: ``X`` checked and moved to the backend, in the
+        dtype this fit resolves (``reset``) or the fitted network's; ``y``, when given for NumPy-side input, as
+        scikit-learn's validation returns it (else as given)."""
         bk = self._backend_ if not reset else self._resolve_backend(X)
         if _xp.is_array(X) and not _xp.is_numpy_array(X):
             if not bk.owns(X):
@@ -193,33 +195,28 @@ class _DNNEstimator(BaseEstimator):
             if reset:
                 self.n_features_in_ = int(X.shape[1])
             xp = bk.xp
-            dtype = self._dtype_for(bk, X.dtype if xp.isdtype(X.dtype, "real floating") else None)
+            dtype = self._dtype_for(bk, X.dtype if xp.isdtype(X.dtype, "real floating") else None, fresh=reset)
             Xb = bk.asarray(X, dtype=dtype)
             if not bool(xp.all(xp.isfinite(Xb))):
                 raise ValueError("Input X contains NaN or infinity; remove or impute those values first")
-            return None, Xb, False
+            return Xb, False, y
         if y is not None:
             kwargs = dict(multi_output=self._output_kind == "regression", y_numeric=self._output_kind == "regression")
-            Xh, yh = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32), **kwargs)
-            self._y_host = yh
+            Xh, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32), **kwargs)
         else:
             Xh = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32))
-        dtype = self._dtype_for(bk, Xh.dtype)
-        return Xh, bk.asarray(Xh, dtype=dtype), True
+        return bk.asarray(Xh, dtype=self._dtype_for(bk, Xh.dtype, fresh=reset)), True, y
 
-    def _dtype_for(self, bk: Backend, input_dtype: Any) -> Any:
-        if hasattr(self, "network_") and not getattr(self, "_refit", False):
+    def _dtype_for(self, bk: Backend, input_dtype: Any, *, fresh: bool) -> Any:
+        """The compute dtype: the fitted network's, unless this fit starts afresh; then ``dtype``, or (None)
+        float32 for float32 input and float64 where the device has it otherwise."""
+        if not fresh:
             return self.network_.dtype
         if self.dtype is not None:
             return bk.float_dtype(self.dtype)
         if input_dtype is not None and _xp.dtype_name(bk.xp, input_dtype) == "float32":
             return bk.float_dtype("float32")
         return bk.default_float_dtype
-
-    def _standardize(self, Xb: Any) -> Any:
-        if getattr(self, "mean_", None) is None:
-            return Xb
-        return (Xb - self._mean_b) / self._scale_b
 
     # ---------------------------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None,
@@ -243,18 +240,20 @@ class _DNNEstimator(BaseEstimator):
                          incremental=False, callbacks=callbacks)
 
     def _fit(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool,
-             callbacks: Sequence[Any] = ()) -> Any:
+             callbacks: Sequence[Any] = (), classes: Any = None) -> Any:
+        """Shared by ``fit`` (``incremental=False``) and ``partial_fit`` (one epoch, the same run going on).
+
+        A fit that does not continue (no network yet, or neither ``warm_start`` nor ``partial_fit``) resolves
+        the backend and dtype, reads the classes (``classes`` given, else those of ``y``) and builds a new
+        network.
+        """
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         continuing = hasattr(self, "network_") and (incremental or self.warm_start)
-        self._refit = not continuing
-        try:
-            _, Xb, _ = self._validate_X(X, reset=not continuing, y=y)
-            if not continuing:
-                self._backend_ = self._resolve_backend(X)
-            T, labels_host, m = self._targets(y, Xb, first=not continuing, incremental=incremental)
-        finally:
-            self._refit = False
+        Xb, _, y = self._validate_X(X, reset=not continuing, y=y)
+        if not continuing:
+            self._backend_ = self._resolve_backend(X)
+        T, labels_host, m = self._targets(y, Xb, first=not continuing, classes=classes)
         bk = self._backend_
         xp = bk.xp
         if not continuing:
@@ -271,8 +270,8 @@ class _DNNEstimator(BaseEstimator):
         validation = None
         if validation_data is not None:
             Xv, yv = validation_data
-            _, Xvb, _ = self._validate_X(Xv, reset=False)
-            Tv, _, _ = self._targets(yv, Xvb, first=False, incremental=True)
+            Xvb, _, _ = self._validate_X(Xv, reset=False)
+            Tv, _, _ = self._targets(yv, Xvb, first=False)
             validation = (Xvb.T, Tv)
         elif self.early_stopping and not incremental:
             split_labels = labels_host if self._output_kind == "classification" else None
@@ -361,7 +360,7 @@ class _DNNEstimator(BaseEstimator):
     # --------------------------------------------------------------------------------- prediction
     def _forward(self, X: Any) -> tuple[Any, bool]:
         check_is_fitted(self, "network_")
-        _, Xb, give_numpy = self._validate_X(X, reset=False)
+        Xb, give_numpy, _ = self._validate_X(X, reset=False)
         with self._backend_.activate():
             xp = self._backend_.xp
             if self.mean_ is not None:
@@ -597,19 +596,21 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
     def _output_activation(self) -> str:
         return "sigmoid" if len(self.classes_) == 2 else "softmax"
 
-    def _targets(self, y: Any, Xb: Any, *, first: bool, incremental: bool) -> tuple[Any, Any, int]:
-        bk = self._backend_ if hasattr(self, "_backend_") and not first else self._resolve_backend(Xb)
+    def _targets(self, y: Any, Xb: Any, *, first: bool, classes: Any = None) -> tuple[Any, Any, int]:
+        """``y`` -> float targets on the backend in ``Xb``'s dtype (``(1, m)`` 0/1 for two classes, one-hot
+        ``(C, m)`` for more), the class index of each sample (host) and ``m``. ``first`` sets ``classes_``."""
+        bk = self._backend_
         m = Xb.shape[0]
-        y_host = self._y_host if getattr(self, "_y_host", None) is not None and first else _xp.to_numpy(y)
-        self._y_host = None
-        y_host = column_or_1d(np.asarray(y_host), warn=True)
+        y_host = column_or_1d(np.asarray(_xp.to_numpy(y) if _xp.is_array(y) else y), warn=True)
         if y_host.shape[0] != m:
             raise ShapeError(f"y has {y_host.shape[0]} labels but X has {m} samples")
         check_classification_targets(y_host)
         if first:
-            classes = np.unique(y_host)
+            declared = classes is not None
+            classes = np.unique(column_or_1d(np.asarray(classes)) if declared else y_host)
             if len(classes) < 2:
-                raise LabelError(f"a classifier needs at least 2 classes, but y holds only one class "
+                raise LabelError("classes must hold at least 2 labels" if declared else
+                                 f"a classifier needs at least 2 classes, but y holds only one class "
                                  f"({classes[0]!r}); add samples of another class")
             self.classes_ = classes
         index = np.searchsorted(self.classes_, y_host)
@@ -619,7 +620,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
             shown = self.classes_.tolist()
             raise LabelError(f"y holds labels the model was not fitted with: {np.unique(y_host[unseen])[:5].tolist()}; "
                              f"known classes: {shown[:20]}{' ...' if len(shown) > 20 else ''}")
-        dtype = self.network_.dtype if hasattr(self, "network_") and not first else self._dtype_for(bk, Xb.dtype)
+        dtype = Xb.dtype  # already the dtype this fit computes in
         if len(self.classes_) == 2:
             T = bk.asarray(index.reshape(1, -1).astype(np.float64), dtype=dtype)
         else:
@@ -660,28 +661,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
             if classes is None:
                 raise ConfigError("the first call to partial_fit must pass classes=[...] (all labels that "
                                   "will appear); later calls may omit it")
-            self.classes_ = np.unique(column_or_1d(np.asarray(classes)))
-            if len(self.classes_) < 2:
-                raise LabelError("classes must hold at least 2 labels")
-            return self._first_partial(X, y)
-        return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
-
-    def _first_partial(self, X: Any, y: Any) -> DNNClassifier:
-        classes = self.classes_
-        _, Xb, _ = self._validate_X(X, reset=True, y=y)
-        self._backend_ = self._resolve_backend(X)
-        bk = self._backend_
-        del self.classes_
-        self.classes_ = classes
-        sizes = self._hidden_sizes()
-        n_out = 1 if len(classes) == 2 else len(classes)
-        activation = self._hidden_activation()
-        self.network_ = DNN([Xb.shape[1], *sizes, n_out], hidden=activation, output=self._output_activation(),
-                            init=self.init, seed=_seed_from(self.random_state), dtype=self._dtype_for(bk, Xb.dtype),
-                            backend=bk)
-        self.mean_ = self.scale_ = None
-        self.trainer_ = self._make_trainer()
-        return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
+        return self._fit(X, y, epochs=1, validation_data=None, incremental=True, classes=classes)
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities, shape ``(n_samples, n_classes)`` in the order of ``classes_``."""
@@ -742,17 +722,12 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
     def _output_activation(self) -> str:
         return "linear"
 
-    def _targets(self, y: Any, Xb: Any, *, first: bool, incremental: bool) -> tuple[Any, Any, int]:
-        bk = self._backend_ if hasattr(self, "_backend_") and not first else self._resolve_backend(Xb)
+    def _targets(self, y: Any, Xb: Any, *, first: bool, classes: Any = None) -> tuple[Any, Any, int]:
+        """``y`` -> float targets ``(n_targets, m)`` on the backend in ``Xb``'s dtype (standardized when
+        ``standardize``; ``first`` learns that scaling), no class index, and ``m``."""
+        bk = self._backend_
         m = Xb.shape[0]
-        if getattr(self, "_y_host", None) is not None and first:
-            y_host = self._y_host
-        elif _xp.is_array(y) and not _xp.is_numpy_array(y):
-            y_host = _xp.to_numpy(y)
-        else:
-            y_host = np.asarray(y, dtype=np.float64)
-        self._y_host = None
-        y_host = np.asarray(y_host, dtype=np.float64)
+        y_host = np.asarray(_xp.to_numpy(y) if _xp.is_array(y) else y, dtype=np.float64)
         if y_host.ndim == 1:
             y_host = y_host.reshape(-1, 1)
         if y_host.ndim != 2 or y_host.shape[0] != m:
@@ -763,7 +738,7 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
         if not first and hasattr(self, "network_") and y_host.shape[1] != self.network_.layer_dims[-1]:
             raise ShapeError(f"y has {y_host.shape[1]} targets but the model was fitted with "
                              f"{self.network_.layer_dims[-1]}")
-        dtype = self.network_.dtype if hasattr(self, "network_") and not first else self._dtype_for(bk, Xb.dtype)
+        dtype = Xb.dtype  # already the dtype this fit computes in
         if first:
             self.y_mean_ = self.y_scale_ = None
             if self.standardize:
@@ -786,16 +761,6 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
         and ``standardize`` is learned by ``fit`` only)."""
         if not hasattr(self, "network_"):
             _refuse_partial_standardize(self)
-            _, Xb, _ = self._validate_X(X, reset=True, y=y)
-            self._backend_ = self._resolve_backend(X)
-            T, _, _ = self._targets(y, Xb, first=True, incremental=True)
-            bk = self._backend_
-            activation = self._hidden_activation()
-            self.network_ = DNN([Xb.shape[1], *self._hidden_sizes(), T.shape[0]], hidden=activation,
-                                output="linear", init=self.init, seed=_seed_from(self.random_state),
-                                dtype=self._dtype_for(bk, Xb.dtype), backend=bk)
-            self.mean_ = self.scale_ = None
-            self.trainer_ = self._make_trainer()
         return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
 
     def predict(self, X: Any) -> Any:
