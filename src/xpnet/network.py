@@ -20,11 +20,11 @@ from typing import Any
 from . import _xp
 from .activations import Activation, get_activation
 from .backend import Backend, get_backend
-from .errors import ConfigError, DeviceMismatchError, NamespaceMismatchError, ShapeError
+from .errors import ConfigError, DeviceMismatchError, ModelFileError, NamespaceMismatchError, ShapeError, XpnetError
 from .functional import _check_layer_dims, _check_learning_rate, initialize_parameters, labels_from_output
 from .losses import Loss, as_targets, default_loss_for, get_loss
 
-__all__ = ["DNN", "fused_gradients", "training_loss"]
+__all__ = ["DNN", "forward_output", "fused_gradients", "l2_penalty", "training_loss"]
 
 
 def training_loss(output: str | Activation, loss: str | Loss | None = None) -> Loss:
@@ -37,6 +37,24 @@ def training_loss(output: str | Activation, loss: str | Loss | None = None) -> L
             f"trains with {default.name!r}, not {get_loss(loss).name!r} (change output= instead)"
         )
     return default
+
+
+def l2_penalty(xp: Any, parameters: Mapping[str, Any]) -> Any:
+    """``sum_l ||W[l]||_F^2`` over the weights ``W1 .. WL`` (biases are not regularized), a 0-d array."""
+    L = sum(1 for k in parameters if k[:1] == "W" and k[1:].isdigit())
+    return sum(xp.sum(parameters[f"W{l}"] * parameters[f"W{l}"]) for l in range(1, L + 1))
+
+
+def forward_output(xp: Any, parameters: Mapping[str, Any], X: Any, hidden: Activation, output: Activation
+                   ) -> tuple[Any, Any]:
+    """Forward pass without caches: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g(Z[l])``; returns the output
+    layer's logits ``ZL`` and activations ``AL``, both ``(n_L, m)`` (the fused costs take ``ZL``)."""
+    L = sum(1 for k in parameters if k[:1] == "W" and k[1:].isdigit())
+    A = X
+    for l in range(1, L + 1):
+        Z = parameters[f"W{l}"] @ A + parameters[f"b{l}"]
+        A = (output if l == L else hidden).forward(xp, Z)
+    return Z, A
 
 
 def fused_gradients(
@@ -100,8 +118,7 @@ def fused_gradients(
     if want_cost:
         cost = loss.fused_cost(xp, pre_activations[-1], Y, sample_weight)
         if lambd:
-            penalty = sum(xp.sum(parameters[f"W{l}"] * parameters[f"W{l}"]) for l in range(1, L + 1))
-            cost = cost + (0.5 * lambd / m) * penalty
+            cost = cost + (0.5 * lambd / m) * l2_penalty(xp, parameters)
     inv_m = 1.0 / m
     dZ = A - Y
     if sample_weight is not None:
@@ -395,13 +412,7 @@ class DNN:
 
     # ------------------------------------------------------------------------------------ inference
     def _forward(self, X: Any) -> Any:
-        xp = self.backend.xp
-        A = X
-        L = self.num_layers
-        for l in range(1, L + 1):
-            Z = self.parameters[f"W{l}"] @ A + self.parameters[f"b{l}"]
-            A = (self.output if l == L else self.hidden).forward(xp, Z)
-        return A
+        return forward_output(self.backend.xp, self.parameters, X, self.hidden, self.output)[1]
 
     @_on_device
     def predict_proba(self, X: Any) -> Any:
@@ -475,14 +486,12 @@ class DNN:
         Raises :class:`~xpnet.errors.ModelFileError` when the architecture is malformed or a tensor's shape
         does not fit it.
         """
-        from .errors import ModelFileError, XpnetError
-
         arch = meta.get("network")
         if not isinstance(arch, Mapping):
             raise ModelFileError("the file has no 'network' architecture in its metadata")
+        resolved = get_backend(backend)  # outside the try: a backend that cannot be used is the caller's error
         try:
             dtype = arch["dtype"]
-            resolved = get_backend(backend)
             if dtype == "float64" and not resolved.supports_float64:
                 # Train on a float64 device, use it anywhere: the documented fallback, said out loud.
                 import warnings
@@ -495,9 +504,6 @@ class DNN:
         except KeyError as exc:
             raise ModelFileError(f"the file's architecture lacks {exc}") from None
         except XpnetError as exc:
-            if isinstance(exc, (ModelFileError,)) or type(exc).__name__ in ("BackendUnavailableError",
-                                                                             "BackendSpecError", "DTypeError"):
-                raise
             raise ModelFileError(f"the file's architecture is invalid: {exc}") from None
         expected = {f"W{l}": (net.layer_dims[l], net.layer_dims[l - 1]) for l in range(1, net.num_layers + 1)}
         expected.update({f"b{l}": (net.layer_dims[l], 1) for l in range(1, net.num_layers + 1)})

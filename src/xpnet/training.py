@@ -115,12 +115,17 @@ def dropout_masks(rng: Any, layer_dims: Sequence[int], keep: Mapping[int, float]
     dtype = np.dtype(dtype_name)
     masks = {}
     for l, p in keep.items():
-        n = layer_dims[l] * m
-        u = np.frombuffer(rng.bytes(2 * n), dtype="<u2").reshape(layer_dims[l], m)
-        mask = (u < round(p * 65536)).astype(dtype)
+        mask = _kept(rng, layer_dims[l] * m, p).reshape(layer_dims[l], m).astype(dtype)
         mask *= dtype.type(1.0 / p)
         masks[l] = mask
     return masks
+
+
+def _kept(rng: Any, n: int, p: float) -> Any:
+    """``n`` host booleans, each True with probability ``p`` (to 2^-17): 16-bit uniforms from raw bytes."""
+    import numpy as np
+
+    return np.frombuffer(rng.bytes(2 * n), dtype="<u2") < round(p * 65536)
 
 
 def split_indices(m: int, fraction: float, seed: int | None, labels: Any = None) -> tuple[Any, Any]:
@@ -464,8 +469,7 @@ class Trainer:
             for start in group:
                 mb = min(start + bs, m) - start
                 for l, p in self.keep.items():
-                    u = np.frombuffer(self._dropout_rng.bytes(2 * dims[l] * mb), dtype="<u2")
-                    pieces.append((u < round(p * 65536)).view(np.uint8))
+                    pieces.append(_kept(self._dropout_rng, dims[l] * mb, p).view(np.uint8))
                     layout.append((l, dims[l], mb))
             flat = bk.asarray(np.concatenate(pieces))
             offset = 0
@@ -521,15 +525,16 @@ class Trainer:
         The loss includes the L2 penalty at the scale the training loss carries it (``lambd/(2 b) sum||W||^2``
         for batches of ``b``), so the train and validation curves measure the same objective.
         """
-        from .network import fused_gradients
+        from .network import forward_output, l2_penalty
 
         net = self.network
         xp = net.backend.xp
-        _, cost, AL = fused_gradients(xp, net.parameters, X, Y, net.hidden, net.output, net.loss, sample_weight=w)
+        # Forward only: the validation set needs the cost and the outputs, not a backward pass.
+        ZL, AL = forward_output(xp, net.parameters, X, net.hidden, net.output)
+        cost = net.loss.fused_cost(xp, ZL, Y, w)
         if self.l2:
             scale = getattr(self, "_penalty_scale", 1.0 / check_batch_size(self.batch_size, X.shape[1]))
-            penalty = sum(xp.sum(net.parameters[f"W{l}"] ** 2) for l in range(1, net.num_layers + 1))
-            cost = cost + (0.5 * self.l2 * scale) * penalty
+            cost = cost + (0.5 * self.l2 * scale) * l2_penalty(xp, net.parameters)
         loss, numerators = self._readback(xp, cost, self._metric_terms(xp, AL, Y))
         return loss, self._finish_metric(xp, numerators, Y)
 
