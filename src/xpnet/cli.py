@@ -9,9 +9,7 @@ one-line reason (``xpnet: error: ...``) and no traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import os
 import sys
 import time
 import warnings
@@ -111,17 +109,9 @@ def _require_matplotlib() -> Any:
     return plt
 
 
-def _atomic_write_with(path: str, write: Any) -> None:
-    """Write ``path`` through ``write(tmp_path)`` then rename: an interrupted run leaves the old file."""
-    target = Path(path).expanduser()
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp{target.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+def _write_failed(what: str) -> Any:
+    """An error factory for :func:`xpnet.io.write_file_atomically` that names what could not be written."""
+    return lambda path, reason: CommandError(f"cannot write {what} {str(path)!r}: {reason}")
 
 
 def _plot_history(history: Any, path: str, title: str) -> None:
@@ -142,12 +132,16 @@ def _plot_history(history: Any, path: str, title: str) -> None:
     ax_metric.legend()
     fig.suptitle(title)
     fig.tight_layout()
+    import io as _io
+
+    from .io import write_file_atomically
+
+    buffer = _io.BytesIO()
     try:
-        _atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    except OSError as exc:
-        raise CommandError(f"cannot write plot {path!r}: {exc.strerror or exc}") from None
+        fig.savefig(buffer, format="png", dpi=100)
     finally:
         plt.close(fig)
+    write_file_atomically(path, buffer.getvalue(), error=_write_failed("plot"))
 
 
 def _load_dataset(source: str, label_column: str | None, seed: int) -> Any:
@@ -410,10 +404,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                            axis=1)
     text = ",".join(header) + "\n" + "\n".join(",".join(row) for row in table) + "\n"
     if args.out:
-        try:
-            _atomic_write_with(args.out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-        except OSError as exc:
-            raise CommandError(f"cannot write predictions {args.out!r}: {exc.strerror or exc}") from None
+        from .io import write_file_atomically
+
+        write_file_atomically(args.out, text.encode("utf-8"), error=_write_failed("predictions"))
         print(f"wrote {len(X)} predictions to {args.out}")
     else:
         sys.stdout.write(text)

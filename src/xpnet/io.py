@@ -31,6 +31,7 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +167,21 @@ def _read_error(path: Any, reason: str) -> ModelFileError:
     return ModelFileError(f"cannot read model file '{os.fspath(path) if _is_pathlike(path) else path}': {reason}")
 
 
-def _write_error(path: Any, reason: str) -> ModelFileError:
+def _model_write_error(path: Any, reason: str) -> ModelFileError:
     return ModelFileError(f"cannot save model to '{os.fspath(path) if _is_pathlike(path) else path}': {reason}")
+
+
+_write_error = _model_write_error
+
+
+def write_file_atomically(path: str | os.PathLike[str], data: bytes,
+                          error: Callable[[Any, str], Exception] | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename), as model files are written: an
+    interrupted write leaves the old file. A symbolic link is written through. An ``OSError`` becomes
+    ``error(path, reason)`` (default :class:`ModelFileError`)."""
+    target = Path(path).expanduser()
+    _atomic_write(Path(os.path.realpath(target)), data, target, error)
+    return target
 
 
 def _is_pathlike(path: Any) -> bool:
@@ -308,7 +322,13 @@ def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta
     return target
 
 
-def _atomic_write(real: Path, data: bytes, shown: Path) -> None:
+def _atomic_write(real: Path, data: bytes, shown: Path, error: Callable[[Any, str], Exception] | None = None) -> None:
+    """Write ``data`` to ``real`` through a temporary file in its directory, fsync, rename, fsync the directory.
+
+    An ``OSError`` becomes ``error(shown, reason)`` (default: a :class:`ModelFileError` about saving a model);
+    the target is then untouched and no temporary file is left.
+    """
+    fail = error or _model_write_error
     try:
         old_mode = stat.S_IMODE(os.stat(real).st_mode)
     except OSError:
@@ -316,7 +336,7 @@ def _atomic_write(real: Path, data: bytes, shown: Path) -> None:
     try:
         fd, tmp_name = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
     except OSError as exc:
-        raise _write_error(shown, f"cannot create a temporary file in '{real.parent}' ({exc.strerror or exc})") \
+        raise fail(shown, f"cannot create a temporary file in '{real.parent}' ({exc.strerror or exc})") \
             from exc
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -333,7 +353,7 @@ def _atomic_write(real: Path, data: bytes, shown: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         if isinstance(exc, OSError):
-            raise _write_error(shown, f"writing failed ({exc.strerror or exc})") from exc
+            raise fail(shown, f"writing failed ({exc.strerror or exc})") from exc
         raise
     _fsync_dir(real.parent)
 
