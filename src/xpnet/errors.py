@@ -15,7 +15,9 @@ __all__ = [
     "ConfigError",
     "DTypeError",
     "DatasetError",
+    "DeviceMemoryError",
     "DeviceMismatchError",
+    "DivergenceError",
     "GradientCheckError",
     "InputTypeError",
     "LabelError",
@@ -85,3 +87,13 @@ class ModelFileError(XpnetError, ValueError):
     """A model file cannot be read or written: missing, truncated, corrupt, not an xpnet file, written by a
     newer xpnet, or holding tensors that do not fit the architecture it declares."""
 
+
+
+class DivergenceError(XpnetError, RuntimeError):
+    """Training produced a NaN or infinite loss. The message names the epoch and step and suggests a lower
+    learning rate; the network keeps the last parameters whose loss was finite."""
+
+
+class DeviceMemoryError(XpnetError, MemoryError):
+    """The device ran out of memory (CuPy's or PyTorch's out-of-memory error, translated). The message gives
+    the batch size that was tried and a smaller one to try."""
