@@ -432,6 +432,9 @@ class _FakeTrainer:
         self.network = _FakeNetwork()
         self.stop_training = False
 
+    def snapshot_parameters(self) -> dict:
+        return {k: v.copy() for k, v in self.network.parameters.items()}
+
 
 def _drive(stopper: EarlyStopping, values: list[float], key: str = "loss") -> tuple[_FakeTrainer, int]:
     """Feed ``values`` epoch by epoch as a trainer would; returns the trainer and the number of epochs run."""

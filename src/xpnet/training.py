@@ -269,8 +269,7 @@ class EarlyStopping(Callback):
         self._wait = 0 if gain > self.min_delta else self._wait + 1
         if gain > 0:
             self.best, self.best_epoch = value, epoch
-            # Updates build new arrays and never write into old ones, so holding the dict is a snapshot.
-            self._best_parameters = dict(trainer.network.parameters)
+            self._best_parameters = trainer.snapshot_parameters()
         if self._wait >= self.patience:
             self.stopped_epoch = epoch
             trainer.stop_training = True
@@ -404,6 +403,67 @@ class Trainer:
         self._totals: dict[int, Any] = {}
         self._shuffle_rng = host_generator(self.seed, "shuffle")
         self._dropout_rng = host_generator(self.seed, "dropout")
+        self._fast: Any = None  # the in-place step (xpnet._fast) once chosen; False when none applies
+        self._owned: tuple[Any, Any] | None = None  # the parameter and state dicts the fast step may write into
+
+    # ------------------------------------------------------------------------------------ one step
+    def _choose_step(self) -> Any:
+        if self._fast is None:
+            from . import _fast
+
+            self._fast = _fast.inplace_step(self.network, self.optimizer, self.l2, self.keep) or False
+        return self._fast
+
+    def _adopt(self) -> None:
+        """Give the in-place step arrays of its own: copies of the parameters and the optimizer's state, made
+        when training starts or after anyone replaced the dicts (a restore, a resume, a user). Arrays handed
+        in by the caller are therefore never written into."""
+        net, opt = self.network, self.optimizer
+        if self._owned is not None and self._owned[0] is net.parameters and self._owned[1] is opt.state:
+            return
+        net.parameters = {k: v.copy() for k, v in net.parameters.items()}
+        opt.state = {k: v.copy() for k, v in opt.state.items()}
+        self._owned = (net.parameters, opt.state)
+
+    def snapshot_parameters(self) -> dict[str, Any]:
+        """The current parameters as arrays no later step writes into (copies when the in-place step runs)."""
+        params = self.network.parameters
+        if self._fast:
+            return {k: v.copy() for k, v in params.items()}
+        # The generic updates build new arrays and never write into old ones: the dict is a snapshot.
+        return dict(params)
+
+    def _step(self, xp: Any, Xb: Any, Yb: Any, lr: float, masks: Any, wb: Any) -> tuple[Any, Any]:
+        """Forward, cost, backward and update on one batch; returns ``(cost, AL)`` (0-d and (n_L, b) arrays).
+
+        ``AL`` may live in a buffer the next step overwrites: use it before then."""
+        net = self.network
+        fast = self._choose_step()
+        if fast:
+            self._adopt()
+            self.optimizer.t += 1
+            return fast(net.parameters, self.optimizer, Xb, Yb, lr, masks, wb)
+        from .network import fused_gradients
+
+        grads, cost, AL = fused_gradients(xp, net.parameters, Xb, Yb, net.hidden, net.output, net.loss,
+                                          lambd=self.l2, keep_masks=masks, sample_weight=wb)
+        net.parameters = self.optimizer.update(xp, net.parameters, grads, lr)
+        return cost, AL
+
+    def step(self, X: Any, Y: Any, sample_weight: Any = None) -> Any:
+        """One optimization step on one mini-batch: forward, fused cost, backward, optimizer update.
+
+        ``X`` is ``(n_x, b)`` and ``Y`` ``(n_L, b)`` on the network's backend, in its dtype (as :meth:`fit`
+        takes them); ``sample_weight`` is ``(1, b)`` or None. The learning rate is the schedule's at the
+        current epoch and dropout masks come from the trainer's stream, so a loop of ``step`` calls over an
+        epoch's batches trains like :meth:`fit`. Returns the batch cost
+        ``(1/b) sum_j w_j loss_j + (lambd/(2b)) sum_l ||W[l]||_F^2`` as a 0-d device array (no host sync).
+        """
+        if getattr(X, "ndim", None) != 2 or getattr(Y, "ndim", None) != 2 or X.shape[1] != Y.shape[1]:
+            raise ShapeError(f"Trainer.step takes X (n_x, b) and Y (n_L, b) with the same b, got "
+                             f"{getattr(X, 'shape', type(X).__name__)} and {getattr(Y, 'shape', type(Y).__name__)}")
+        masks = next(self._mask_chunks(X.shape[1], X.shape[1])) if self.keep else None
+        return self._step(self.network.backend.xp, X, Y, self.schedule(self.epoch), masks, sample_weight)[0]
 
     # ------------------------------------------------------------------------------------ one epoch
     def _batch_order(self, m: int) -> Any:
@@ -483,8 +543,6 @@ class Trainer:
                     batch = {}
 
     def _run_epoch(self, xp: Any, X: Any, Y: Any, w: Any) -> tuple[float, float]:
-        from .network import fused_gradients
-
         net = self.network
         bk = net.backend
         m = X.shape[1]
@@ -503,15 +561,12 @@ class Trainer:
             stop = min(start + bs, m)
             Xb, Yb = X[:, start:stop], Y[:, start:stop]
             wb = None if w is None else w[:, start:stop]
-            grads, cost, AL = fused_gradients(xp, net.parameters, Xb, Yb, net.hidden, net.output, net.loss,
-                                              lambd=self.l2, keep_masks=next(masks) if masks else None,
-                                              sample_weight=wb)
+            cost, AL = self._step(xp, Xb, Yb, lr, next(masks) if masks else None, wb)
             # Terms are summed on the device; the host reads them once, after the epoch.
             batch_loss = cost * (stop - start)
             batch_metric = self._metric_terms(xp, AL, Yb)
             loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
             metric_sum = batch_metric if metric_sum is None else metric_sum + batch_metric
-            net.parameters = self.optimizer.update(xp, net.parameters, grads, lr)
             n_batches += 1
         # Each batch's cost carries lambd/(2 m_b) sum||W||^2, so the epoch's running loss carries
         # n_batches * lambd / (2m) sum||W||^2: the validation loss gets the same penalty (see evaluate).
