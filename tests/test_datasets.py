@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import zipfile
 
 import numpy as np
 import pytest
@@ -257,6 +258,38 @@ def test_npy_is_not_an_npz(tmp_path):
     path = tmp_path / "a.npz"
     with open(path, "wb") as f:
         np.save(f, np.eye(2))
+    with pytest.raises(DatasetError, match="not a readable npz archive"):
+        datasets.load_npz(path)
+
+
+def _npz_with_X_header(path, shape, descr="<f8", body=b""):
+    """An archive whose X.npy header claims ``shape`` but holds only ``body``; y is a valid empty array."""
+    header = repr({"descr": descr, "fortran_order": False, "shape": shape}).encode()
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("X.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + body)
+        with zf.open("y.npy", "w") as member:
+            np.save(member, np.zeros(0))
+
+
+@pytest.mark.parametrize("shape", [(10**6, 10**6), (2**31 - 1,), (0, 2**64), (-1, 2), (3, 2)])
+def test_npz_header_claiming_more_than_the_archive_holds(tmp_path, shape):
+    # Before numpy allocates: a 300-byte file used to ask for 7 TiB (MemoryError), overflow a C long, or get a
+    # 16 GiB buffer that the read then failed to fill.
+    path = tmp_path / "forged.npz"
+    _npz_with_X_header(path, shape, body=bytes(16))
+    with pytest.raises(DatasetError) as info:
+        datasets.load_npz(path)
+    assert "array 'X' claims shape" in str(info.value) and str(path) in str(info.value)
+
+
+def test_npz_with_zip_features_numpy_does_not_write(tmp_path):
+    path = tmp_path / "odd.npz"
+    np.savez(path, X=np.eye(2), y=np.zeros(2))
+    raw = bytearray(path.read_bytes())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 8] |= 0x40  # the "strong encryption" flag: zipfile raised NotImplementedError
+    path.write_bytes(bytes(raw))
     with pytest.raises(DatasetError, match="not a readable npz archive"):
         datasets.load_npz(path)
 

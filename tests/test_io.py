@@ -663,3 +663,23 @@ def test_a_flipped_bit_in_a_weight_is_caught_by_the_checksum(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="checksum"):
         xpnet.load(path, backend="numpy")
+
+
+def test_a_damaged_class_label_in_the_metadata_is_caught_by_its_checksum(tmp_path):
+    # The tensors' checksum does not cover the header: before the metadata had its own, a damaged byte could
+    # turn classes [0, 1, 2] into [1, 1, 2] and the file loaded as a model predicting different labels.
+    clf = xpnet.DNNClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    clf.fit(X, np.arange(30) % 3)
+    path = xio.save(clf, tmp_path / "clf.safetensors")
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b'\\"classes\\": [0')
+    assert at > 0
+    at += len(b'\\"classes\\": [')
+    raw[at] = ord("1")
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(bytes(raw))
+    for reader in (xio.read_metadata, xio.read_model_file, xio.load):
+        with pytest.raises(ModelFileError, match="metadata does not match the checksum"):
+            reader(damaged)
+    assert list(xio.load(path).classes_) == [0, 1, 2]

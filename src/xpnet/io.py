@@ -10,7 +10,9 @@ The header's string-to-string ``__metadata__`` holds
 - ``"format_version"``: :data:`FORMAT_VERSION` as a decimal string;
 - ``"xpnet_version"``: the xpnet version that wrote the file (for error messages and ``read_metadata``);
 - ``"xpnet"``: the JSON of the model's own metadata dict, which names its ``"kind"`` (``"DNN"``,
-  ``"DNNClassifier"``, ...).
+  ``"DNNClassifier"``, ...);
+- ``"sha256"``: a SHA-256 of the tensors (names, dtypes, shapes, bytes) and ``"meta_sha256"`` one of the
+  ``"xpnet"`` text, so a damaged file is refused rather than loaded as a different model.
 
 Models take part through two methods:
 
@@ -26,6 +28,7 @@ kind is loaded, so importing this module imports neither NumPy nor safetensors.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -297,6 +300,8 @@ def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta
         "xpnet": meta_json,
         # safetensors has no checksum: without one a flipped bit in a weight would load as a silently wrong model.
         "sha256": _digest(arrays),
+        # ... and one in the metadata could turn classes [0, 1, 2] into [1, 1, 2]: it gets its own checksum.
+        "meta_sha256": _text_digest(meta_json),
     }
     try:
         import safetensors.numpy
@@ -503,6 +508,12 @@ def _parse_header(raw: bytes, data_len: int, path: Any) -> tuple[dict[str, Any],
     model_text = file_meta.get("xpnet")
     if model_text is None:
         raise _read_error(path, "corrupt header: the 'xpnet' model metadata is missing")
+    # Files from before the metadata checksum have none and are read as before; a single damaged bit either
+    # hits the key's name (and leaves the metadata intact) or the metadata (and is caught here).
+    meta_digest = file_meta.get("meta_sha256")
+    if meta_digest is not None and _text_digest(model_text) != meta_digest:
+        raise _read_error(path, "corrupt file: the model metadata does not match the checksum in its header (the "
+                                "file was damaged after it was written)")
     try:
         meta = json.loads(model_text, object_pairs_hook=_reject_duplicates)
     except (ValueError, RecursionError) as exc:
@@ -602,6 +613,13 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _guarded(p, action)
 
 
+def _text_digest(text: str) -> str:
+    """SHA-256 of the model metadata's JSON text (UTF-8; a lone surrogate a crafted header may hold is passed)."""
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _digest(arrays: dict[str, Any]) -> str:
     """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
     import hashlib
@@ -674,6 +692,27 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     return _guarded(p, action)
 
 
+def _check_declared_size(tensors: dict[str, Any], meta: dict[str, Any], path: Any) -> None:
+    """Refuse metadata that declares more parameters than the file's tensors hold, before anything is built.
+
+    The built-in kinds declare their architecture as ``meta["network"]["layer_dims"]`` and construct (and
+    randomly initialize) that network before they compare it with the tensors, so a forged ``[10**9, 10**9]``
+    in a file of a few kilobytes would otherwise ask for exabytes, or hours of random numbers.
+    """
+    arch = meta.get("network")
+    dims = arch.get("layer_dims") if isinstance(arch, dict) else None
+    if not isinstance(dims, list) or len(dims) < 2 or not all(_is_int(d) and d >= 1 for d in dims):
+        return  # not sizes this check can count; the model class says what is wrong with them
+    declared = sum(n * (m + 1) for m, n in itertools.pairwise(dims))  # W is (n, m) and b is (n, 1)
+    held = sum(int(t.size) for t in tensors.values())
+    if declared > held:
+        text = repr(dims)
+        if len(text) > 80:
+            text = f"{text[:60]}... ({len(dims)} sizes)"
+        raise _read_error(path, f"its metadata declares layer_dims {text}, a network of {declared} parameters, "
+                                f"but the file holds {held} numbers; the metadata is corrupt")
+
+
 def load(path: str | os.PathLike[str], backend: Any = None) -> Any:
     """Load a model saved with :func:`save`.
 
@@ -692,19 +731,28 @@ def load(path: str | os.PathLike[str], backend: Any = None) -> Any:
     Raises
     ------
     ModelFileError
-        The file is bad (see :func:`read_model_file`), or its tensors or metadata do not fit the model it
-        declares (a ``KeyError``, ``IndexError``, ``TypeError`` or ``ValueError`` from rebuilding the model is
-        reported as one, chained).
+        The file is bad (see :func:`read_model_file`), its metadata declares a network with more parameters
+        than the file holds (checked before the model is built), or its tensors or metadata do not fit the
+        model it declares (any other exception from rebuilding the model, except ``MemoryError``, is reported
+        as one, chained). The message always names the file.
     BackendSpecError, BackendUnavailableError, DeviceMismatchError
         From ``backend``: these are about the caller's choice of backend, not the file, so they pass through.
     """
     tensors, meta = read_model_file(path)
     shown = _as_path(path, _read_error)
+    _check_declared_size(tensors, meta, shown)
     cls = _resolve_kind(meta["kind"], shown)
     try:
         return cls._xpnet_import(tensors, meta, backend)
-    except (ModelFileError, BackendSpecError, BackendUnavailableError, DeviceMismatchError):
+    except (BackendSpecError, BackendUnavailableError, DeviceMismatchError, MemoryError):
         raise
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
+    except ModelFileError as exc:
+        # The model class says what is wrong with "the file"; make sure the message also says which file.
+        if os.fspath(shown) in str(exc):
+            raise
+        raise _read_error(shown, str(exc)) from exc
+    except Exception as exc:
+        # Not only KeyError/TypeError/ValueError: int() of a metadata number that JSON read as 1e400 raises
+        # OverflowError, and a bad file must not surface as some other exception type.
         raise _read_error(shown, f"its contents do not describe a valid {meta['kind']} "
                                  f"({type(exc).__name__}: {exc})") from exc
