@@ -1,10 +1,373 @@
-"""Optional fast paths (DESIGN principle 8): work in progress."""
+"""The in-place training step: the one optional fast path of the training loop (DESIGN principle 8).
+
+The generic step (:func:`xpnet.network.fused_gradients`, then :meth:`Optimizer.update`) builds a new array
+for every intermediate and every updated parameter. That is the Array API way, and on JAX or
+array_api_strict the only one. On NumPy it costs time twice over: every large temporary is a fresh
+allocation that the OS faults in page by page at every step (about 2.6 us per 4 KiB page on this class of
+machine, see PERFORMANCE.md), and every ``a * b + c`` is several passes over memory.
+
+Libraries with NumPy's ufunc interface (NumPy, and CuPy, whose ufuncs take the same ``out=``) can do better:
+this module runs the *same arithmetic in the same order* as the generic step, but writes every result into
+buffers allocated once per batch size (``Z``, ``A``, ``dA`` per layer, the gradients, one scratch array) and
+updates the parameters and the optimizer's moving averages in place. Because the operations and their order
+are the generic step's, the results are bit-for-bit the generic path's on NumPy; ``tests/test_fast.py``
+checks that for every activation, output, optimizer, L2, dropout and sample weights.
+
+Who owns the arrays: the trainer hands this step parameter and state dicts it has copied for it
+(:meth:`xpnet.training.Trainer._adopt`), so arrays a caller passed in are never written into, and snapshots
+(early stopping, divergence) copy. Everything here is used only through :func:`inplace_step`, which returns
+``None`` (the generic path runs) for any other namespace, an activation or optimizer it does not know
+(a user's subclass), or when ``XPNET_FAST=0`` is set (to compare the two paths).
+"""
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Mapping
 from typing import Any
 
+from . import _xp
 
-def inplace_step(network: Any, optimizer: Any, lambd: float, keep: Any) -> Any:
-    """The in-place training step for this network and optimizer, or None where none applies."""
+__all__ = ["InplaceStep", "inplace_step"]
+
+_HIDDEN = ("relu", "leaky_relu", "sigmoid", "tanh", "linear")
+_OUTPUT = ("sigmoid", "softmax", "linear")
+
+
+def _ufunc_module(xp: Any) -> Any:
+    """The raw module behind ``xp`` when it has NumPy's ufunc ``out=`` interface, else None."""
+    if _xp.is_numpy_namespace(xp):
+        import numpy
+
+        return numpy
+    if _xp.is_cupy_namespace(xp):
+        import cupy
+
+        return cupy
     return None
+
+
+def enabled() -> bool:
+    """False when ``XPNET_FAST=0`` asks for the generic path everywhere."""
+    return os.environ.get("XPNET_FAST", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def inplace_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, float]) -> InplaceStep | None:
+    """The in-place step for ``network`` trained by ``optimizer``, or None where the generic path must run.
+
+    Applies to NumPy and CuPy networks whose hidden activation is one of relu, leaky_relu, sigmoid, tanh,
+    linear and whose output is sigmoid, softmax or linear, trained by one of xpnet's own optimizers (an exact
+    :class:`~xpnet.optimizers.GradientDescent`, ``Momentum``, ``RMSprop`` or ``Adam``, not a subclass).
+    """
+    from .optimizers import Adam, GradientDescent, Momentum, RMSprop
+
+    if not enabled():
+        return None
+    mod = _ufunc_module(network.backend.xp)
+    if mod is None or network.hidden.name not in _HIDDEN or network.output.name not in _OUTPUT:
+        return None
+    if type(optimizer) not in (GradientDescent, Momentum, RMSprop, Adam):
+        return None
+    return InplaceStep(mod, network, lambd, keep)
+
+
+class _Buffers:
+    """The per-batch-size arrays of one step: ``Z[l]`` (n_l, m) for every layer, ``A[l]`` and ``dA[l]``
+    (n_l, m) for the hidden layers, ``D[l]`` (the dropped-out ``A[l] * M[l]``) where dropout is on, the output
+    gradient ``dZL`` (n_L, m), a scratch ``T`` as large as the widest layer, and (1, m) rows for softmax."""
+
+    def __init__(self, mod: Any, dims: list[int], m: int, dtype: Any, keep: Mapping[int, float]) -> None:
+        L = len(dims) - 1
+        self.Z = [None] + [mod.empty((dims[l], m), dtype=dtype) for l in range(1, L + 1)]
+        self.A = [None] + [mod.empty((dims[l], m), dtype=dtype) for l in range(1, L + 1)]
+        self.dA = [None] + [mod.empty((dims[l], m), dtype=dtype) for l in range(1, L)]
+        self.D = {l: mod.empty((dims[l], m), dtype=dtype) for l in keep}
+        self.dZL = mod.empty((dims[L], m), dtype=dtype)
+        self.T = mod.empty((max(dims[1:]) * m,), dtype=dtype)
+        # The scratch viewed in each layer's shape, made once rather than per step.
+        self.Tl = [None] + [self.T[: dims[l] * m].reshape((dims[l], m)) for l in range(1, L + 1)]
+        self.row = mod.empty((1, m), dtype=dtype)
+        self.row2 = mod.empty((1, m), dtype=dtype)
+
+
+class InplaceStep:
+    """One training step with buffers reused across steps and in-place updates.
+
+    ``step(params, optimizer, X, Y, lr, masks, w) -> (cost, AL)`` computes exactly what
+    :func:`xpnet.network.fused_gradients` followed by ``optimizer.update`` computes (see there for the math:
+    ``Z[l] = W[l] A[l-1] + b[l]``, fused ``dZ[L] = w (A[L] - Y) / m``, ``dW[l] = dZ[l] A[l-1]^T
+    (+ lambd/m W[l])``, ``db[l] = sum_cols dZ[l]``, ``dA[l-1] = W[l]^T dZ[l]``, no ``dA0``), writing into
+    ``params`` and ``optimizer.state`` in place. The caller has already counted the update in ``optimizer.t``.
+    ``AL`` is a buffer that the next step overwrites; ``cost`` is a fresh 0-d value.
+    """
+
+    def __init__(self, mod: Any, network: Any, lambd: float, keep: Mapping[int, float]) -> None:
+        self.mod = mod
+        self.dims = list(network.layer_dims)
+        self.L = len(self.dims) - 1
+        self.hidden = network.hidden.name
+        self.output = network.output.name
+        self.lambd = float(lambd)
+        self.keep = dict(keep)
+        self.dtype = network.dtype
+        self._keys = [(l, f"W{l}", f"b{l}", f"dW{l}", f"db{l}") for l in range(self.L + 1)]
+        self._buffers: dict[int, _Buffers] = {}
+        self._grads: dict[str, Any] = {}
+        self._gathered: dict[str, Any] = {}
+        # One scratch as large as the largest parameter, viewed in each parameter's shape by the updates.
+        self._scratch = mod.empty((max(self.dims[l] * self.dims[l - 1] for l in range(1, self.L + 1)),),
+                                  dtype=self.dtype)
+        if hasattr(mod.add, "reduce"):  # NumPy: add.reduce is what np.sum calls, minus ~4 us of Python
+            reduce = mod.add.reduce
+            self._sum_into = lambda a, axis, out: reduce(a, axis, None, out, True)
+        else:  # pragma: no cover - CuPy
+            self._sum_into = lambda a, axis, out: mod.sum(a, axis=axis, keepdims=True, out=out)
+
+    # ------------------------------------------------------------------------------------ helpers
+    def _buffers_for(self, m: int) -> _Buffers:
+        buf = self._buffers.get(m)
+        if buf is None:
+            # A run has at most two batch sizes (the full ones and the last); a third means a new run.
+            if len(self._buffers) >= 2:
+                self._buffers.clear()
+            buf = self._buffers[m] = _Buffers(self.mod, self.dims, m, self.dtype, self.keep)
+        return buf
+
+    def _grad(self, key: str, like: Any) -> Any:
+        g = self._grads.get(key)
+        if g is None or g.shape != like.shape:
+            g = self._grads[key] = self.mod.empty(like.shape, dtype=like.dtype)
+        return g
+
+    def _scratch_like(self, a: Any) -> Any:
+        return self._scratch[: a.size].reshape(a.shape)
+
+    def release(self) -> None:
+        """Drop the per-batch-size buffers and the shuffled copies (the end of a ``fit`` call); the gradient
+        buffers and the scratch, as large as the parameters, stay."""
+        self._buffers.clear()
+        self._gathered.clear()
+
+    def gather_columns(self, slot: str, A: Any, idx: Any) -> Any:
+        """``take(A, idx, axis=1)`` into a buffer kept for ``slot`` (the epoch's shuffled copy of X, Y or the
+        weights): one copy of the data per run instead of a fresh one, faulted in page by page, per epoch.
+        The previous epoch's shuffled copy is no longer in use when the next epoch starts."""
+        out = self._gathered.get(slot)
+        if out is None or out.shape != (A.shape[0], idx.shape[0]) or out.dtype != A.dtype:
+            out = self._gathered[slot] = self.mod.empty((A.shape[0], idx.shape[0]), dtype=A.dtype)
+        self.mod.take(A, idx, axis=1, out=out)
+        return out
+
+    # --------------------------------------------------------------------------- activations
+    def _sigmoid_into(self, Z: Any, out: Any, T: Any) -> None:
+        # The generic sigmoid, where(Z >= 0, 1/(1+e), e/(1+e)) with e = exp(-|Z|): its numerator is 1 where
+        # Z >= 0 and e elsewhere, that is max([Z >= 0], e) since e <= 1. Same operands, same bits.
+        mod = self.mod
+        mod.abs(Z, out=T)
+        mod.negative(T, out=T)
+        mod.exp(T, out=T)
+        mod.greater_equal(Z, 0.0, out=out)
+        mod.maximum(out, T, out=out)
+        mod.add(T, 1.0, out=T)
+        mod.divide(out, T, out=out)
+
+    def _hidden_forward(self, Z: Any, A: Any, T: Any) -> None:
+        mod, name = self.mod, self.hidden
+        if name == "relu":
+            mod.maximum(Z, 0.0, out=A)
+        elif name == "leaky_relu":
+            # where(Z > 0, Z, 0.01 Z) == max(Z, 0.01 Z) for every Z (NaN included).
+            mod.multiply(Z, 0.01, out=A)
+            mod.maximum(Z, A, out=A)
+        elif name == "sigmoid":
+            self._sigmoid_into(Z, A, T)
+        elif name == "tanh":
+            mod.tanh(Z, out=A)
+        else:
+            A[...] = Z
+
+    def _hidden_backward(self, dA: Any, Z: Any, A: Any, T: Any) -> None:
+        """``dA *= g'(Z)`` in place; ``A = g(Z)`` before dropout (sigmoid and tanh take g' from it)."""
+        mod, name = self.mod, self.hidden
+        if name == "relu":
+            mod.greater(Z, 0.0, out=T)
+            mod.multiply(dA, T, out=dA)
+        elif name == "leaky_relu":
+            mod.greater(Z, 0.0, out=T)
+            mod.multiply(T, 1.0 - 0.01, out=T)
+            mod.add(T, 0.01, out=T)
+            mod.multiply(dA, T, out=dA)
+        elif name == "sigmoid":
+            mod.subtract(1.0, A, out=T)
+            mod.multiply(A, T, out=T)
+            mod.multiply(dA, T, out=dA)
+        elif name == "tanh":
+            mod.multiply(A, A, out=T)
+            mod.subtract(1.0, T, out=T)
+            mod.multiply(dA, T, out=dA)
+
+    def _output_and_cost(self, buf: _Buffers, Y: Any, w: Any, m: int) -> tuple[Any, Any]:
+        """``AL = g_L(ZL)`` into its buffer and the fused cost from the logits (as :mod:`xpnet.losses`)."""
+        mod = self.mod
+        L = self.L
+        ZL, AL, T = buf.Z[L], buf.A[L], buf.Tl[L]
+        if self.output == "softmax":
+            top, total = buf.row, buf.row2
+            mod.max(ZL, axis=0, keepdims=True, out=top)
+            mod.subtract(ZL, top, out=T)  # the shifted logits, shared by softmax and its loss
+            mod.exp(T, out=AL)
+            self._sum_into(AL, 0, total)
+            mod.divide(AL, total, out=AL)
+            # losses._cce_fused: terms = Y (log(sum(exp(shifted))) - shifted).
+            mod.log(total, out=total)
+            mod.subtract(total, T, out=T)
+            mod.multiply(Y, T, out=T)
+        elif self.output == "sigmoid":
+            self._sigmoid_into(ZL, AL, T)
+            # losses._bce_fused: logaddexp(ZL, 0) - Y ZL.
+            mod.logaddexp(ZL, 0.0, out=T)
+            T -= Y * ZL
+        else:
+            AL[...] = ZL
+            # losses._mse_fused: 0.5 (1/m) sum (ZL - Y)^2.
+            mod.subtract(ZL, Y, out=T)
+            mod.multiply(T, T, out=T)
+        if w is not None:
+            mod.multiply(T, w, out=T)
+        cost = (1.0 / m) * mod.sum(T)
+        if self.output == "linear":
+            cost = 0.5 * cost
+        return AL, cost
+
+    # --------------------------------------------------------------------------------- the step
+    def __call__(self, params: dict[str, Any], optimizer: Any, X: Any, Y: Any, lr: float, masks: Any,
+                 w: Any) -> tuple[Any, Any]:
+        mod = self.mod
+        L, m = self.L, X.shape[1]
+        buf = self._buffers_for(m)
+        masks = masks or {}
+        inputs = [X]  # A[0] .. A[L-1] as the next layer sees them (after dropout)
+        A = X
+        keys = self._keys
+        for l in range(1, L + 1):
+            Z = buf.Z[l]
+            mod.matmul(params[keys[l][1]], A, out=Z)
+            mod.add(Z, params[keys[l][2]], out=Z)
+            if l < L:
+                A = buf.A[l]
+                self._hidden_forward(Z, A, buf.Tl[l])
+                if l in masks:
+                    mod.multiply(A, masks[l], out=buf.D[l])
+                    A = buf.D[l]
+                inputs.append(A)
+        AL, cost = self._output_and_cost(buf, Y, w, m)
+        if self.lambd:
+            # network.l2_penalty, the same sum in the same order, squares written into the scratch.
+            penalty = 0
+            for l in range(1, L + 1):
+                W = params[f"W{l}"]
+                S = self._scratch_like(W)
+                mod.multiply(W, W, out=S)
+                penalty = penalty + mod.sum(S)
+            cost = cost + (0.5 * self.lambd / m) * penalty
+
+        inv_m = 1.0 / m
+        dZ = buf.dZL
+        mod.subtract(AL, Y, out=dZ)
+        mod.multiply(dZ, inv_m if w is None else w * inv_m, out=dZ)
+        update = _UPDATES[optimizer.name]
+        for l in range(L, 0, -1):
+            _, kW, kb, kdW, kdb = keys[l]
+            W, b = params[kW], params[kb]
+            dW, db = self._grad(kdW, W), self._grad(kdb, b)
+            mod.matmul(dZ, inputs[l - 1].T, out=dW)
+            if self.lambd:
+                S = self._scratch_like(W)
+                mod.multiply(W, self.lambd * inv_m, out=S)
+                mod.add(dW, S, out=dW)
+            self._sum_into(dZ, 1, db)
+            if l > 1:
+                # dA[l-1] = W[l]^T dZ[l] needs the old W[l]: computed before layer l is updated.
+                dA = buf.dA[l - 1]
+                mod.matmul(W.T, dZ, out=dA)
+                if l - 1 in masks:
+                    mod.multiply(dA, masks[l - 1], out=dA)
+                self._hidden_backward(dA, buf.Z[l - 1], buf.A[l - 1], buf.Tl[l - 1])
+                dZ = dA
+            # Updating layer l while its gradient is still in cache; the generic path updates all layers
+            # after the backward pass, with the same values.
+            update(self, optimizer, kW, W, dW, lr)
+            update(self, optimizer, kb, b, db, lr)
+        return cost, AL
+
+
+# ------------------------------------------------------------------------------------ the updates
+# Each mirrors the generic _step of xpnet.optimizers operation for operation (so the bits agree), writing
+# into the parameter, the state arrays, the gradient buffer (no longer needed) and the scratch.
+def _gd(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
+    mod = step.mod
+    mod.multiply(g, lr, out=g)
+    mod.subtract(p, g, out=p)
+
+
+def _momentum(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
+    mod, beta = step.mod, opt.beta
+    v = opt.state.get(f"v_{key}")
+    if v is None:
+        v = opt.state[f"v_{key}"] = (1.0 - beta) * g
+    else:
+        mod.multiply(v, beta, out=v)
+        mod.multiply(g, 1.0 - beta, out=g)
+        mod.add(v, g, out=v)
+    mod.multiply(v, lr, out=g)
+    mod.subtract(p, g, out=p)
+
+
+def _rmsprop(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
+    mod, beta = step.mod, opt.beta
+    T = step._scratch_like(p)
+    mod.multiply(g, g, out=T)
+    s = opt.state.get(f"s_{key}")
+    if s is None:
+        s = opt.state[f"s_{key}"] = (1.0 - beta) * T
+    else:
+        mod.multiply(T, 1.0 - beta, out=T)
+        mod.multiply(s, beta, out=s)
+        mod.add(s, T, out=s)
+    mod.sqrt(s, out=T)
+    mod.add(T, opt.epsilon, out=T)
+    mod.divide(g, T, out=T)
+    mod.multiply(T, lr, out=T)
+    mod.subtract(p, T, out=p)
+
+
+def _adam(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
+    mod, b1, b2 = step.mod, opt.beta1, opt.beta2
+    t = opt.t
+    c1 = 1.0 / (1.0 - b1**t)
+    c2 = 1.0 / math.sqrt(1.0 - b2**t)
+    T = step._scratch_like(p)
+    v, s = opt.state.get(f"v_{key}"), opt.state.get(f"s_{key}")
+    if v is None:
+        v = opt.state[f"v_{key}"] = (1.0 - b1) * g
+    else:
+        mod.multiply(v, b1, out=v)
+        mod.multiply(g, 1.0 - b1, out=T)
+        mod.add(v, T, out=v)
+    mod.multiply(g, g, out=g)
+    if s is None:
+        s = opt.state[f"s_{key}"] = (1.0 - b2) * g
+    else:
+        mod.multiply(g, 1.0 - b2, out=g)
+        mod.multiply(s, b2, out=s)
+        mod.add(s, g, out=s)
+    mod.sqrt(s, out=T)
+    mod.multiply(T, c2, out=T)
+    mod.add(T, opt.epsilon, out=T)
+    mod.divide(v, T, out=T)
+    mod.multiply(T, lr * c1, out=T)
+    mod.subtract(p, T, out=p)
+
+
+_UPDATES = {"gd": _gd, "momentum": _momentum, "rmsprop": _rmsprop, "adam": _adam}

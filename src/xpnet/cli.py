@@ -19,7 +19,7 @@ from typing import Any
 
 from . import __version__
 from .backend import format_backends_report
-from .errors import DatasetError, XpnetError
+from .errors import DatasetError, LabelError, ShapeError, XpnetError
 
 _ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
 # No "sgd": scikit-learn's name means descent with momentum; here each name says which.
@@ -28,7 +28,9 @@ _SCHEDULES = ("constant", "inverse_time", "step", "exponential", "cosine")
 
 
 class CommandError(XpnetError, RuntimeError):
-    """A command cannot go on (missing optional package, labels that do not fit the model, ...)."""
+    """A command cannot go on (missing optional package, an output path that cannot be written, a model file
+    that holds no estimator). Data that does not fit the model raises the library's own types (ShapeError,
+    LabelError, DatasetError, ...)."""
 
 
 # ------------------------------------------------------------------------------------- option types
@@ -166,6 +168,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import datasets
+    from .errors import DivergenceError
     from .estimators import DNNClassifier, DNNRegressor
     from .io import save
     from .optimizers import default_decay_steps, get_schedule
@@ -173,6 +176,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _check_output_dir(args.out, "model")
     _check_output_dir(args.plot, "plot")
+    if args.resume and not args.checkpoint:
+        raise CommandError("--resume needs --checkpoint PATH, the checkpoint file to resume from")
+    _check_output_dir(args.checkpoint, "checkpoint")
     if args.plot:
         _require_matplotlib()
     schedule = get_schedule(args.schedule, args.lr, decay_rate=args.decay_rate,
@@ -182,8 +188,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                                                  seed=args.seed)
     classify = ds.task == "classification" if args.task == "auto" else args.task == "classification"
     if not classify and ds.y.dtype.kind not in "biuf":
-        raise CommandError(f"{ds.name} has non-numeric labels, which cannot be regression targets; use --task "
-                           "classification (or auto)")
+        raise LabelError(f"{ds.name} has non-numeric labels, which cannot be regression targets; use --task "
+                         "classification (or auto)")
     # The validation set is split off here (stratified for classes) and given to fit, so there is a validation
     # curve whether or not early stopping is on.
     X_fit, y_fit, validation = X_train, y_train, None
@@ -216,8 +222,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est.fit(X_fit, y_fit, validation_data=validation, callbacks=[stopper] if stopper else [])
+        try:
+            est.fit(X_fit, y_fit, validation_data=validation, callbacks=[stopper] if stopper else [],
+                    checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume)
+        except DivergenceError as exc:
+            kept = f"; {args.checkpoint!r} holds the last checkpointed epoch" if args.checkpoint else ""
+            raise DivergenceError(f"{exc}. No model was saved{kept}") from None
     elapsed = time.perf_counter() - started
+    if est.trainer_.resumed_epoch is not None:
+        _say(args, f"resumed from checkpoint {args.checkpoint} after epoch {est.trainer_.resumed_epoch}")
     est.xpnet_data_ = {"dataset": ds.name if ds.name in datasets.DATASETS else str(args.dataset),
                        "test_fraction": args.test_fraction, "seed": args.seed, "task": "classification" if classify
                        else "regression", "label_column": args.label_column}
@@ -264,7 +277,7 @@ def _load_model(path: str, backend: str | None) -> Any:
 
 def _check_features(model: Any, X: Any, source: str) -> None:
     if X.shape[1] != model.n_features_in_:
-        raise CommandError(f"{source} has {X.shape[1]} features but the model takes {model.n_features_in_}: "
+        raise ShapeError(f"{source} has {X.shape[1]} features but the model takes {model.n_features_in_}: "
                            "use the data the model was trained on (or the same columns)")
 
 
@@ -274,7 +287,7 @@ def _check_labels(model: Any, y: Any, source: str) -> None:
 
     if not hasattr(model, "classes_"):
         if y.dtype.kind not in "biuf":
-            raise CommandError(f"{source} has non-numeric labels but the model is a regressor")
+            raise LabelError(f"{source} has non-numeric labels (dtype {y.dtype}) but the model is a regressor")
         return
     classes = model.classes_
     if classes.dtype.kind in "biuf" and y.dtype.kind in "biuf":
@@ -284,7 +297,7 @@ def _check_labels(model: Any, y: Any, source: str) -> None:
         labels, known = y.astype(str), classes.astype(str)
     unseen = np.unique(y[~np.isin(labels, known)])
     if unseen.size:
-        raise CommandError(f"{source} has labels the model was not trained on: {unseen[:5].tolist()} "
+        raise LabelError(f"{source} has labels the model was not trained on: {unseen[:5].tolist()} "
                            f"(model classes: {classes.tolist()})")
 
 
@@ -342,7 +355,12 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
             raise DatasetError(f"cannot read {source!r} as an npz archive ({type(exc).__name__}: {exc})") from None
         if X.ndim != 2 or X.dtype.kind not in "biuf":
             raise DatasetError(f"X in {source!r} must be a 2-D numeric array, got {X.dtype} of shape {X.shape}")
-        return X.astype(np.float64)
+        X = X.astype(np.float64)
+        if not np.all(np.isfinite(X)):
+            row, col = (int(i) for i in np.argwhere(~np.isfinite(X))[0])
+            raise DatasetError(f"X in {source!r} must hold finite numbers, but X[{row}, {col}] is {X[row, col]}; "
+                               "fill in or drop the missing values first")
+        return X
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             # Keep each row's real line number for the messages; blank lines are skipped.
@@ -418,6 +436,13 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_command
+
+    _check_output_dir(args.json, "benchmark results")
+    return run_command(args)
+
+
 # ------------------------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xpnet`` command, one sub-command per job."""
@@ -469,6 +494,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not standardize features (default: mean/std learned on the training split)")
     t.add_argument("--out", default=None, metavar="PATH", help="save the model (safetensors)")
     t.add_argument("--plot", default=None, metavar="PNG", help="save loss/metric curves (needs matplotlib)")
+    t.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help="save the training state here (atomically) every --checkpoint-every epochs")
+    t.add_argument("--checkpoint-every", type=_number(1, kind=int), default=1, metavar="N",
+                   help="epochs between checkpoints (default 1)")
+    t.add_argument("--resume", action="store_true",
+                   help="go on from --checkpoint if it exists (same options and data: the result is the one an "
+                        "uninterrupted run gives); --epochs stays the total")
     t.add_argument("--quiet", "-q", action="store_true", help="print only the test score")
     t.set_defaults(func=_cmd_train)
 
@@ -499,6 +531,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("backends", help="list the backends, whether each is usable here, devices and float64")
     b.set_defaults(func=_cmd_backends)
+
+    from .bench import parse_configs
+
+    bn = sub.add_parser("bench", help="time the training step against PyTorch, a GEMM bound, NumPy and scikit-learn",
+                        description="Time xpnet's training step (forward, cost, backward, update) on a backend, side "
+                                    "by side with PyTorch eager on the same device, the step's matrix products alone "
+                                    "(the GEMM bound), a plain NumPy script and scikit-learn's partial_fit "
+                                    "(interleaved rounds, medians), after a one-step correctness check against "
+                                    "PyTorch. Exit code 1 when that check fails.")
+    bn.add_argument("--config", type=parse_configs, default=None, metavar="NAME[,NAME...]",
+                    help="mnist (784-256-128-10 softmax, batch 128), mnist-1024, wide (2048x4-10, batch 512), "
+                         "lecture (12288-20-7-5-1 sigmoid, batch 209), tiny (2-4-1 sigmoid, batch 400) or all "
+                         "(default: all, unless --layers or --end-to-end is given)")
+    bn.add_argument("--layers", type=_layers, default=None, metavar="N0,N1,...,NL",
+                    help="a custom network: all layer sizes, input first (hidden layers are ReLU)")
+    bn.add_argument("--batch", type=_number(1, kind=int), default=None, help="batch of the custom network "
+                    "(default 128)")
+    bn.add_argument("--output", choices=("softmax", "sigmoid", "linear"), default=None,
+                    help="output of the custom network (default: softmax for several units, sigmoid for one)")
+    bn.add_argument("--backend", default="numpy",
+                    help="xpnet backend (default numpy); with cupy[:N] or torch:cuda[:N] PyTorch runs on that GPU")
+    bn.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
+    bn.add_argument("--optimizer", choices=("gd", "adam"), default="gd",
+                    help="gd (default, lr 0.01) or adam (lr 0.001, betas 0.9/0.999, eps 1e-8), the same for all")
+    bn.add_argument("--lr", type=_number(0, low_open=True), default=None, help="learning rate (default: see "
+                    "--optimizer)")
+    bn.add_argument("--threads", type=_number(1, kind=int), default=None,
+                    help="BLAS/OpenMP threads (threadpoolctl) and torch threads (default: as found, reported)")
+    bn.add_argument("--rounds", type=_number(1, kind=int), default=None, help="timed rounds (default 20)")
+    bn.add_argument("--warmup", type=_number(0, kind=int), default=None, help="warm-up steps (default 3)")
+    bn.add_argument("--min-block-seconds", type=_number(0, low_open=True), default=None, metavar="S",
+                    help="each timed block runs enough steps to last this long (default 0.05)")
+    bn.add_argument("--json", default=None, metavar="PATH", help="also write every number, raw times included")
+    bn.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    bn.add_argument("--no-sklearn", action="store_true", help="leave scikit-learn out")
+    bn.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs (one process each)")
+    bn.add_argument("--quick", action="store_true", help="few short rounds: a smoke test, not numbers to quote")
+    bn.add_argument("--end-to-end", action="store_true",
+                    help="train xpnet train's default network on digits against scikit-learn's MLPClassifier "
+                         "(same architecture, Adam, batch, epochs): time and accuracy")
+    bn.add_argument("--epochs", type=_number(1, kind=int), default=30, help="epochs of --end-to-end (default 30)")
+    bn.add_argument("--seed", type=_SEED, default=0, help="seed of the weights and the batch (default 0)")
+    bn.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "DivergenceError",
     "GradientCheckError",
     "InputTypeError",
+    "InvalidValueError",
     "LabelError",
     "ModelFileError",
     "NamespaceMismatchError",
@@ -64,6 +65,14 @@ class InputTypeError(XpnetError, TypeError):
     """An argument is not an array (or not of an accepted type)."""
 
 
+class InvalidValueError(XpnetError, ValueError):
+    """The data holds values xpnet cannot compute with: NaN or infinity in ``X``, ``Y`` or ``y`` (the message
+    names the argument, counts the bad values and gives the first one's position and value), or, in the
+    scikit-learn estimators, complex numbers (scikit-learn's convention makes those a ``ValueError``).
+
+    Checked once per public call where user data enters, never inside the training loop."""
+
+
 class ConfigError(XpnetError, ValueError):
     """A hyper-parameter or name is invalid: unknown activation, loss or initializer (the valid ones are
     listed), a non-positive learning rate, a bad seed, ..."""
@@ -95,5 +104,6 @@ class DivergenceError(XpnetError, RuntimeError):
 
 
 class DeviceMemoryError(XpnetError, MemoryError):
-    """The device ran out of memory (CuPy's or PyTorch's out-of-memory error, translated). The message gives
-    the batch size that was tried and a smaller one to try."""
+    """The device ran out of memory: CuPy's or PyTorch's out-of-memory error, JAX's RESOURCE_EXHAUSTED or
+    NumPy's ``MemoryError``, translated (the original is the ``__cause__``). The message gives the batch size
+    that was tried and a smaller one to try."""

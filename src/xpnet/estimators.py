@@ -9,6 +9,14 @@ Input and output namespaces: NumPy (or lists, pandas, anything array-like) in gi
 backend computes. An array of another library (a torch tensor, a CuPy array) in gives that library's array
 out; with ``backend=None`` the estimator then computes on that array's own library and device.
 
+Input checks (the README's error table): integer and boolean ``X`` is cast to the compute dtype. NaN or
+infinity in ``X`` or ``y`` and complex ``X`` are an :class:`~xpnet.errors.InvalidValueError` (a ``ValueError``,
+with scikit-learn's wording), strings and objects an :class:`~xpnet.errors.InputTypeError`, wrong
+dimensions or sample counts a :class:`~xpnet.errors.ShapeError`, one class or labels the model never saw a
+:class:`~xpnet.errors.LabelError`; an array of another library or device than the estimator's backend is a
+:class:`~xpnet.errors.NamespaceMismatchError` / :class:`~xpnet.errors.DeviceMismatchError`. ``X`` is
+checked once per call (on the host for NumPy input, one boolean read back for device arrays).
+
 Differences from scikit-learn's MLP, by design:
 
 * ``solver`` adds ``"momentum"``, ``"rmsprop"`` and ``"gd"``; ``"sgd"`` is gradient descent with the
@@ -27,6 +35,7 @@ Differences from scikit-learn's MLP, by design:
 from __future__ import annotations
 
 import numbers
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -39,7 +48,18 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import _xp
 from .backend import Backend, backend_of, get_backend
-from .errors import ConfigError, LabelError, ModelFileError, NamespaceMismatchError, ShapeError
+from .errors import (
+    ConfigError,
+    DeviceMismatchError,
+    DivergenceError,
+    InputTypeError,
+    InvalidValueError,
+    LabelError,
+    ModelFileError,
+    NamespaceMismatchError,
+    ShapeError,
+    XpnetError,
+)
 from .network import DNN
 from .optimizers import Schedule, default_decay_steps
 from .random import check_seed
@@ -56,6 +76,39 @@ def _check_int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
+
+
+def _input_error(exc: Exception) -> Exception:
+    """scikit-learn's input validation error as the matching xpnet error, its message kept word for word
+    (scikit-learn's own estimator checks match on it): values that are not numbers -> InputTypeError, NaN,
+    infinity or complex numbers -> InvalidValueError, anything else (dimensions, sample or feature counts,
+    feature names) -> ShapeError."""
+    text = str(exc)
+    if not re.search(r"\b[Xy]\b", text):  # scikit-learn's "Found array with 0 sample(s)" is about X
+        text = f"X: {text}"
+    if isinstance(exc, TypeError) or "convert" in text or "string" in text or "bytes" in text:
+        return InputTypeError(f"{text} (xpnet needs real numbers: bool, integer or float; encode or convert "
+                              "non-numeric columns first)")
+    if "NaN" in text or "infinity" in text or "Complex" in text:
+        # The first line: scikit-learn appends the whole array to "Complex data not supported".
+        return InvalidValueError(f"{text.splitlines()[0]} (xpnet needs finite real numbers: drop, impute or convert "
+                                 "those values first)")
+    return ShapeError(text)
+
+
+def _num_rows(a: Any) -> int | None:
+    """The number of rows of an array or a list, or None (None, scalars, anything else)."""
+    shape = getattr(a, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) >= 1 else None
+    return len(a) if isinstance(a, (list, tuple)) else None
+
+
+def _check_y_values(y: Any) -> None:
+    """NaN or infinity in float labels or targets (a NumPy array: ``y`` is read on the host anyway) is an
+    InvalidValueError naming ``y``, the count and the first bad value."""
+    if isinstance(y, np.ndarray) and y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y)):
+        _xp.check_finite(_xp.namespace_of(y), y, "y")
 
 
 def _seed_from(random_state: Any) -> int | None:
@@ -180,15 +233,23 @@ class _DNNEstimator(BaseEstimator):
         bk = self._backend_ if not reset else self._resolve_backend(X)
         if _xp.is_array(X) and not _xp.is_numpy_array(X):
             if not bk.owns(X):
+                if _xp.namespace_of(X) is bk.xp:
+                    raise DeviceMismatchError(
+                        f"X is on device {_xp.device_of(X)!r} but this estimator computes on {bk.spec} (device "
+                        f"{bk.device!r}): move X there first (xpnet.get_backend({bk.spec!r}).asarray(X)), or pass "
+                        "a NumPy array; the estimator never copies between devices silently")
                 raise NamespaceMismatchError(
                     f"X is an array of {backend_of(X).spec} but this estimator computes on {bk.spec}: pass NumPy "
                     f"arrays or arrays of {bk.spec} (xpnet.to_numpy(X) converts; the estimator never copies "
                     "between libraries or devices silently)")
             # An array of the estimator's backend: validate on the device, never a round trip to the host.
+            if bk.xp.isdtype(X.dtype, "complex floating"):
+                raise InvalidValueError(f"Complex data not supported: X has dtype {X.dtype}; xpnet needs real "
+                                        "numbers (take the real part or split it into two features)")
             if X.ndim != 2:
                 raise ShapeError(f"X must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}")
             if X.shape[0] < 1:
-                raise ShapeError("X has 0 samples; at least 1 is required")
+                raise ShapeError(f"X has shape {tuple(X.shape)}: 0 samples; at least 1 is required")
             if not reset and X.shape[1] != self.n_features_in_:
                 raise ShapeError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                                  f"{self.n_features_in_} features as input")
@@ -196,16 +257,43 @@ class _DNNEstimator(BaseEstimator):
                 self.n_features_in_ = int(X.shape[1])
             xp = bk.xp
             dtype = self._dtype_for(bk, X.dtype if xp.isdtype(X.dtype, "real floating") else None, fresh=reset)
-            Xb = bk.asarray(X, dtype=dtype)
-            if not bool(xp.all(xp.isfinite(Xb))):
-                raise ValueError("Input X contains NaN or infinity; remove or impute those values first")
+            Xb = bk.asarray(X, dtype=dtype)  # integer X is cast to the compute dtype (documented)
+            # One boolean read back per public call (fit, predict, ...), after the cast: a float64 value beyond
+            # float32's range becomes infinity there and is caught too.
+            _xp.check_finite(xp, Xb, "X")
             return Xb, False, y
-        if y is not None:
-            kwargs = dict(multi_output=self._output_kind == "regression", y_numeric=self._output_kind == "regression")
-            Xh, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32), **kwargs)
-        else:
-            Xh = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32))
-        return bk.asarray(Xh, dtype=self._dtype_for(bk, Xh.dtype, fresh=reset)), True, y
+        # NumPy-side input (lists, pandas, ...): scikit-learn's validation, its errors as xpnet's. Finiteness of
+        # X is checked here instead, on the host, after the cast to the compute dtype.
+        if isinstance(X, np.ndarray) and X.dtype.kind == "c":
+            raise InvalidValueError(f"Complex data not supported: X has dtype {X.dtype}; xpnet needs real numbers "
+                                    "(take the real part or split it into two features)")
+        n_X, n_y = _num_rows(X), _num_rows(y)
+        if n_X is not None and n_y is not None and n_X != n_y and getattr(X, "ndim", 2) == 2:
+            raise ShapeError(f"y has {n_y} samples but X has {n_X}: pass one label or target per row of X")
+        try:
+            if y is not None:
+                _check_y_values(y)
+                kwargs = dict(multi_output=self._output_kind == "regression",
+                              y_numeric=self._output_kind == "regression")
+                Xh, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
+                                      ensure_all_finite=False, **kwargs)
+            else:
+                Xh = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32), ensure_all_finite=False)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, XpnetError):
+                raise
+            raise _input_error(exc) from exc
+        dtype = self._dtype_for(bk, Xh.dtype, fresh=reset)
+        _xp.check_finite(_xp.namespace_of(Xh), Xh, "X")
+        with np.errstate(over="ignore"):  # an overflow becomes infinity, refused just below
+            cast = Xh.astype(_xp.dtype_name(bk.xp, dtype), copy=False)
+        if cast is not Xh and not np.all(np.isfinite(cast)):
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(cast))[0])
+            raise InvalidValueError(
+                f"X holds values beyond the range of {cast.dtype} (largest {np.finfo(cast.dtype).max:.3g}), which "
+                f"this estimator computes in: X[{', '.join(map(str, where))}] = {float(Xh[where]):g}; rescale X or use "
+                "dtype='float64'")
+        return bk.asarray(cast, dtype=dtype), True, y
 
     def _dtype_for(self, bk: Backend, input_dtype: Any, *, fresh: bool) -> Any:
         """The compute dtype: the fitted network's, unless this fit starts afresh; then ``dtype``, or (None)
@@ -220,7 +308,8 @@ class _DNNEstimator(BaseEstimator):
 
     # ---------------------------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None,
-            callbacks: Sequence[Any] = ()) -> Any:
+            callbacks: Sequence[Any] = (), *, checkpoint: Any = None, checkpoint_every: int = 1,
+            resume: bool = False) -> Any:
         """Train on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs.
 
         Each epoch shuffles the samples, runs mini-batches of ``batch_size`` (forward, fused backward, one
@@ -232,15 +321,33 @@ class _DNNEstimator(BaseEstimator):
         with ``n_iter_no_change`` set above ``max_iter``. With ``warm_start`` a second ``fit`` continues from
         the current weights and optimizer state.
 
+        ``checkpoint=PATH`` saves the training state every ``checkpoint_every`` epochs (see
+        :meth:`xpnet.training.Trainer.fit`); ``resume=True`` goes on from that file when it exists, training to
+        ``max_iter`` epochs in total, and reproduces the uninterrupted fit exactly when given the same data and
+        parameters: what the estimator learns from the data itself (``classes_``, the standardization) is
+        learned again from it, and the rest (weights, optimizer, epoch, random streams, history, the stopping
+        rule's state) comes from the checkpoint.
+
         Returns
         -------
         self
+
+        Raises
+        ------
+        DivergenceError
+            The loss became NaN or infinite (the message says at which epoch and step; try a lower
+            ``learning_rate_init``). ``fit`` never returns a broken model: a fit that starts afresh leaves the
+            estimator as it was before the call (unfitted, or with its previous fit); a continuing one
+            (``warm_start``, ``partial_fit``) keeps the parameters of the last epoch whose loss was finite
+            (for ``partial_fit``, exactly the state before the call), with its attributes describing those
+            epochs.
         """
         return self._fit(X, y, epochs=_check_int("max_iter", self.max_iter, 1), validation_data=validation_data,
-                         incremental=False, callbacks=callbacks)
+                         incremental=False, callbacks=callbacks,
+                         checkpoint=dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume))
 
     def _fit(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool,
-             callbacks: Sequence[Any] = (), classes: Any = None) -> Any:
+             callbacks: Sequence[Any] = (), classes: Any = None, checkpoint: dict[str, Any] | None = None) -> Any:
         """Shared by ``fit`` (``incremental=False``) and ``partial_fit`` (one epoch, the same run going on).
 
         A fit that does not continue (no network yet, or neither ``warm_start`` nor ``partial_fit``) resolves
@@ -248,8 +355,10 @@ class _DNNEstimator(BaseEstimator):
         network.
         """
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+            raise LabelError(f"{type(self).__name__} requires y to be passed, but the target y is None: pass the "
+                             "labels (or regression targets) y, one per row of X")
         continuing = hasattr(self, "network_") and (incremental or self.warm_start)
+        before_fit = None if continuing else dict(self.__dict__)  # put back if this fit diverges
         Xb, _, y = self._validate_X(X, reset=not continuing, y=y)
         if not continuing:
             self._backend_ = self._resolve_backend(X)
@@ -311,8 +420,20 @@ class _DNNEstimator(BaseEstimator):
         stopper = None if incremental else self._make_stopper(validation is not None)
         self._stopper = stopper
         before = len(trainer.history)
-        trainer.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights,
-                    callbacks=([stopper] if stopper is not None else []) + list(callbacks))
+        try:
+            trainer.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights,
+                        callbacks=([stopper] if stopper is not None else []) + list(callbacks), **(checkpoint or {}))
+        except DivergenceError as exc:
+            if before_fit is not None:
+                # A fresh fit: no half-trained network is left looking fitted.
+                self.__dict__.clear()
+                self.__dict__.update(before_fit)
+                exc.args = (f"{exc}; the estimator is left as it was before this fit",)
+            else:
+                # Continuing: the trainer put back the last finite epoch; describe what is kept.
+                self.t_ = getattr(self, "t_", 0) + XT.shape[1] * (len(trainer.history) - before)
+                self._collect(True, epochs)
+            raise
         # scikit-learn's t_: training samples seen over the estimator's life (one per sample per epoch).
         self.t_ = (self.t_ if continuing and hasattr(self, "t_") else 0) + \
             XT.shape[1] * (len(trainer.history) - before)
@@ -331,6 +452,9 @@ class _DNNEstimator(BaseEstimator):
         return EarlyStopping("loss", patience=patience, min_delta=tol, restore_best_weights=False)
 
     def _make_trainer(self) -> Trainer:
+        lr = self.learning_rate_init
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < float("inf")):
+            raise ConfigError(f"learning_rate_init must be a positive finite number (e.g. 0.001), got {lr!r}")
         return Trainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
                        l2=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate_init,
                        schedule=self.learning_rate, verbose=self.verbose,
@@ -358,14 +482,22 @@ class _DNNEstimator(BaseEstimator):
                           ConvergenceWarning, stacklevel=3)
 
     # --------------------------------------------------------------------------------- prediction
-    def _forward(self, X: Any) -> tuple[Any, bool]:
+    def _forward(self, X: Any, batch_size: int | None = None) -> tuple[Any, bool]:
+        """``(AL^T (n_samples, n_L), give_back_numpy)``: the network's outputs for ``X``, computed in chunks of
+        ``batch_size`` samples (None: automatic, bounded memory; see :meth:`xpnet.DNN.predict_proba`), each
+        chunk standardized on its own when ``standardize``."""
         check_is_fitted(self, "network_")
         Xb, give_numpy, _ = self._validate_X(X, reset=False)
         with self._backend_.activate():
             xp = self._backend_.xp
+            prepare = None
             if self.mean_ is not None:
-                Xb = (Xb - self._mean_b) / self._scale_b
-            AL = self.network_._forward(Xb.T)
+                mean, scale = _column(xp, self._mean_b), _column(xp, self._scale_b)
+
+                def prepare(chunk: Any) -> Any:
+                    return (chunk - mean) / scale
+
+            AL = self.network_._forward(Xb.T, batch_size, prepare)
             return xp.permute_dims(AL, (1, 0)), give_numpy
 
     @property
@@ -601,17 +733,25 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         ``(C, m)`` for more), the class index of each sample (host) and ``m``. ``first`` sets ``classes_``."""
         bk = self._backend_
         m = Xb.shape[0]
-        y_host = column_or_1d(np.asarray(_xp.to_numpy(y) if _xp.is_array(y) else y), warn=True)
+        try:
+            y_host = column_or_1d(np.asarray(_xp.to_numpy(y) if _xp.is_array(y) else y), warn=True)
+        except ValueError as exc:
+            raise ShapeError(f"y must be a 1-D array of class labels (n_samples,): {exc}") from None
         if y_host.shape[0] != m:
             raise ShapeError(f"y has {y_host.shape[0]} labels but X has {m} samples")
-        check_classification_targets(y_host)
+        _check_y_values(y_host)
+        try:
+            check_classification_targets(y_host)
+        except ValueError as exc:
+            raise LabelError(f"{exc} (y must hold class labels; for continuous targets use DNNRegressor)") from None
         if first:
             declared = classes is not None
             classes = np.unique(column_or_1d(np.asarray(classes)) if declared else y_host)
             if len(classes) < 2:
-                raise LabelError("classes must hold at least 2 labels" if declared else
+                shown = classes.tolist()
+                raise LabelError(f"classes must hold at least 2 labels, got {shown!r}" if declared else
                                  f"a classifier needs at least 2 classes, but y holds only one class "
-                                 f"({classes[0]!r}); add samples of another class")
+                                 f"({shown[0]!r}); add samples of another class")
             self.classes_ = classes
         index = np.searchsorted(self.classes_, y_host)
         index = np.clip(index, 0, len(self.classes_) - 1)
@@ -663,25 +803,29 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
                                   "will appear); later calls may omit it")
         return self._fit(X, y, epochs=1, validation_data=None, incremental=True, classes=classes)
 
-    def predict_proba(self, X: Any) -> Any:
-        """Class probabilities, shape ``(n_samples, n_classes)`` in the order of ``classes_``."""
-        P, give_numpy = self._forward(X)
+    def predict_proba(self, X: Any, *, batch_size: int | None = None) -> Any:
+        """Class probabilities, shape ``(n_samples, n_classes)`` in the order of ``classes_``.
+
+        ``batch_size``: samples per forward pass (None: automatic, bounded device memory); it changes only the
+        memory taken, not the result (beyond the last bits of rounding)."""
+        P, give_numpy = self._forward(X, batch_size)
         xp = self._backend_.xp
         if len(self.classes_) == 2:
             P = xp.concat([1.0 - P, P], axis=1)
         return self._backend_.to_numpy(P) if give_numpy else P
 
-    def predict_log_proba(self, X: Any) -> Any:
-        """``log(predict_proba(X))``."""
-        P = self.predict_proba(X)
+    def predict_log_proba(self, X: Any, *, batch_size: int | None = None) -> Any:
+        """``log(predict_proba(X))``, shape ``(n_samples, n_classes)``."""
+        P = self.predict_proba(X, batch_size=batch_size)
         if isinstance(P, np.ndarray):
             with np.errstate(divide="ignore"):
                 return np.log(P)
         return self._backend_.xp.log(P)
 
-    def predict(self, X: Any) -> Any:
-        """Predicted class labels, shape ``(n_samples,)`` (values from ``classes_``)."""
-        P, give_numpy = self._forward(X)
+    def predict(self, X: Any, *, batch_size: int | None = None) -> Any:
+        """Predicted class labels, shape ``(n_samples,)`` (values from ``classes_``); ``batch_size`` as in
+        :meth:`predict_proba`."""
+        P, give_numpy = self._forward(X, batch_size)
         xp = self._backend_.xp
         bk = self._backend_
         index = xp.reshape(P > 0.5, (-1,)) if len(self.classes_) == 2 else xp.argmax(P, axis=1)
@@ -694,8 +838,9 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         """Mean accuracy of ``predict(X)`` against ``y``."""
         from sklearn.metrics import accuracy_score
 
-        return float(accuracy_score(_xp.to_numpy(y) if _xp.is_array(y) else y, _xp.to_numpy(self.predict(X)),
-                                    sample_weight=sample_weight))
+        y_true = _xp.to_numpy(y) if _xp.is_array(y) else y
+        _check_y_values(y_true)
+        return float(accuracy_score(y_true, _xp.to_numpy(self.predict(X)), sample_weight=sample_weight))
 
     def _import_extra(self, meta: dict[str, Any]) -> None:
         classes = meta.get("classes")
@@ -727,14 +872,17 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
         ``standardize``; ``first`` learns that scaling), no class index, and ``m``."""
         bk = self._backend_
         m = Xb.shape[0]
-        y_host = np.asarray(_xp.to_numpy(y) if _xp.is_array(y) else y, dtype=np.float64)
+        try:
+            y_host = np.asarray(_xp.to_numpy(y) if _xp.is_array(y) else y, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(f"y must hold real numbers (regression targets): {exc}") from None
+        _check_y_values(y_host)
+        given = y_host.shape
         if y_host.ndim == 1:
             y_host = y_host.reshape(-1, 1)
         if y_host.ndim != 2 or y_host.shape[0] != m:
-            raise ShapeError(f"y has shape {y_host.shape} but X has {m} samples: y must be (n_samples,) or "
+            raise ShapeError(f"y has shape {given} but X has {m} samples: y must be (n_samples,) or "
                              "(n_samples, n_targets)")
-        if not np.all(np.isfinite(y_host)):
-            raise ValueError("Input y contains NaN or infinity")
         if not first and hasattr(self, "network_") and y_host.shape[1] != self.network_.layer_dims[-1]:
             raise ShapeError(f"y has {y_host.shape[1]} targets but the model was fitted with "
                              f"{self.network_.layer_dims[-1]}")
@@ -763,10 +911,12 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
             _refuse_partial_standardize(self)
         return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
 
-    def predict(self, X: Any) -> Any:
+    def predict(self, X: Any, *, batch_size: int | None = None) -> Any:
         """Predictions, shape ``(n_samples,)`` for one target (as scikit-learn's MLPRegressor, also when fitted
-        on a ``(n_samples, 1)`` y), else ``(n_samples, n_targets)``."""
-        P, give_numpy = self._forward(X)
+        on a ``(n_samples, 1)`` y), else ``(n_samples, n_targets)``. ``batch_size``: samples per forward pass
+        (None: automatic, bounded device memory); it changes only the memory taken, not the result (beyond the
+        last bits of rounding)."""
+        P, give_numpy = self._forward(X, batch_size)
         if getattr(self, "y_mean_", None) is not None:
             P = P * self._y_scale_b + self._y_mean_b
         if P.shape[1] == 1:
@@ -777,8 +927,9 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
         """R^2 of ``predict(X)`` against ``y``."""
         from sklearn.metrics import r2_score
 
-        return float(r2_score(_xp.to_numpy(y) if _xp.is_array(y) else y, _xp.to_numpy(self.predict(X)),
-                              sample_weight=sample_weight))
+        y_true = _xp.to_numpy(y) if _xp.is_array(y) else y
+        _check_y_values(y_true)
+        return float(r2_score(y_true, _xp.to_numpy(self.predict(X)), sample_weight=sample_weight))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -96,6 +96,7 @@ def _check_linear(xp: Any, A_prev: Any, W: Any, b: Any, layer: int | None) -> No
         raise ShapeError(
             f"{_where(layer)}{Wn} has shape {_shape(W)} and A_prev has shape {_shape(A_prev)}: "
             f"{Wn}'s columns ({W.shape[1]}) must equal A_prev's rows ({A_prev.shape[0]})"
+            + (" (layer 1's A_prev is X: one row per feature)" if layer == 1 else "")
         )
     if _shape(b) != (W.shape[0], 1):
         raise ShapeError(f"{_where(layer)}{bn} has shape {_shape(b)} but {Wn} has shape {_shape(W)}: "
@@ -114,7 +115,7 @@ def _check_layer_dims(layer_dims: Any) -> list[int]:
         raise ConfigError(f"layer_dims needs at least an input and an output size, got {dims!r}")
     for d in dims:
         if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
-            raise ConfigError(f"layer sizes must be positive integers, got {d!r} in {dims!r}")
+            raise ConfigError(f"layer_dims must hold positive integers (units per layer), got {d!r} in {dims!r}")
     return [int(d) for d in dims]
 
 
@@ -144,19 +145,23 @@ def num_layers(parameters: Mapping[str, Any]) -> int:
     return L
 
 
-def _as_input(xp: Any, X: Any, dtype: Any) -> Any:
+def _as_input(xp: Any, X: Any, dtype: Any, *, check_values: bool = True) -> Any:
     """Integer and boolean ``X`` are cast to the parameters' dtype (documented); another float dtype is an
-    error rather than a silent promotion."""
+    error rather than a silent promotion; NaN or infinity in a float ``X`` is an
+    :class:`~xpnet.errors.InvalidValueError` (one boolean read back per call)."""
     if _xp.is_floating(xp, X):
         if X.dtype != dtype:
             raise DTypeError(
                 f"X is {_xp.dtype_name(xp, X.dtype)} but the parameters are {_xp.dtype_name(xp, dtype)}; "
                 "cast X (xp.astype(X, W1.dtype)) or initialize the parameters in X's dtype"
             )
+        if check_values:
+            _xp.check_finite(xp, X, "X")
         return X
     if xp.isdtype(X.dtype, ("integral", "bool")):
         return xp.astype(X, dtype)
-    raise DTypeError(f"X has dtype {X.dtype}; xpnet needs real numbers")
+    raise DTypeError(f"X has dtype {X.dtype}; xpnet needs real numbers (bool or integer, cast to the parameters' "
+                     f"dtype, or {_xp.dtype_name(xp, dtype)}): convert it first")
 
 
 # -------------------------------------------------------------------------------------- initialization
@@ -219,9 +224,19 @@ def linear_forward(A_prev: Any, W: Any, b: Any, *, layer: int | None = None) -> 
     -------
     Z : (n_l, m) array
     cache : tuple ``(A_prev, W, b)``
+
+    Raises :class:`~xpnet.errors.InvalidValueError` when ``A_prev`` holds NaN or infinity.
     """
-    xp = _xp.namespace_of(A_prev, W, b)
+    return _linear_forward(A_prev, W, b, layer, check_values=True)
+
+
+def _linear_forward(A_prev: Any, W: Any, b: Any, layer: int | None, *, check_values: bool) -> tuple[Any, tuple]:
+    # check_values: A_prev is the caller's data (NaN/inf checked, one read back); model_forward checks X once
+    # and passes False for every layer, so a forward pass never syncs once per layer.
+    xp = _xp.namespace_of_named(A_prev=A_prev, **{_name("W", layer): W, _name("b", layer): b})
     _check_linear(xp, A_prev, W, b, layer)
+    if check_values:
+        _xp.check_finite(xp, A_prev, "A_prev")
     Z = W @ A_prev + b
     return Z, (A_prev, W, b)
 
@@ -243,8 +258,12 @@ def linear_activation_forward(
     A : (n_l, m) array
     cache : ``(linear_cache, Z)`` with ``linear_cache == (A_prev, W, b)``
     """
-    act = get_activation(activation)
-    Z, linear_cache = linear_forward(A_prev, W, b, layer=layer)
+    return _linear_activation_forward(A_prev, W, b, get_activation(activation), layer, check_values=True)
+
+
+def _linear_activation_forward(A_prev: Any, W: Any, b: Any, act: Activation, layer: int | None, *,
+                               check_values: bool) -> tuple[Any, tuple]:
+    Z, linear_cache = _linear_forward(A_prev, W, b, layer, check_values=check_values)
     xp = _xp.namespace_of(Z)
     A = act.forward(xp, Z)
     return A, (linear_cache, Z)
@@ -258,7 +277,9 @@ def model_forward(
     Parameters
     ----------
     X : (n_x, m) array
-        Integer or boolean X is cast to the parameters' dtype; a different float dtype is an error.
+        Integer or boolean X is cast to the parameters' dtype; a different float dtype is a
+        :class:`~xpnet.errors.DTypeError`, NaN or infinity an :class:`~xpnet.errors.InvalidValueError`
+        (checked once per call, not per layer).
     parameters : dict with ``W1, b1, ..., WL, bL``
     hidden, output : activation names
 
@@ -268,14 +289,23 @@ def model_forward(
         The output activations (the predicted probabilities for sigmoid/softmax).
     caches : list of L caches, ``caches[l-1]`` for layer ``l``
     """
+    return _model_forward(X, parameters, hidden, output, check_values=True)
+
+
+def _model_forward(X: Any, parameters: Mapping[str, Any], hidden: str | Activation, output: str | Activation, *,
+                   check_values: bool) -> tuple[Any, list]:
+    # check_values=False skips the NaN/inf read-back, for callers that evaluate many forward passes of data
+    # they already checked (a gradient check's perturbed costs).
     L = num_layers(parameters)
     hidden_act, output_act = get_activation(hidden), get_activation(output)
-    xp = _xp.namespace_of(X, parameters["W1"])
-    A = _as_input(xp, X, parameters["W1"].dtype)
+    xp = _xp.namespace_of_named(X=X, W1=parameters["W1"])
+    _xp.check_same_device({"X": X, "W1": parameters["W1"]})
+    A = _as_input(xp, X, parameters["W1"].dtype, check_values=check_values)
     caches = []
     for l in range(1, L + 1):
         act = output_act if l == L else hidden_act
-        A, cache = linear_activation_forward(A, parameters[f"W{l}"], parameters[f"b{l}"], act, layer=l)
+        A, cache = _linear_activation_forward(A, parameters[f"W{l}"], parameters[f"b{l}"], act, l,
+                                              check_values=False)
         caches.append(cache)
     return A, caches
 
@@ -287,11 +317,12 @@ def _check_examples(m: int, what: str) -> None:
 
 
 def _targets(AL: Any, Y: Any, loss: Loss) -> tuple[Any, Any]:
-    xp = _xp.namespace_of(AL, Y)
+    xp = _xp.namespace_of_named(AL=AL, Y=Y)
     _check_2d(None, AL=AL)
     _check_float_dtypes(xp, None, AL=AL)
     _check_examples(AL.shape[1], "AL")
     _xp.check_same_device({"AL": AL, "Y": Y})
+    _xp.check_finite(xp, Y, "Y")  # a NaN label would pass the label-range checks (comparisons with NaN are False)
     return xp, as_targets(xp, Y, AL.shape[0], AL.shape[1], AL.dtype, loss)
 
 
@@ -305,7 +336,11 @@ def compute_cost(AL: Any, Y: Any, *, loss: str | Loss = "binary_cross_entropy") 
     ----------
     AL : (n_L, m) array
     Y : (n_L, m) array of any numeric dtype (cast), a ``(m,)`` vector when ``n_L == 1``, or integer class
-        labels ``(m,)``/``(1, m)`` for categorical cross-entropy (one-hot encoded).
+        labels ``(m,)``/``(1, m)`` for categorical cross-entropy (one-hot encoded). NaN or infinity in ``Y`` is
+        an :class:`~xpnet.errors.InvalidValueError`. ``AL`` keeps the lecture's formula with ``0 log 0 = 0``: an
+        output saturated to exactly its label costs 0, one saturated to exactly the wrong end (where the formula
+        is infinite) or NaN in ``AL`` raises :class:`~xpnet.errors.InvalidValueError`, which points at the
+        fused cost of the logits (``xpnet.get_loss(loss).fused_cost(xp, ZL, Y)``).
     loss : loss name or Loss
     """
     loss_ = get_loss(loss)
@@ -433,7 +468,7 @@ def update_parameters(parameters: Mapping[str, Any], grads: Mapping[str, Any], l
             if gkey not in grads:
                 raise ConfigError(f"grads is missing {gkey!r} (it needs dW1, db1, ..., dW{L}, db{L})")
             value, grad = parameters[key], grads[gkey]
-            xp = _xp.namespace_of(value, grad)
+            xp = _xp.namespace_of_named(**{key: value, gkey: grad})
             if _shape(grad) != _shape(value):
                 raise ShapeError(f"layer {l}: {gkey} has shape {_shape(grad)} but {key} has shape {_shape(value)}")
             _check_float_dtypes(xp, l, **{key: value, gkey: grad})

@@ -1,8 +1,10 @@
 """Losses, each in two forms.
 
 * The lecture's form works on the output activations ``AL`` and is what :mod:`xpnet.functional` uses,
-  so a learner's numbers match the lecture's (including its NaN when a sigmoid saturates to exactly 0
-  or 1).
+  so a learner's numbers match the lecture's. Its ``y log a`` terms take the limit ``0 log 0 = 0``, so an
+  output that saturated to exactly its label (``AL == 1`` for ``Y == 1``) costs 0, not NaN; one that
+  saturated to exactly the wrong end (``AL == 0`` for ``Y == 1``) makes the formula infinite, and the cost
+  raises :class:`~xpnet.errors.InvalidValueError` pointing at the fused form instead of returning inf or NaN.
 * The fused form works on the output layer's *logits* ``ZL`` and is what training uses: it is stable for
   any ``ZL`` and, paired with its output activation, its gradient is simply ``dZL = AL - Y``.
 
@@ -26,14 +28,40 @@ from typing import Any
 
 from . import _xp
 from ._registry import lookup
-from .errors import ConfigError, LabelError, ShapeError
+from .errors import ConfigError, InvalidValueError, LabelError, ShapeError
 
 __all__ = ["LOSSES", "Loss", "as_targets", "default_loss_for", "get_loss"]
 
 
-def _bce_cost(xp: Any, AL: Any, Y: Any) -> Any:
+def _y_log_a(xp: Any, Y: Any, A: Any) -> Any:
+    # y log a with its limit 0 log 0 = 0: a label of 0 takes nothing from its probability, even an exact 0
+    # (log is taken of 1 there, so no log(0) is evaluated: no inf * 0 = NaN, no warning).
+    return Y * xp.log(xp.where(Y == 0, 1.0, A))
+
+
+def _refuse_zero_probabilities(xp: Any, pairs: list[tuple[Any, Any]], loss: str, formula: str) -> None:
+    # y log a is -inf where a label weight y != 0 meets a probability a of exactly 0 (or NaN): an output that
+    # saturated, whose logits still have a finite cost. Say so instead of returning inf/NaN (one read-back;
+    # the lecture's form is never used in a training loop).
+    hopeless = [(Yk != 0) & ~(Ak > 0) for Yk, Ak in pairs]
+    for more in hopeless[1:]:
+        hopeless[0] = hopeless[0] | more
+    if bool(xp.any(hopeless[0])):
+        raise InvalidValueError(
+            f"{loss}: the lecture's cost {formula} is infinite for this AL: an output saturated to exactly 0 or 1 "
+            "on the wrong side of its label, where log 0 = -inf (a sigmoid rounds to exactly 1 beyond a logit of "
+            "about 17 in float32, 37 in float64), or AL holds NaN. The cost of the logits is finite: compute it "
+            f"from ZL (model_forward's caches[-1][1]) with the fused form, xpnet.get_loss({loss!r})"
+            ".fused_cost(xp, ZL, Y), as training does"
+        )
+
+
+def _bce_cost(xp: Any, AL: Any, Y: Any, *, check: bool = True) -> Any:
     m = AL.shape[1]
-    return -(1.0 / m) * xp.sum(Y * xp.log(AL) + (1.0 - Y) * xp.log(1.0 - AL))
+    if check:
+        _refuse_zero_probabilities(xp, [(Y, AL), (1.0 - Y, 1.0 - AL)], "binary_cross_entropy",
+                                   "-(1/m) sum(Y log AL + (1-Y) log(1-AL))")
+    return -(1.0 / m) * xp.sum(_y_log_a(xp, Y, AL) + _y_log_a(xp, 1.0 - Y, 1.0 - AL))
 
 
 def _bce_gradient(xp: Any, AL: Any, Y: Any) -> Any:
@@ -53,9 +81,11 @@ def _bce_fused(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
     return _weighted_mean(xp, xp.logaddexp(ZL, 0.0) - Y * ZL, weights)
 
 
-def _cce_cost(xp: Any, AL: Any, Y: Any) -> Any:
+def _cce_cost(xp: Any, AL: Any, Y: Any, *, check: bool = True) -> Any:
     m = AL.shape[1]
-    return -(1.0 / m) * xp.sum(Y * xp.log(AL))
+    if check:
+        _refuse_zero_probabilities(xp, [(Y, AL)], "categorical_cross_entropy", "-(1/m) sum(Y log AL)")
+    return -(1.0 / m) * xp.sum(_y_log_a(xp, Y, AL))
 
 
 def _cce_gradient(xp: Any, AL: Any, Y: Any) -> Any:
@@ -63,13 +93,15 @@ def _cce_gradient(xp: Any, AL: Any, Y: Any) -> Any:
 
 
 def _cce_fused(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
-    # -sum_i y_i log softmax(z)_i == sum_i y_i (lse(z) - z_i); holds for soft labels too.
-    top = xp.max(ZL, axis=0, keepdims=True)
-    lse = top + xp.log(xp.sum(xp.exp(ZL - top), axis=0, keepdims=True))
-    return _weighted_mean(xp, Y * (lse - ZL), weights)
+    # -sum_i y_i log softmax(z)_i == sum_i y_i (lse(z) - z_i); holds for soft labels too. Both terms are taken
+    # relative to the column's max t, lse(z) - z_i == lse(z - t) - (z_i - t): z_i - t is exact for logits near
+    # the max, so a float32 loss of log(1 + e^-1) beside logits of 1e4 is not lost rounding lse(z) to 1e4.
+    shifted = ZL - xp.max(ZL, axis=0, keepdims=True)
+    lse_shifted = xp.log(xp.sum(xp.exp(shifted), axis=0, keepdims=True))
+    return _weighted_mean(xp, Y * (lse_shifted - shifted), weights)
 
 
-def _mse_cost(xp: Any, AL: Any, Y: Any) -> Any:
+def _mse_cost(xp: Any, AL: Any, Y: Any, *, check: bool = True) -> Any:
     m = AL.shape[1]
     D = AL - Y
     return (0.5 / m) * xp.sum(D * D)
@@ -86,13 +118,18 @@ def _mse_fused(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class Loss:
-    """A loss: the lecture's ``cost(xp, AL, Y)`` and ``gradient(xp, AL, Y) -> dAL``, the stable
+    """A loss: the lecture's ``cost(xp, AL, Y, check=True)`` and ``gradient(xp, AL, Y) -> dAL``, the stable
     ``fused_cost(xp, ZL, Y, weights=None)`` (``weights``: optional (1, m) per-example weights, the cost
-    becoming ``(1/m) sum_j w_j loss_j``), and the ``output`` activation it fuses with (``dZL = AL - Y``)."""
+    becoming ``(1/m) sum_j w_j loss_j``), and the ``output`` activation it fuses with (``dZL = AL - Y``).
+
+    ``AL``, ``ZL``, ``Y`` are ``(n_L, m)``; costs are 0-d arrays. The cross-entropies' ``cost`` takes
+    ``0 log 0 = 0`` and, with ``check`` (one boolean read back), raises :class:`~xpnet.errors.InvalidValueError` where
+    a label meets a probability of exactly 0 (the formula is infinite there; the fused cost is not);
+    ``check=False`` skips that read and returns ``inf``."""
 
     name: str
     output: str
-    cost: Callable[[Any, Any, Any], Any]
+    cost: Callable[..., Any]
     gradient: Callable[[Any, Any, Any], Any]
     fused_cost: Callable[..., Any]
 

@@ -20,7 +20,15 @@ from typing import Any
 from . import _xp
 from .activations import Activation, get_activation
 from .backend import Backend, get_backend
-from .errors import ConfigError, DeviceMismatchError, ModelFileError, NamespaceMismatchError, ShapeError, XpnetError
+from .errors import (
+    ConfigError,
+    DeviceMismatchError,
+    InputTypeError,
+    ModelFileError,
+    NamespaceMismatchError,
+    ShapeError,
+    XpnetError,
+)
 from .functional import _check_layer_dims, _check_learning_rate, initialize_parameters, labels_from_output
 from .losses import Loss, as_targets, default_loss_for, get_loss
 
@@ -75,8 +83,9 @@ def fused_gradients(
 
     Forward: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g(Z[l])``, and with inverted dropout on hidden layer
     ``l``, ``A[l] = A[l] * M[l]`` where ``M[l] = D[l] / keep_prob`` (``D`` a 0/1 mask). Backward:
-    ``dZ[L] = w * (A[L] - Y)`` (the fused output/loss gradient, ``w`` the per-example weights, 1 by default),
-    then ``dW[l] = (1/m) dZ[l] A[l-1]^T + (lambd/m) W[l]``, ``db[l] = (1/m) sum_cols dZ[l]``,
+    ``dZ[L] = w * (A[L] - Y) / m`` (the fused output/loss gradient, ``w`` the per-example weights, 1 by
+    default, and the ``1/m`` of the lecture's ``dW`` and ``db`` carried along from here),
+    then ``dW[l] = dZ[l] A[l-1]^T + (lambd/m) W[l]``, ``db[l] = sum_cols dZ[l]``,
     ``dA[l-1] = W[l]^T dZ[l]`` (times ``M[l-1]`` under dropout), ``dZ[l-1] = dA[l-1] * g'(Z[l-1])``, stopping
     at layer 1 (no ``dA0``). The cost is ``(1/m) sum_j w_j loss_j + (lambd/(2m)) sum_l ||W[l]||_F^2``,
     computed from the logits ``Z[L]``.
@@ -120,16 +129,16 @@ def fused_gradients(
         if lambd:
             cost = cost + (0.5 * lambd / m) * l2_penalty(xp, parameters)
     inv_m = 1.0 / m
-    dZ = A - Y
-    if sample_weight is not None:
-        dZ = dZ * sample_weight
+    # The 1/m of every gradient rides on dZ[L]: the backward pass is linear in it, so dW and db come out
+    # scaled without a pass over each of them (and per-example weights join it as one (1, m) row).
+    dZ = (A - Y) * (inv_m if sample_weight is None else sample_weight * inv_m)
     grads: dict[str, Any] = {}
     for l in range(L, 0, -1):
-        dW = inv_m * (dZ @ activations[l - 1].T)
+        dW = dZ @ activations[l - 1].T
         if lambd:
             dW = dW + (lambd * inv_m) * parameters[f"W{l}"]
         grads[f"dW{l}"] = dW
-        grads[f"db{l}"] = inv_m * xp.sum(dZ, axis=1, keepdims=True)
+        grads[f"db{l}"] = xp.sum(dZ, axis=1, keepdims=True)
         if l > 1:
             dA = parameters[f"W{l}"].T @ dZ
             if l - 1 in masks:
@@ -150,6 +159,30 @@ def _on_device(method: Any) -> Any:
     return wrapper
 
 
+# Inference runs in chunks of columns whose activations take at most about this many bytes (see
+# predict_chunk_size): predicting a large X needs bounded device memory beyond X and the output.
+_PREDICT_CHUNK_BYTES = 256 * 2**20
+# Arrays of a chunk's width alive at once in a forward pass: A[l-1], Z[l], A[l] and an activation's temporaries
+# (the sigmoid makes a few).
+_LIVE_ARRAYS = 6
+
+
+def predict_chunk_size(layer_dims: Sequence[int], itemsize: int) -> int:
+    """Columns per forward pass at inference: ``c = _PREDICT_CHUNK_BYTES // (_LIVE_ARRAYS * n_max * itemsize)``,
+    at least 1, where ``n_max = max(layer_dims)`` is the widest layer and ``itemsize`` the bytes of one value
+    (4 for float32): the (n_l, c) activations of a chunk then take at most about ``_PREDICT_CHUNK_BYTES``."""
+    return max(1, _PREDICT_CHUNK_BYTES // (_LIVE_ARRAYS * max(layer_dims) * itemsize))
+
+
+def _check_predict_batch_size(batch_size: Any) -> int | None:
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer (columns per forward pass) or None for "
+                          f"automatic, got {batch_size!r}")
+    return int(batch_size)
+
+
 class DNN:
     """An L-layer dense network in the lecture's layout (columns are examples).
 
@@ -168,7 +201,10 @@ class DNN:
     backend : spec string, Backend, or None for the current default (:func:`xpnet.get_backend`)
 
     Inputs may be NumPy arrays (moved to the backend and converted to the network's dtype) or arrays of the
-    network's own backend and device; outputs come back in the namespace of the input.
+    network's own backend and device; outputs come back in the namespace of the input. Integer and boolean
+    ``X`` is cast to the network's dtype. An array of another library or device is an error
+    (:class:`~xpnet.errors.NamespaceMismatchError`, :class:`~xpnet.errors.DeviceMismatchError`), and so is
+    NaN or infinity in ``X`` or ``Y`` (:class:`~xpnet.errors.InvalidValueError`, checked once per call).
 
     Attributes
     ----------
@@ -218,14 +254,22 @@ class DNN:
         return len(self.layer_dims) - 1
 
     # ------------------------------------------------------------------------------ input boundary
-    def _to_backend(self, X: Any, name: str) -> tuple[Any, bool]:
+    def _to_backend(self, X: Any, name: str, *, check_values: bool = True) -> tuple[Any, bool]:
         """Move ``X`` onto the network's backend; returns ``(array, give_back_numpy)``: outputs go back to NumPy
-        unless the input was already an array of this backend."""
+        unless the input was already an array of this backend. With ``check_values``, NaN or infinity is an
+        :class:`~xpnet.errors.InvalidValueError` (one boolean read back per call, at this boundary only)."""
         bk = self.backend
         owned = bk.owns(X)
         if owned or not _xp.is_array(X) or _xp.is_numpy_array(X):
-            # asarray checks the data is numeric, detaches torch tensors and casts X to the network's dtype.
-            return bk.asarray(X, dtype=self.dtype if name == "X" else None), not owned
+            # asarray checks the data is numeric, detaches torch tensors and casts X to the network's dtype
+            # (integer X included: the documented cast).
+            try:
+                arr = bk.asarray(X, dtype=self.dtype if name == "X" else None)
+            except InputTypeError as exc:
+                raise InputTypeError(f"{name}: {exc}") from None
+            if check_values:
+                _xp.check_finite(bk.xp, arr, name)
+            return arr, not owned
         ns = _xp.namespace_of(X)
         if ns is bk.xp:
             raise DeviceMismatchError(
@@ -238,13 +282,16 @@ class DNN:
         )
 
     def _check_X(self, X: Any) -> tuple[Any, bool]:
-        X, from_numpy = self._to_backend(X, "X")
+        """``X`` on the backend in the network's dtype (integer and bool ``X`` cast), shape ``(n_x, m > 0)``,
+        finite (one boolean read back per public call)."""
+        X, from_numpy = self._to_backend(X, "X", check_values=False)
         n_x = self.layer_dims[0]
         if X.ndim != 2 or X.shape[0] != n_x:
             raise ShapeError(f"X has shape {tuple(X.shape)} but this network takes ({n_x}, m): "
                              "rows are features, columns are examples (transpose scikit-learn-style data)")
         if X.shape[1] == 0:
-            raise ShapeError("X has no examples (0 columns)")
+            raise ShapeError(f"X has shape {tuple(X.shape)}: no examples (0 columns); pass at least one example")
+        _xp.check_finite(self.backend.xp, X, "X")
         return X, from_numpy
 
     def _out(self, x: Any, to_numpy: bool) -> Any:
@@ -279,6 +326,15 @@ class DNN:
         Returns
         -------
         self
+
+        Raises
+        ------
+        DivergenceError
+            A recorded cost is NaN or infinite, or the last update made the parameters so. The check happens
+            where the cost is read back anyway (every ``record_every`` iterations, plus one read-back at the
+            end), so the network goes back to the parameters of the last *recorded* iteration whose cost was
+            finite, and ``n_iter_`` to that iteration (holding them costs no copy: the updates build new
+            arrays).
         """
         lr = _check_learning_rate(learning_rate)
         for name, value, low in (("num_iterations", num_iterations, 0), ("record_every", record_every, 1)):
@@ -290,7 +346,9 @@ class DNN:
         Yb, _ = self._to_backend(Y, "Y")
         xp = self.backend.xp
         Y = as_targets(xp, Yb, self.layer_dims[-1], X.shape[1], self.dtype, self.loss, device=self.backend.device)
-        self._train(xp, X, Y, lr, int(num_iterations), print_every, record_every)
+        with _xp.translating_oom("training by full-batch gradient descent", X.shape[1],
+                                 how="DNN.train(X, Y, batch_size={n}), which trains on mini-batches"):
+            self._train(xp, X, Y, lr, int(num_iterations), print_every, record_every)
         return self
 
     @_on_device
@@ -313,6 +371,9 @@ class DNN:
         callbacks: Sequence[Any] = (),
         verbose: int = 0,
         seed: int | None = None,
+        checkpoint: Any = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
         **options: Any,
     ) -> Any:
         """Train with mini-batches, an optimizer, L2 and dropout (see :class:`xpnet.training.Trainer`).
@@ -336,14 +397,23 @@ class DNN:
             patience, or an :class:`~xpnet.training.EarlyStopping`
         callbacks : more :class:`~xpnet.training.Callback` objects; verbose : 1 for a progress bar
         seed : seeds shuffling, dropout and the split (default: the network's seed)
+        checkpoint, checkpoint_every, resume : save the training state to the file ``checkpoint`` every
+            ``checkpoint_every`` epochs and, with ``resume``, go on from it: ``epochs`` is then the run's total
+            (see :meth:`xpnet.training.Trainer.fit`)
         options : ``beta``, ``beta1``, ``beta2``, ``epsilon``, ``decay_rate``, ``decay_steps`` (default: the
             whole run for ``cosine``, a quarter of it for ``step``, 1 epoch otherwise), ``min_lr``
 
         Returns
         -------
         :class:`~xpnet.training.History`, also kept as ``self.history``.
+
+        Raises
+        ------
+        DivergenceError
+            The loss became NaN or infinite; the network keeps the parameters of the last epoch whose loss
+            was finite (see :meth:`xpnet.training.Trainer.fit`).
         """
-        from .training import EarlyStopping, Trainer, split_indices
+        from .training import EarlyStopping, Trainer, check_batch_size, split_indices
 
         allowed = ("beta", "beta1", "beta2", "epsilon", "decay_rate", "decay_steps", "min_lr")
         unknown = sorted(set(options) - set(allowed))
@@ -387,44 +457,106 @@ class DNN:
         trainer = Trainer(self, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
                           batch_size=batch_size, shuffle=shuffle, l2=l2, dropout=dropout, seed=seed, callbacks=cbs,
                           verbose=verbose, **options)
-        self.history = trainer.fit(X, T, epochs=epochs, validation_data=validation)
+        with _xp.translating_oom("training", check_batch_size(batch_size, X.shape[1]),
+                                 how="train(X, Y, batch_size={n})"):
+            try:
+                trainer.fit(X, T, epochs=epochs, validation_data=validation, checkpoint=checkpoint,
+                            checkpoint_every=checkpoint_every, resume=resume)
+            finally:
+                self.history = trainer.history  # the finite epochs, also when training diverged
         return self.history
 
     def _train(self, xp: Any, X: Any, Y: Any, lr: float, num_iterations: int, print_every: int | None,
                record_every: int) -> None:
+        import math
+
         keys = [(k, f"d{k}") for k in self.parameters]
+        # Divergence is checked where the cost is read back anyway (recorded iterations). The updates build new
+        # arrays, so holding the dict of the last recorded iteration whose cost was finite costs no copy.
+        last_good = (self.parameters, self.n_iter_)
         for i in range(num_iterations):
             last = i == num_iterations - 1
             show = print_every is not None and (i % print_every == 0 or last)
             record = i % record_every == 0 or last or show
+            params = self.parameters
             grads, cost, _ = fused_gradients(
-                xp, self.parameters, X, Y, self.hidden, self.output, self.loss, want_cost=record
+                xp, params, X, Y, self.hidden, self.output, self.loss, want_cost=record
             )
             # A new dict per step, swapped in whole: an interrupted fit keeps the last complete step.
-            self.parameters = {k: self.parameters[k] - lr * grads[g] for k, g in keys}
+            self.parameters = {k: params[k] - lr * grads[g] for k, g in keys}
             if record:
                 value = float(cost)  # the only host sync of an iteration, and only when recorded
+                if not math.isfinite(value):
+                    raise self._diverged(f"the cost became {value!r} at iteration {self.n_iter_}", value,
+                                         self.n_iter_, last_good, lr, record_every, i == 0)
+                last_good = (params, self.n_iter_)
                 self.costs.append(value)
                 self.cost_iterations.append(self.n_iter_)
                 if show:
                     print(f"Cost after iteration {self.n_iter_}: {value:.6f}")
             self.n_iter_ += 1
+        # The last update comes after the last recorded cost: one read-back per call checks what it made.
+        if num_iterations and not bool(xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in self.parameters.values()]))):
+            raise self._diverged(f"the parameters became non-finite at the last update (iteration "
+                                 f"{self.n_iter_ - 1})", math.nan, self.n_iter_ - 1, last_good, lr, record_every,
+                                 False)
+
+    def _diverged(self, what: str, value: float, iteration: int, last_good: tuple[Any, int], lr: float,
+                  record_every: int, at_start: bool) -> Exception:
+        """The :class:`~xpnet.errors.DivergenceError` of :meth:`fit`, after putting back the parameters of the
+        last recorded iteration whose cost was finite (``last_good``)."""
+        from .errors import DivergenceError
+
+        self.parameters, self.n_iter_ = last_good
+        kept = ("the parameters fit started from (their cost is already not finite: check them and the data)"
+                if at_start else f"the parameters of iteration {self.n_iter_}, the last recorded one whose cost "
+                "was finite")
+        err = DivergenceError(f"training diverged: {what} (checked every record_every={record_every} iterations, "
+                              f"where the cost is read back), at learning rate {lr:g}. Try a lower learning rate, "
+                              f"e.g. {lr / 10:g}. The network keeps {kept}")
+        err.epoch, err.step, err.global_step, err.loss, err.learning_rate = None, iteration, iteration, value, lr
+        return err
 
     # ------------------------------------------------------------------------------------ inference
-    def _forward(self, X: Any) -> Any:
-        return forward_output(self.backend.xp, self.parameters, X, self.hidden, self.output)[1]
+    def _forward(self, X: Any, batch_size: int | None = None, prepare: Any = None) -> Any:
+        """``AL`` (n_L, m) for ``X`` (n_x, m) on the backend, ``batch_size`` columns at a time (None:
+        :func:`predict_chunk_size`'s, which bounds the memory one chunk's activations take), the chunks' outputs
+        concatenated on the device. Each column's forward pass involves that column alone, so the result is one
+        pass's, up to the last bits a BLAS matmul may round differently for another number of columns.
+        ``prepare`` (a function of one (n_x, c) chunk) is applied to each chunk first (the estimators'
+        standardization). Running out of device memory is a :class:`~xpnet.errors.DeviceMemoryError` naming the
+        chunk size tried and a smaller one."""
+        xp = self.backend.xp
+        m = X.shape[1]
+        chunk = _check_predict_batch_size(batch_size)
+        if chunk is None:
+            chunk = predict_chunk_size(self.layer_dims, xp.finfo(self.dtype).bits // 8)
+        chunk = min(chunk, m)
+        with _xp.translating_oom("predicting", chunk, how="predict(X, batch_size={n}) or predict_proba"):
+            parts = []
+            for start in range(0, m, chunk):
+                Xc = X if chunk == m else X[:, start:min(start + chunk, m)]
+                if prepare is not None:
+                    Xc = prepare(Xc)
+                parts.append(forward_output(xp, self.parameters, Xc, self.hidden, self.output)[1])
+            return parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
 
     @_on_device
-    def predict_proba(self, X: Any) -> Any:
-        """The output activations ``AL`` (n_L, m): probabilities for sigmoid/softmax outputs."""
+    def predict_proba(self, X: Any, *, batch_size: int | None = None) -> Any:
+        """The output activations ``AL`` (n_L, m) for ``X`` (n_x, m): probabilities for sigmoid/softmax outputs.
+
+        ``batch_size``: columns per forward pass (None: as many as keep the activations of one pass within
+        ``_PREDICT_CHUNK_BYTES``, 256 MiB); it changes the memory taken, not the result (beyond the last bits)."""
         X, from_numpy = self._check_X(X)
-        return self._out(self._forward(X), from_numpy)
+        return self._out(self._forward(X, batch_size), from_numpy)
 
     @_on_device
-    def predict(self, X: Any, threshold: float = 0.5) -> Any:
-        """Labels for ``X`` (n_x, m): sigmoid ``AL > threshold`` (n_L, m), softmax argmax (1, m), linear ``AL``."""
+    def predict(self, X: Any, threshold: float = 0.5, *, batch_size: int | None = None) -> Any:
+        """Labels for ``X`` (n_x, m): sigmoid ``AL > threshold`` (n_L, m), softmax argmax (1, m), linear ``AL``.
+
+        ``batch_size`` as in :meth:`predict_proba`."""
         X, from_numpy = self._check_X(X)
-        return self._out(labels_from_output(self._forward(X), self.output, threshold), from_numpy)
+        return self._out(labels_from_output(self._forward(X, batch_size), self.output, threshold), from_numpy)
 
     @_on_device
     def score(self, X: Any, Y: Any) -> float:
@@ -456,7 +588,9 @@ class DNN:
 
     def get_parameters(self) -> dict[str, Any]:
         """The parameters as NumPy arrays (host copies): ``W{l}`` (n_l, n_{l-1}) and ``b{l}`` (n_l, 1)."""
-        return {k: self.backend.to_numpy(v) for k, v in self.parameters.items()}
+        # to_numpy hands back NumPy (and CPU torch) memory as is; training updates it in place on NumPy, so
+        # the copies are explicit.
+        return {k: self.backend.to_numpy(v).copy() for k, v in self.parameters.items()}
 
     # ---------------------------------------------------------------------------------- model files
     def _xpnet_export(self) -> tuple[dict[str, Any], dict[str, Any]]:

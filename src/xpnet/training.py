@@ -18,20 +18,39 @@ The train loss and metric of an epoch are running values over its mini-batches, 
 active and including the L2 penalty (what the optimizer minimised); the validation loss and metric are
 computed after the epoch on the whole validation set without dropout, the L2 penalty included in the loss
 so both curves measure the same objective.
+
+Numerical faults are caught where the loss is read back anyway, once per epoch: a NaN or infinite training
+loss (or validation loss, or parameters) stops training with a :class:`~xpnet.errors.DivergenceError` that
+names the epoch and the first mini-batch whose loss was not finite, and the network goes back to the
+parameters (and optimizer state and random streams) it had at the end of the previous epoch. Checking per
+epoch rather than per step is what keeps the loop free of host syncs; the batch costs of the epoch are kept
+as device arrays and read back only when the epoch diverged, to name the step.
+
+Checkpoints (``Trainer.fit(..., checkpoint=path, checkpoint_every=N, resume=True)``) hold the whole training
+state: parameters, optimizer state and update count, the epoch, the shuffle and dropout generators' states,
+the history and the early-stopping state. A resumed run therefore reproduces the uninterrupted one exactly
+on the same backend (bit for bit on NumPy). They are written atomically with :mod:`xpnet.io`, so a kill at
+any moment leaves either the previous checkpoint or the new one, never half a file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import numbers
+import os
+import re
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import _xp
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, DivergenceError, ModelFileError, ShapeError
+from .io import read_model_file, register_kind, write_model_file
 from .optimizers import Optimizer, Schedule, get_optimizer, get_schedule
 from .random import check_seed, host_generator
 
@@ -224,6 +243,17 @@ class Callback:
     def on_train_end(self, trainer: Trainer) -> None:
         """Called once when :meth:`Trainer.fit` ends, also when a callback stopped it early."""
 
+    # A callback with state of its own that a resumed run needs overrides these two (EarlyStopping does);
+    # the others start afresh when a run resumes from a checkpoint.
+    def _checkpoint_state(self, trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(JSON-able dict, {name: backend array})``: what a checkpoint keeps of this callback."""
+        raise NotImplementedError
+
+    def _restore_checkpoint_state(self, trainer: Trainer, state: Mapping[str, Any], arrays: Mapping[str, Any]
+                                  ) -> None:
+        """Take back what :meth:`_checkpoint_state` gave (called after :meth:`on_train_begin`)."""
+        raise NotImplementedError
+
 
 _MODES = {"loss": "min", "val_loss": "min", "metric": "max", "val_metric": "max"}
 
@@ -275,8 +305,24 @@ class EarlyStopping(Callback):
             trainer.stop_training = True
 
     def on_train_end(self, trainer: Trainer) -> None:
-        if self.restore_best_weights and self._best_parameters is not None:
+        # After a divergence the network keeps the last finite epoch's parameters, as the error says.
+        if self.restore_best_weights and self._best_parameters is not None \
+                and getattr(trainer, "divergence", None) is None:
             trainer.network.parameters = self._best_parameters
+
+    def _checkpoint_state(self, trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any]]:
+        state = {"monitor": self.monitor, "best": self.best, "best_epoch": self.best_epoch,
+                 "stopped_epoch": self.stopped_epoch, "wait": self._wait}
+        return state, dict(self._best_parameters or {})
+
+    def _restore_checkpoint_state(self, trainer: Trainer, state: Mapping[str, Any], arrays: Mapping[str, Any]
+                                  ) -> None:
+        if state.get("monitor") != self.monitor:
+            raise ConfigError(f"the checkpoint's early stopping monitored {state.get('monitor')!r}, this run's "
+                              f"monitors {self.monitor!r}: resume with the same settings")
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.stopped_epoch, self._wait = state["stopped_epoch"], int(state["wait"])
+        self._best_parameters = dict(arrays) if arrays else None
 
 
 class ModelCheckpoint(Callback):
@@ -367,7 +413,12 @@ class Trainer:
     beta, beta1, beta2, epsilon : the optimizer's hyper-parameters (see :mod:`xpnet.optimizers`)
 
     The optimizer's state, the epoch counter, the random streams and the history carry over between calls
-    to :meth:`fit` (``partial_fit``/``warm_start``), so two calls of 5 epochs equal one of 10.
+    to :meth:`fit` (``partial_fit``/``warm_start``), so two calls of 5 epochs equal one of 10; a checkpoint
+    (``fit(..., checkpoint=path)``) holds the same state on disk, so a resumed run equals one that never
+    stopped.
+
+    ``divergence`` is the :class:`~xpnet.errors.DivergenceError` of the last :meth:`fit` (None when it ended
+    normally); ``resumed_epoch`` the epoch the last fit resumed from (None when it started afresh).
     """
 
     def __init__(self, network: Any, *, optimizer: str | Optimizer = "adam", learning_rate: float = 0.001,
@@ -405,6 +456,15 @@ class Trainer:
         self._dropout_rng = host_generator(self.seed, "dropout")
         self._fast: Any = None  # the in-place step (xpnet._fast) once chosen; False when none applies
         self._owned: tuple[Any, Any] | None = None  # the parameter and state dicts the fast step may write into
+        self.divergence: DivergenceError | None = None  # set when the last fit stopped on a non-finite loss
+        self.resumed_epoch: int | None = None  # the checkpoint's epoch when the last fit resumed from one
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The in-place step holds a module and buffers: a pickled trainer (inside a fitted estimator) drops it
+        # and builds it again on its next step.
+        state = self.__dict__.copy()
+        state["_fast"], state["_owned"] = None, None
+        return state
 
     # ------------------------------------------------------------------------------------ one step
     def _choose_step(self) -> Any:
@@ -551,28 +611,76 @@ class Trainer:
         Y_given = Y
         if self.shuffle:
             idx = bk.asarray(self._batch_order(m))
-            X, Y = xp.take(X, idx, axis=1), xp.take(Y, idx, axis=1)
-            if w is not None:
-                w = xp.take(w, idx, axis=1)
+            fast = self._choose_step()
+            if fast:  # into buffers kept for the run, not a fresh copy of the data every epoch
+                X, Y = fast.gather_columns("X", X, idx), fast.gather_columns("Y", Y, idx)
+                if w is not None:
+                    w = fast.gather_columns("w", w, idx)
+            else:
+                X, Y = xp.take(X, idx, axis=1), xp.take(Y, idx, axis=1)
+                if w is not None:
+                    w = xp.take(w, idx, axis=1)
         masks = self._mask_chunks(m, bs) if self.keep else None
         loss_sum = metric_sum = None
-        n_batches = 0
+        costs = []  # each batch's 0-d cost, on the device: read back only if the epoch diverged
         for start in range(0, m, bs):
             stop = min(start + bs, m)
             Xb, Yb = X[:, start:stop], Y[:, start:stop]
             wb = None if w is None else w[:, start:stop]
             cost, AL = self._step(xp, Xb, Yb, lr, next(masks) if masks else None, wb)
+            costs.append(cost)
             # Terms are summed on the device; the host reads them once, after the epoch.
             batch_loss = cost * (stop - start)
             batch_metric = self._metric_terms(xp, AL, Yb)
             loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
             metric_sum = batch_metric if metric_sum is None else metric_sum + batch_metric
-            n_batches += 1
+        n_batches = len(costs)
         # Each batch's cost carries lambd/(2 m_b) sum||W||^2, so the epoch's running loss carries
         # n_batches * lambd / (2m) sum||W||^2: the validation loss gets the same penalty (see evaluate).
         self._penalty_scale = n_batches / m
-        loss, numerators = self._readback(xp, loss_sum, metric_sum)
-        return loss / m, self._finish_metric(xp, numerators, Y_given)
+        # The count of non-finite parameter entries rides along in the same transfer: the last update of an
+        # epoch can make the parameters non-finite while every batch's loss (computed before it) was finite.
+        bad = sum(xp.sum(xp.astype(xp.logical_not(xp.isfinite(p)), loss_sum.dtype))
+                  for p in net.parameters.values())
+        loss, numerators = self._readback(xp, loss_sum, xp.concat([xp.astype(metric_sum, loss_sum.dtype),
+                                                                   xp.reshape(bad, (1,))]))
+        if not math.isfinite(loss) or numerators[-1]:
+            raise self._diverged(xp, costs, loss / m, lr, parameters_finite=not numerators[-1])
+        return loss / m, self._finish_metric(xp, numerators[:-1], Y_given)
+
+    def _diverged(self, xp: Any, costs: list[Any], loss: float, lr: float, *, parameters_finite: bool = True,
+                  validation: bool = False) -> DivergenceError:
+        """The :class:`DivergenceError` of the current epoch: which batch first had a non-finite loss (its
+        costs read back now, once), the loss, the learning rate, what to try and what the network keeps."""
+        import numpy as np
+
+        e, n, t_end = self.epoch, len(costs), self.optimizer.t
+        step = None
+        if validation:
+            what = f"the validation loss became {loss!r} after epoch {e + 1} (the training loss was finite)"
+        else:
+            host = self.network.backend.to_numpy(xp.stack(costs)) if costs else np.zeros(0)
+            bad = np.flatnonzero(~np.isfinite(host))
+            if bad.size:
+                step = int(bad[0])
+                loss = float(host[step])
+                what = f"the loss became {loss!r} in epoch {e + 1}, mini-batch {step + 1} of {n}"
+            elif not parameters_finite:
+                step = n - 1
+                what = (f"the parameters became non-finite (nan or inf) in epoch {e + 1}, at its last update "
+                        f"(mini-batch {n} of {n}), while every batch's loss was finite")
+            else:
+                what = f"the loss summed over epoch {e + 1} overflowed to {loss!r} (each batch's loss was finite)"
+        global_step = None if step is None else t_end - n + step + 1
+        where = "" if global_step is None else f" (optimizer step {global_step})"
+        kept = (f"from the end of epoch {e}, the last epoch whose loss was finite" if e > 0 else
+                "from before epoch 1, its initial ones")
+        a0 = self.schedule.initial
+        err = DivergenceError(
+            f"training diverged: {what}{where}, at learning rate {lr:g}. Try a lower learning rate, e.g. "
+            f"{a0 / 10:g} instead of {a0:g}. The network keeps its parameters {kept}")
+        err.epoch, err.step, err.global_step, err.loss, err.learning_rate = e, step, global_step, loss, lr
+        return err
 
     def evaluate(self, X: Any, Y: Any, w: Any = None) -> tuple[float, float]:
         """Loss and metric of the current parameters on ``(X, Y)``, without dropout.
@@ -595,17 +703,46 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------- fit
     def fit(self, X: Any, Y: Any, *, epochs: int, validation_data: tuple[Any, Any] | None = None,
-            sample_weight: Any = None, callbacks: Iterable[Callback] = ()) -> History:
+            sample_weight: Any = None, callbacks: Iterable[Callback] = (), checkpoint: Any = None,
+            checkpoint_every: int = 1, resume: bool = False) -> History:
         """Train for ``epochs`` more epochs (fewer if a callback stops it) and return the history.
 
         Parameters
         ----------
         X : (n_x, m) array on the network's backend, in its dtype
         Y : (n_L, m) float targets (:func:`xpnet.losses.as_targets`)
-        epochs : int >= 0
+        epochs : int >= 0; with ``resume``, the total the run trains to (see below)
         validation_data : ``(X_val, Y_val)`` in the same layout, evaluated after every epoch
         sample_weight : (1, m) per-example weights (class weights), or None
         callbacks : more callbacks for this call only (the trainer's own run first)
+        checkpoint : a file path, or None. The training state (parameters, optimizer state and update count,
+            epoch, the shuffle and dropout generators' states, history, early-stopping state) is written there
+            atomically every ``checkpoint_every`` epochs, when a callback stops training and at the end; an
+            existing file is replaced. Stale temporary files of an earlier write that was killed are removed
+            first (one run per checkpoint path at a time). Not written for an epoch that diverged.
+            ``xpnet.load(path)`` gives the checkpoint's network as a :class:`~xpnet.network.DNN`.
+        checkpoint_every : int >= 1, epochs between checkpoints (counted on :attr:`epoch`, so a resumed run
+            writes at the same epochs as an uninterrupted one)
+        resume : with an existing ``checkpoint`` file, load it and go on from there; without one, start
+            afresh. With ``resume``, ``epochs`` is the run's total: training goes on until :attr:`epoch`
+            reaches ``epochs`` (a run of ``epochs=10`` killed after epoch 6 trains 4 more), and a run that a
+            callback had stopped stays stopped. The resumed run reproduces the uninterrupted one exactly on
+            the same backend (bit for bit on NumPy) when it is given the same data, settings and callbacks;
+            a checkpoint of another architecture, other settings or another number of examples is refused
+            with a :class:`~xpnet.errors.ConfigError`, a damaged or foreign file with a
+            :class:`~xpnet.errors.ModelFileError`.
+
+        Raises
+        ------
+        DivergenceError
+            The epoch's training loss, its validation loss or the parameters after it are NaN or infinite. The
+            message names the epoch and the first mini-batch whose loss was not finite (counted from 1; the
+            error's ``epoch``, ``step`` and ``global_step`` attributes count from 0 as :attr:`epoch` does, and
+            ``global_step`` is the optimizer's update count), the loss and the learning rate, and suggests a
+            lower one. The network, the optimizer state and the random streams are put back as they were at
+            the end of the previous epoch, the last one whose loss was finite; callbacks still get
+            :meth:`Callback.on_train_end` (early stopping then keeps those parameters rather than its best).
+            The check is per epoch, where the loss is read back anyway: the loop stays free of host syncs.
         """
         if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
             raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
@@ -621,34 +758,195 @@ class Trainer:
         for cb in active:
             if not isinstance(cb, Callback):
                 raise ConfigError(f"callbacks must be xpnet.training.Callback objects, got {cb!r}")
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, numbers.Integral) \
+                or checkpoint_every < 1:
+            raise ConfigError(f"checkpoint_every must be a positive integer (epochs), got {checkpoint_every!r}")
+        if resume and checkpoint is None:
+            raise ConfigError("resume=True needs checkpoint=PATH, the file to resume from")
+        config = None
+        loaded = None
+        if checkpoint is not None:
+            checkpoint = _check_checkpoint_path(checkpoint)
+            n_val = None if validation_data is None else int(validation_data[0].shape[1])
+            config = {**self._settings(), "examples": int(X.shape[1]), "validation_examples": n_val}
+            if resume and checkpoint.exists():
+                loaded = self._read_checkpoint(checkpoint, config, active)
+            _remove_stale_temporaries(checkpoint)
         xp = self.network.backend.xp
         self.stop_training = False
-        self.planned_epochs = int(epochs)
-        start = time.perf_counter() - (self.history["time"][-1] if len(self.history) else 0.0)
+        self.divergence = None
+        self.resumed_epoch = None
         with self.network.backend.activate():
+            if loaded is not None:
+                self._load_checkpoint(*loaded)
+            n_epochs = max(0, int(epochs) - self.epoch) if resume else int(epochs)
+            self.planned_epochs = n_epochs
+            start = time.perf_counter() - (self.history["time"][-1] if len(self.history) else 0.0)
+            written = self.epoch if loaded is not None else None  # the epoch the file on disk holds
             for cb in active:
                 cb.on_train_begin(self)
             try:
-                for _ in range(int(epochs)):
+                if loaded is not None:
+                    self._load_callback_states(*loaded, active)
+                for _ in range(n_epochs):
+                    if self.stop_training:  # resumed from a run a callback had stopped
+                        break
                     for cb in active:
                         cb.on_epoch_begin(self, self.epoch)
                     lr = self.schedule(self.epoch)
-                    loss, metric = self._run_epoch(xp, X, Y, sample_weight)
-                    logs: dict[str, Any] = {"epoch": self.epoch, "loss": loss, "metric": metric, "lr": lr}
-                    if validation_data is not None:
-                        logs["val_loss"], logs["val_metric"] = self.evaluate(*validation_data)
+                    before = self._epoch_snapshot()
+                    try:
+                        loss, metric = self._run_epoch(xp, X, Y, sample_weight)
+                        logs: dict[str, Any] = {"epoch": self.epoch, "loss": loss, "metric": metric, "lr": lr}
+                        if validation_data is not None:
+                            logs["val_loss"], logs["val_metric"] = self.evaluate(*validation_data)
+                            if not math.isfinite(logs["val_loss"]):
+                                raise self._diverged(xp, [], logs["val_loss"], lr, validation=True)
+                    except DivergenceError as exc:
+                        self._restore_snapshot(before)
+                        self.divergence = exc
+                        raise
                     logs["time"] = time.perf_counter() - start
                     self.history.append(logs)
                     for cb in active:
                         cb.on_epoch_end(self, self.epoch, logs)
                     self.epoch += 1
+                    if checkpoint is not None and (self.epoch % checkpoint_every == 0 or self.stop_training):
+                        self._write_checkpoint(checkpoint, config, active)
+                        written = self.epoch
                     if self.stop_training:
                         break
+                if checkpoint is not None and written != self.epoch and len(self.history):
+                    self._write_checkpoint(checkpoint, config, active)
             finally:
                 self._totals.clear()  # it holds the targets alive
+                if self._fast:  # its buffers hold a shuffled copy of the data: not kept past the call
+                    self._fast.release()
                 for cb in active:
                     cb.on_train_end(self)
         return self.history
+
+    # ------------------------------------------------------------------------ divergence snapshots
+    def _epoch_snapshot(self) -> tuple[Any, ...]:
+        """What the trainer goes back to when an epoch diverges: parameters, optimizer state and count, the
+        generators' states. Copies only where the in-place step would write into the arrays."""
+        opt = self.optimizer
+        state = {k: v.copy() for k, v in opt.state.items()} if self._fast else dict(opt.state)
+        return (self.snapshot_parameters(), state, opt.t, self._shuffle_rng.bit_generator.state,
+                self._dropout_rng.bit_generator.state)
+
+    def _restore_snapshot(self, snapshot: tuple[Any, ...]) -> None:
+        params, state, t, shuffle, dropout = snapshot
+        # New dicts: the in-place step adopts (copies) them before it writes again.
+        self.network.parameters, self.optimizer.state, self.optimizer.t = params, state, t
+        self._shuffle_rng.bit_generator.state = shuffle
+        self._dropout_rng.bit_generator.state = dropout
+
+    # -------------------------------------------------------------------------------- checkpoints
+    def _settings(self) -> dict[str, Any]:
+        """What a resumed run must share with the run that wrote the checkpoint, JSON-normalized."""
+        net = self.network
+        settings = {
+            "network": {"layer_dims": list(net.layer_dims), "hidden": net.hidden.name, "output": net.output.name,
+                        "dtype": _xp.dtype_name(net.backend.xp, net.dtype)},
+            "optimizer": {"name": self.optimizer.name, **self.optimizer.hyperparameters()},
+            "schedule": self.schedule.describe(), "batch_size": self.batch_size, "shuffle": self.shuffle,
+            "l2": self.l2, "dropout": {str(l): p for l, p in self.keep.items()}, "seed": self.seed,
+        }
+        return json.loads(json.dumps(settings, sort_keys=True))
+
+    def _write_checkpoint(self, path: Path, config: dict[str, Any], active: Sequence[Callback]) -> None:
+        """Write the training state to ``path`` atomically (one host copy of the arrays per checkpoint)."""
+        net = self.network
+        host = net.backend.to_numpy
+        tensors = {f"param/{k}": host(v) for k, v in net.parameters.items()}
+        tensors.update({f"optimizer/{k}": host(v) for k, v in self.optimizer.state.items()})
+        states = []
+        for cb in _stateful(active):
+            state, arrays = cb._checkpoint_state(self)
+            tensors.update({f"callback{len(states)}/{k}": host(v) for k, v in arrays.items()})
+            states.append({"class": type(cb).__name__, "state": state})
+        meta = {
+            "kind": CHECKPOINT_KIND,
+            "checkpoint_version": _CHECKPOINT_VERSION,
+            "epoch": self.epoch,
+            "stopped": bool(self.stop_training),
+            # The block DNN files have, so xpnet.load(checkpoint) gives the network.
+            "network": {**config["network"], "init": net.init, "seed": net.seed, "n_iter": net.n_iter_},
+            "settings": config,
+            "optimizer_t": int(self.optimizer.t),
+            "generators": {"shuffle": _json_state(self._shuffle_rng.bit_generator.state),
+                           "dropout": _json_state(self._dropout_rng.bit_generator.state)},
+            "history": self.history.as_dict(),
+            "callbacks": states,
+        }
+        write_model_file(path, tensors, meta)
+
+    def _read_checkpoint(self, path: Path, config: dict[str, Any], active: Sequence[Callback]
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Read and check a checkpoint before anything is changed: ``(tensors, meta)``."""
+        tensors, meta = read_model_file(path)
+        if meta.get("kind") != CHECKPOINT_KIND:
+            raise ModelFileError(f"cannot resume from '{path}': it is a {meta.get('kind')} model file, not a "
+                                 "training checkpoint (those are written by fit(..., checkpoint=PATH))")
+        version = meta.get("checkpoint_version")
+        if version != _CHECKPOINT_VERSION:
+            raise ModelFileError(f"cannot resume from '{path}': checkpoint version {version!r}, this xpnet reads "
+                                 f"version {_CHECKPOINT_VERSION}")
+        saved = meta.get("settings")
+        if not isinstance(saved, dict):
+            raise ModelFileError(f"cannot resume from '{path}': the checkpoint's settings are missing")
+        differ = [f"{k}: {saved.get(k)!r} in the checkpoint, {v!r} here" for k, v in config.items()
+                  if saved.get(k) != v]
+        if differ:
+            raise ConfigError(f"cannot resume from '{path}': it was written by a run with other settings or data "
+                              f"({'; '.join(differ)}); resume with the same ones, or start afresh without resuming "
+                              "(which overwrites the checkpoint)")
+        names = [type(cb).__name__ for cb in _stateful(active)]
+        saved_names = [c.get("class") for c in meta.get("callbacks") or [] if isinstance(c, dict)]
+        if names != saved_names:
+            raise ConfigError(f"cannot resume from '{path}': it holds the state of the callbacks {saved_names}, "
+                              f"this run has {names}; resume with the same callbacks")
+        net = self.network
+        want = {f"param/W{l}": (net.layer_dims[l], net.layer_dims[l - 1]) for l in range(1, net.num_layers + 1)}
+        want.update({f"param/b{l}": (net.layer_dims[l], 1) for l in range(1, net.num_layers + 1)})
+        for key, shape in want.items():
+            if key not in tensors or tuple(tensors[key].shape) != shape:
+                raise ModelFileError(f"cannot resume from '{path}': tensor {key!r} is missing or not of shape "
+                                     f"{shape}")
+        try:
+            int(meta["epoch"]), int(meta["optimizer_t"]), meta["history"]["loss"]
+            for name in ("shuffle", "dropout"):
+                _state_from_json(meta["generators"][name])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"cannot resume from '{path}': the checkpoint is malformed ({exc!r})") from None
+        return tensors, meta
+
+    def _load_checkpoint(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Put the checkpoint's state in place (arrays to the backend; new dicts, which the in-place step
+        adopts before writing into them)."""
+        net = self.network
+        bk = net.backend
+        net.parameters = {k[6:]: bk.asarray(v) for k, v in tensors.items() if k.startswith("param/")}
+        self.optimizer.state = {k[10:]: bk.asarray(v) for k, v in tensors.items() if k.startswith("optimizer/")}
+        self.optimizer.t = int(meta["optimizer_t"])
+        self.epoch = int(meta["epoch"])
+        self.stop_training = bool(meta.get("stopped"))
+        self._shuffle_rng.bit_generator.state = _state_from_json(meta["generators"]["shuffle"])
+        self._dropout_rng.bit_generator.state = _state_from_json(meta["generators"]["dropout"])
+        saved = meta["history"]
+        h = self.history
+        self.history = History(h.metric_name, h.backend, h.device, h.dtype,
+                               {k: list(saved.get(k) or [None] * len(saved["loss"])) for k in History.KEYS})
+        self.resumed_epoch = self.epoch
+
+    def _load_callback_states(self, tensors: dict[str, Any], meta: dict[str, Any], active: Sequence[Callback]
+                              ) -> None:
+        bk = self.network.backend
+        for i, (cb, saved) in enumerate(zip(_stateful(active), meta["callbacks"], strict=True)):
+            prefix = f"callback{i}/"
+            arrays = {k[len(prefix):]: bk.asarray(v) for k, v in tensors.items() if k.startswith(prefix)}
+            cb._restore_checkpoint_state(self, saved["state"], arrays)
 
     def continue_from(self, previous: Trainer) -> Trainer:
         """Carry ``previous``'s run over into this trainer (``warm_start`` with changed hyper-parameters):
@@ -660,3 +958,80 @@ class Trainer:
         if type(self.optimizer) is type(previous.optimizer):
             self.optimizer.state, self.optimizer.t = previous.optimizer.state, previous.optimizer.t
         return self
+
+
+# --------------------------------------------------------------------------------------- checkpoints
+#: The ``kind`` of a training checkpoint file (see :meth:`Trainer.fit`'s ``checkpoint``).
+CHECKPOINT_KIND = "TrainingCheckpoint"
+_CHECKPOINT_VERSION = 1
+
+
+class _TrainingCheckpointFile:
+    """What :func:`xpnet.io.load` makes of a training checkpoint: the :class:`~xpnet.network.DNN` it holds."""
+
+    @classmethod
+    def _xpnet_import(cls, tensors: Mapping[str, Any], meta: Mapping[str, Any], backend: Any) -> Any:
+        from .network import DNN
+
+        params = {k[6:]: v for k, v in tensors.items() if k.startswith("param/")}
+        return DNN._xpnet_import(params, meta, backend)
+
+
+register_kind(CHECKPOINT_KIND, f"{__name__}:_TrainingCheckpointFile")
+
+
+def _check_checkpoint_path(path: Any) -> Path:
+    """The checkpoint path, checked before training starts: a run must not fail after its first epoch."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ConfigError(f"checkpoint must be a file path, got {path!r}")
+    target = Path(os.fspath(path)).expanduser()
+    if target.is_dir():
+        raise ModelFileError(f"cannot write checkpoint '{target}': it is a directory; name a file inside it")
+    parent = Path(os.path.realpath(target)).parent
+    if not parent.is_dir():
+        raise ModelFileError(f"cannot write checkpoint '{target}': directory '{parent}' does not exist")
+    return target
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files an atomic write of ``path`` left when its process was killed mid-write
+    (:func:`xpnet.io.write_model_file` writes ``.NAME.<random>.tmp`` beside the target, then renames it)."""
+    real = Path(os.path.realpath(path))
+    pattern = re.compile(re.escape(f".{real.name}.") + r"[A-Za-z0-9_]+\.tmp")
+    try:
+        names = os.listdir(real.parent)
+    except OSError:
+        return
+    for name in names:
+        if pattern.fullmatch(name):
+            with contextlib.suppress(OSError):
+                os.unlink(real.parent / name)
+
+
+def _stateful(callbacks: Iterable[Callback]) -> list[Callback]:
+    """The callbacks whose state a checkpoint keeps (those overriding ``_checkpoint_state``), in order."""
+    return [cb for cb in callbacks if type(cb)._checkpoint_state is not Callback._checkpoint_state]
+
+
+def _json_state(value: Any) -> Any:
+    """A NumPy bit generator's state as JSON: integer arrays as exact lists of Python ints."""
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {k: _json_state(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return {"__array__": value.dtype.str, "shape": list(value.shape), "data": value.ravel().tolist()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _state_from_json(value: Any) -> Any:
+    """The inverse of :func:`_json_state`."""
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        if "__array__" in value:
+            return np.asarray(value["data"], dtype=np.dtype(value["__array__"])).reshape(value["shape"])
+        return {k: _state_from_json(v) for k, v in value.items()}
+    return value

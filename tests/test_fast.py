@@ -1,0 +1,171 @@
+"""The in-place step (xpnet._fast) against the generic step: the same bits on NumPy, for every path it takes.
+
+DESIGN principle 8: a fast path is optional and proven equal to the generic one. ``XPNET_FAST=0`` switches the
+in-place step off, so each case trains twice from the same seed and compares everything training produced.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import _fast
+from xpnet.training import EarlyStopping, Trainer
+
+HIDDEN = ["relu", "leaky_relu", "sigmoid", "tanh", "linear"]
+OUTPUTS = ["sigmoid", "softmax", "linear"]
+OPTIMIZERS = ["gd", "momentum", "rmsprop", "adam"]
+
+
+def _data(n_x: int, n_out: int, output: str, m: int = 45, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_x, m))
+    if output == "softmax":
+        Y = np.eye(n_out)[:, rng.integers(0, n_out, m)]
+    elif output == "sigmoid":
+        Y = (rng.random((n_out, m)) > 0.5).astype(float)
+    else:
+        Y = rng.normal(size=(n_out, m))
+    return X, Y
+
+
+def _train(monkeypatch: pytest.MonkeyPatch, fast: bool, *, hidden: str, output: str, optimizer: str,
+           dtype: str = "float64", l2: float = 0.0, dropout: float = 0.0, weights: bool = False,
+           epochs: int = 3, batch_size: int = 16) -> tuple[xpnet.DNN, Trainer, list[float]]:
+    monkeypatch.setenv("XPNET_FAST", "1" if fast else "0")
+    n_out = 3 if output == "softmax" else 2
+    net = xpnet.DNN([5, 7, 6, n_out], hidden=hidden, output=output, dtype=dtype, backend="numpy", seed=1)
+    X, Y = _data(5, n_out, output)
+    bk = net.backend
+    Xb, Yb = bk.asarray(X, dtype=net.dtype), bk.asarray(Y, dtype=net.dtype)
+    w = bk.asarray(np.linspace(0.5, 2.0, X.shape[1])[None, :], dtype=net.dtype) if weights else None
+    trainer = Trainer(net, optimizer=optimizer, learning_rate=0.05, batch_size=batch_size, l2=l2, dropout=dropout,
+                      schedule="inverse_time", decay_rate=0.3)
+    history = trainer.fit(Xb, Yb, epochs=epochs, sample_weight=w, validation_data=(Xb, Yb))
+    assert bool(trainer._fast) is fast
+    return net, trainer, history["loss"] + history["val_loss"] + history["metric"]
+
+
+def _assert_same(monkeypatch: pytest.MonkeyPatch, **kw: object) -> None:
+    net_f, tr_f, curve_f = _train(monkeypatch, True, **kw)
+    net_g, tr_g, curve_g = _train(monkeypatch, False, **kw)
+    assert curve_f == curve_g
+    assert net_f.parameters.keys() == net_g.parameters.keys()
+    for k in net_g.parameters:
+        assert np.array_equal(net_f.parameters[k], net_g.parameters[k]), k
+        assert net_f.parameters[k].dtype == net_g.parameters[k].dtype
+    assert tr_f.optimizer.t == tr_g.optimizer.t
+    assert tr_f.optimizer.state.keys() == tr_g.optimizer.state.keys()
+    for k in tr_g.optimizer.state:
+        assert np.array_equal(tr_f.optimizer.state[k], tr_g.optimizer.state[k]), k
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_every_activation_and_output_gives_the_generic_bits(monkeypatch, hidden, output):
+    _assert_same(monkeypatch, hidden=hidden, output=output, optimizer="adam")
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_optimizer_gives_the_generic_bits(monkeypatch, optimizer, dtype):
+    _assert_same(monkeypatch, hidden="relu", output="softmax", optimizer=optimizer, dtype=dtype)
+
+
+@pytest.mark.parametrize("hidden", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_l2_dropout_and_sample_weights_give_the_generic_bits(monkeypatch, hidden, output):
+    _assert_same(monkeypatch, hidden=hidden, output=output, optimizer="momentum", l2=0.3, dropout=0.25,
+                 weights=True, dtype="float32")
+
+
+def test_full_batch_and_a_last_partial_batch(monkeypatch):
+    _assert_same(monkeypatch, hidden="relu", output="sigmoid", optimizer="gd", batch_size=45)
+    _assert_same(monkeypatch, hidden="relu", output="sigmoid", optimizer="rmsprop", batch_size=44)
+
+
+def test_the_fast_step_applies_only_where_it_is_proven(monkeypatch):
+    monkeypatch.setenv("XPNET_FAST", "1")
+    net = xpnet.DNN([2, 3, 1], backend="numpy")
+    assert _fast.inplace_step(net, Trainer(net).optimizer, 0.0, {}) is not None
+
+    from xpnet.optimizers import Adam
+
+    class MyAdam(Adam):  # a user's subclass may change the update: the generic path runs it
+        pass
+
+    assert _fast.inplace_step(net, MyAdam(), 0.0, {}) is None
+    strict = xpnet.DNN([2, 3, 1], backend="array_api_strict")
+    assert _fast.inplace_step(strict, Trainer(strict).optimizer, 0.0, {}) is None
+    monkeypatch.setenv("XPNET_FAST", "0")
+    assert _fast.inplace_step(net, Trainer(net).optimizer, 0.0, {}) is None
+
+
+def test_arrays_handed_in_are_never_written_into(monkeypatch):
+    monkeypatch.setenv("XPNET_FAST", "1")
+    net = xpnet.DNN([4, 5, 1], backend="numpy", dtype="float64")
+    given = net.parameters
+    before = {k: v.copy() for k, v in given.items()}
+    X, Y = _data(4, 1, "sigmoid")
+    trainer = Trainer(net, optimizer="adam", learning_rate=0.1, batch_size=8)
+    trainer.fit(X, Y, epochs=2)
+    assert trainer._fast
+    for k in before:
+        assert np.array_equal(given[k], before[k])
+        assert not np.array_equal(net.parameters[k], before[k])
+    # A dict put in by hand (a restore, a resume) is adopted by copy too.
+    mine = {k: v.copy() for k, v in before.items()}
+    net.parameters = mine
+    trainer.fit(X, Y, epochs=1)
+    for k in before:
+        assert np.array_equal(mine[k], before[k])
+
+
+def test_early_stopping_restores_a_true_snapshot(monkeypatch):
+    # With in-place updates, holding the dict would track later epochs: the restored weights must be those
+    # of the best epoch, as on the generic path.
+    results = []
+    for fast in (True, False):
+        monkeypatch.setenv("XPNET_FAST", "1" if fast else "0")
+        net = xpnet.DNN([5, 7, 3], output="softmax", backend="numpy", dtype="float64", seed=2)
+        X, Y = _data(5, 3, "softmax", m=60)
+        Xv, Yv = _data(5, 3, "softmax", m=30, seed=9)
+        stopper = EarlyStopping("val_loss", patience=2)
+        trainer = Trainer(net, optimizer="adam", learning_rate=0.3, batch_size=8, callbacks=[stopper])
+        trainer.fit(X, Y, epochs=25, validation_data=(Xv, Yv))
+        results.append((stopper.best_epoch, len(trainer.history), net.parameters))
+    (best_f, n_f, p_f), (best_g, n_g, p_g) = results
+    assert (best_f, n_f) == (best_g, n_g) and best_f < n_f - 1  # it stopped after a worse epoch
+    for k in p_g:
+        assert np.array_equal(p_f[k], p_g[k])
+
+
+def test_trainer_step_is_one_update_of_fit(monkeypatch):
+    # A loop of Trainer.step over an epoch's batches equals Trainer.fit (no shuffle), on both paths.
+    for flag in ("1", "0"):
+        monkeypatch.setenv("XPNET_FAST", flag)
+        X, Y = _data(5, 1, "sigmoid", m=40)
+        a = xpnet.DNN([5, 4, 1], backend="numpy", dtype="float64")
+        b = xpnet.DNN([5, 4, 1], backend="numpy", dtype="float64")
+        ta = Trainer(a, optimizer="adam", learning_rate=0.05, batch_size=10, shuffle=False, dropout=0.2)
+        tb = Trainer(b, optimizer="adam", learning_rate=0.05, batch_size=10, shuffle=False, dropout=0.2)
+        ta.fit(X, Y, epochs=1)
+        costs = [float(tb.step(X[:, s:s + 10], Y[:, s:s + 10])) for s in range(0, 40, 10)]
+        assert all(np.isfinite(costs))
+        for k in a.parameters:
+            assert np.array_equal(a.parameters[k], b.parameters[k])
+
+
+def test_get_parameters_are_copies_that_training_leaves_alone(monkeypatch):
+    monkeypatch.setenv("XPNET_FAST", "1")
+    net = xpnet.DNN([4, 5, 1], backend="numpy", dtype="float64")
+    X, Y = _data(4, 1, "sigmoid")
+    trainer = Trainer(net, optimizer="gd", learning_rate=0.1, batch_size=8)
+    trainer.fit(X, Y, epochs=1)
+    got = net.get_parameters()
+    kept = {k: v.copy() for k, v in got.items()}
+    trainer.fit(X, Y, epochs=1)
+    for k in kept:
+        assert np.array_equal(got[k], kept[k])
+        assert not np.array_equal(net.parameters[k], kept[k])
