@@ -243,3 +243,77 @@ def test_end_to_end_smoke(tmp_path, capsys):
         assert r["epochs_run"] == [2]
         assert r["seconds"] > 0 and 0.5 < r["accuracy"] <= 1.0  # two epochs of Adam already learn digits
     assert "after one step" not in out  # --end-to-end alone runs no step benchmark
+
+
+# ------------------------------------------------------------------------------------------ --profile
+OP_CATEGORIES = ("GEMMs", "forward elementwise", "output and cost", "backward elementwise", "reductions (db)",
+                 "optimizer update")
+
+
+def test_profile_tiny_accounts_for_the_step(tmp_path, capsys):
+    path = tmp_path / "profile.json"
+    code, out, err = run([*QUICK, "--profile", "--config", "tiny", "--json", path], capsys)
+    assert code == 0, err
+    assert "tiny: 2-4-1 sigmoid, batch 400 (gd, float32): profile of" in out
+    for name in (*OP_CATEGORIES, "Python and dispatch overhead", "step - GEMMs alone = "):
+        assert name in out
+    assert "after one step" not in out and "torch" not in table_rows(out)  # a profile, not the comparison
+
+    (prof,) = load(path)["profile"]
+    assert prof["steps_profiled"] >= 20 and prof["step_us"] > 0
+    assert set(prof["categories"]) == {*OP_CATEGORIES, "Python and dispatch overhead"}
+    ops = [i for i in prof["items"] if i["category"] != "Python and dispatch overhead"]
+    assert all(i["us_per_step"] > 0 and i["calls_per_step"] > 0 for i in ops), ops
+    times = [i["us_per_step"] for i in prof["items"]]
+    assert times == sorted(times, reverse=True)
+    # The operations happen inside the step: together no longer than it (noise allowed for on a shared machine).
+    assert prof["ops_us"] == pytest.approx(sum(i["us_per_step"] for i in ops))
+    assert prof["ops_us"] <= 1.25 * prof["step_us"] + 5
+    # Exactly the step's 3L - 1 products, each once per step, labelled as gemm_plan labels them.
+    plan = bench.gemm_plan((2, 4, 1), 400)
+    assert prof["matmuls_per_step"] == pytest.approx(3 * 2 - 1) == len(plan)
+    gemm_items = {i["item"]: i["calls_per_step"] for i in ops if i["category"] == "GEMMs"}
+    assert gemm_items == pytest.approx({p.label: 1.0 for p in plan})
+    assert [g["label"] for g in prof["gemms"]] == [p.label for p in plan]
+    assert all(g["in_step_us"] > 0 and g["alone_us"] > 0 and g["ratio"] > 0 for g in prof["gemms"])
+    over = prof["over_gemm_bound"]
+    parts = over["gemms_slower_in_step_us"] + over["elementwise_and_reductions_us"] + over["python_and_dispatch_us"]
+    assert parts == pytest.approx(over["step_minus_gemms_alone_us"])
+
+
+def test_profiling_changes_no_result_and_restores_the_step():
+    """The timing proxy only watches: the same steps give the same bits, and the step is left as it was."""
+    from xpnet import get_backend
+
+    bk = get_backend("numpy")
+    cfg = bench.custom_config((5, 4, 3, 2), 6, "softmax")
+    problem = bench.make_problem(cfg)
+    settings = bench.BenchSettings(optimizer="adam")
+    plain, watched = (bench.build_candidate("xpnet", problem, settings, bk) for _ in range(2))
+    for cand in (plain, watched):
+        cand.step()  # builds the in-place step
+    step = watched.extra["trainer"]._choose_step()
+    before = dict(vars(step))
+    plan = bench.gemm_plan(cfg.layers, cfg.batch)
+    rec = bench._OpRecorder(plan, 3)
+    with bench._instrumented(step, rec):
+        for _ in range(3):
+            rec.begin_step()
+            watched.step()
+            plain.step()
+    assert vars(step) == before and step.mod is np
+    for key, value in plain.extra["network"].parameters.items():
+        assert np.array_equal(value, watched.extra["network"].parameters[key]), key
+    counts = rec.take(3)
+    assert {cat for cat, _ in counts} == set(OP_CATEGORIES)
+    assert [name for cat, name in counts if cat == "GEMMs"] == [p.label for p in plan]
+    assert counts[("reductions (db)", "add.reduce")][0] == 3  # one db per layer
+    assert counts[("output and cost", "add.reduce")][0] == 1  # the softmax's column sums
+    assert counts[("backward elementwise", "greater")][0] == 2  # relu' of the two hidden layers
+
+
+def test_profile_needs_the_numpy_backend(capsys):
+    pytest.importorskip("array_api_strict", reason="array_api_strict is not installed")
+    code, out, err = run([*QUICK, "--profile", "--config", "tiny", "--backend", "array_api_strict"], capsys)
+    assert code == 0, err
+    assert "tiny: 2-4-1 sigmoid, batch 400: profile skipped: profile needs the numpy backend's in-place step" in out

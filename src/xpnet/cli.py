@@ -1,6 +1,6 @@
 """The ``xpnet`` command (also ``python -m xpnet``).
 
-Sub-commands: ``train``, ``evaluate``, ``predict``, ``backends``.
+Sub-commands: ``train``, ``evaluate``, ``predict``, ``backends``, ``bench`` (see :mod:`xpnet.bench`).
 
 Exit codes: 0 success, 2 usage errors (argparse's message for a bad option value), 1 runtime errors with a
 one-line reason (``xpnet: error: ...``) and no traceback.
@@ -567,6 +567,9 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     bn.add_argument("--no-sklearn", action="store_true", help="leave scikit-learn out")
     bn.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs (one process each)")
+    bn.add_argument("--profile", action="store_true",
+                    help="instead of the comparison, profile xpnet's step (numpy backend): time per numpy call and "
+                         "category, Python overhead, each GEMM in the step against alone")
     bn.add_argument("--quick", action="store_true", help="few short rounds: a smoke test, not numbers to quote")
     bn.add_argument("--end-to-end", action="store_true",
                     help="train xpnet train's default network on digits against scikit-learn's MLPClassifier "
