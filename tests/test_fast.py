@@ -169,3 +169,26 @@ def test_get_parameters_are_copies_that_training_leaves_alone(monkeypatch):
     for k in kept:
         assert np.array_equal(got[k], kept[k])
         assert not np.array_equal(net.parameters[k], kept[k])
+
+
+class _UfuncsWithoutReduce:
+    """NumPy as CuPy looks to the step: ufuncs that take ``out=``, but no ``add.reduce``."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(np, name)
+
+    @staticmethod
+    def add(*args: object, **kwargs: object) -> object:
+        return np.add(*args, **kwargs)
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_the_cupy_flavour_of_the_step_gives_the_generic_bits(monkeypatch, output):
+    # No GPU here: run the branch CuPy takes (sums through mod.sum(..., out=)) with NumPy underneath, so the
+    # code CuPy runs is exercised wherever the tests run.
+    monkeypatch.setattr(_fast, "_ufunc_module", lambda xp: _UfuncsWithoutReduce())
+    _assert_same(monkeypatch, hidden="tanh", output=output, optimizer="adam", l2=0.1, dropout=0.2, weights=True)
+    monkeypatch.setenv("XPNET_FAST", "1")
+    net = xpnet.DNN([2, 3, 1], backend="numpy")
+    step = _fast.inplace_step(net, Trainer(net).optimizer, 0.0, {})
+    assert not hasattr(step.mod.add, "reduce")
