@@ -665,6 +665,7 @@ def test_a_flipped_bit_in_a_weight_is_caught_by_the_checksum(tmp_path):
         xpnet.load(path, backend="numpy")
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 2 epochs are enough for a file
 def test_a_damaged_class_label_in_the_metadata_is_caught_by_its_checksum(tmp_path):
     # The tensors' checksum does not cover the header: before the metadata had its own, a damaged byte could
     # turn classes [0, 1, 2] into [1, 1, 2] and the file loaded as a model predicting different labels.
