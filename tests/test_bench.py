@@ -317,3 +317,15 @@ def test_profile_needs_the_numpy_backend(capsys):
     code, out, err = run([*QUICK, "--profile", "--config", "tiny", "--backend", "array_api_strict"], capsys)
     assert code == 0, err
     assert "tiny: 2-4-1 sigmoid, batch 400: profile skipped: profile needs the numpy backend's in-place step" in out
+
+
+def test_json_results_are_strict_json():
+    import json
+    import math
+
+    from xpnet.bench import _json_safe
+
+    raw = {"ratio": math.inf, "diff": [1.0, math.nan, {"x": -math.inf}], "ok": True, "n": 3}
+    safe = _json_safe(raw)
+    assert safe == {"ratio": None, "diff": [1.0, None, {"x": None}], "ok": True, "n": 3}
+    json.dumps(safe, allow_nan=False)  # raises on any NaN/inf left

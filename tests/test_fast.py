@@ -172,7 +172,10 @@ def test_get_parameters_are_copies_that_training_leaves_alone(monkeypatch):
 
 
 class _UfuncsWithoutReduce:
-    """NumPy as CuPy looks to the step: ufuncs that take ``out=``, but no ``add.reduce``."""
+    """NumPy as CuPy looks to the step: a module that is not NumPy, whose ufuncs take ``out=``."""
+
+    def __init__(self) -> None:
+        self.__name__ = "cupy-like"
 
     def __getattr__(self, name: str) -> object:
         return getattr(np, name)
@@ -191,4 +194,77 @@ def test_the_cupy_flavour_of_the_step_gives_the_generic_bits(monkeypatch, output
     monkeypatch.setenv("XPNET_FAST", "1")
     net = xpnet.DNN([2, 3, 1], backend="numpy")
     step = _fast.inplace_step(net, Trainer(net).optimizer, 0.0, {})
-    assert not hasattr(step.mod.add, "reduce")
+    assert step.mod.__name__ == "cupy-like" and not hasattr(step.mod.add, "reduce")
+
+
+def test_arrays_read_between_fits_or_put_in_one_by_one_are_left_alone(monkeypatch):
+    monkeypatch.setenv("XPNET_FAST", "1")
+    net = xpnet.DNN([4, 5, 1], backend="numpy", dtype="float64")
+    X, Y = _data(4, 1, "sigmoid")
+    trainer = Trainer(net, optimizer="adam", learning_rate=0.1, batch_size=8)
+    trainer.fit(X, Y, epochs=1)
+    held = net.parameters["W1"]
+    kept = held.copy()
+    trainer.fit(X, Y, epochs=1)  # a new fit call: the array read after the last one stays as it was
+    assert np.array_equal(held, kept) and not np.array_equal(net.parameters["W1"], kept)
+    mine = np.ones_like(kept)
+    net.parameters["W1"] = mine  # one entry replaced, the dict kept: adopted by copy all the same
+    trainer.step(X[:, :8], Y[:, :8])
+    assert np.array_equal(mine, np.ones_like(kept)) and not np.array_equal(net.parameters["W1"], mine)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_data_in_another_dtype_is_cast_not_promoted(monkeypatch, fast):
+    monkeypatch.setenv("XPNET_FAST", "1" if fast else "0")
+    net = xpnet.DNN([4, 5, 1], backend="numpy", dtype="float32")
+    X, Y = _data(4, 1, "sigmoid")  # float64, NumPy's default
+    trainer = Trainer(net, optimizer="momentum", learning_rate=0.1, batch_size=8)
+    trainer.fit(X, Y, epochs=2, validation_data=(X, Y))
+    trainer.step(X[:, :8], Y[:, :8])
+    assert {v.dtype for v in net.parameters.values()} == {np.dtype("float32")}
+    assert {v.dtype for v in trainer.optimizer.state.values()} == {np.dtype("float32")}
+
+
+def test_settings_changed_after_the_first_step_are_taken(monkeypatch):
+    curves = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("XPNET_FAST", flag)
+        net = xpnet.DNN([5, 7, 6, 3], output="softmax", backend="numpy", dtype="float64", seed=4)
+        X, Y = _data(5, 3, "softmax")
+        trainer = Trainer(net, optimizer="adam", learning_rate=0.05, batch_size=16)
+        trainer.fit(X, Y, epochs=1)
+        trainer.l2, trainer.keep = 2.0, {1: 0.5, 2: 0.8}
+        trainer.fit(X, Y, epochs=2)
+        curves.append((trainer.history["loss"], net.parameters))
+    assert curves[0][0] == curves[1][0]
+    for k in curves[1][1]:
+        assert np.array_equal(curves[0][1][k], curves[1][1][k])
+
+
+def test_a_users_activation_under_a_built_in_name_runs_its_own_math(monkeypatch):
+    from xpnet.activations import Activation
+
+    monkeypatch.setenv("XPNET_FAST", "1")
+    slope = 0.2
+
+    def g(xp, Z):
+        return xp.where(Z > 0, Z, slope * Z)
+
+    def g_prime(xp, Z):
+        return xp.where(Z > 0, xp.ones_like(Z), slope * xp.ones_like(Z))
+
+    mine = Activation("leaky_relu", g, g_prime, lambda xp, dA, Z: dA * g_prime(xp, Z))
+    net = xpnet.DNN([3, 4, 1], hidden=mine, backend="numpy")
+    assert _fast.inplace_step(net, Trainer(net).optimizer, 0.0, {}) is None
+    builtin = xpnet.DNN([3, 4, 1], hidden="leaky_relu", backend="numpy")
+    assert _fast.inplace_step(builtin, Trainer(builtin).optimizer, 0.0, {}) is not None
+
+
+def test_a_fitted_trainer_keeps_no_step_buffers(monkeypatch):
+    monkeypatch.setenv("XPNET_FAST", "1")
+    net = xpnet.DNN([4, 5, 1], backend="numpy")
+    X, Y = _data(4, 1, "sigmoid")
+    trainer = Trainer(net, optimizer="adam", learning_rate=0.1, batch_size=8)
+    trainer.fit(X, Y, epochs=1)
+    step = trainer._fast
+    assert not step._buffers and not step._gathered and not step._grads and step._scratch is None

@@ -9,7 +9,8 @@ machine, see PERFORMANCE.md), and every ``a * b + c`` is several passes over mem
 Libraries with NumPy's ufunc interface (NumPy, and CuPy, whose ufuncs take the same ``out=``) can do better:
 this module runs the *same arithmetic in the same order* as the generic step, but writes every result into
 buffers allocated once per batch size (``Z``, ``A``, ``dA`` per layer, the gradients, one scratch array) and
-updates the parameters and the optimizer's moving averages in place. Because the operations and their order
+updates the parameters and the optimizer's moving averages in place; after its first step (which creates the
+optimizer's state) a step allocates only a few scalars and (1, m) rows. Because the operations and their order
 are the generic step's, the results are bit-for-bit the generic path's on NumPy; ``tests/test_fast.py``
 checks that for every activation, output, optimizer, L2, dropout and sample weights.
 
@@ -17,7 +18,8 @@ Who owns the arrays: the trainer hands this step parameter and state dicts it ha
 (:meth:`xpnet.training.Trainer._adopt`), so arrays a caller passed in are never written into, and snapshots
 (early stopping, divergence) copy. Everything here is used only through :func:`inplace_step`, which returns
 ``None`` (the generic path runs) for any other namespace, an activation or optimizer it does not know
-(a user's subclass), or when ``XPNET_FAST=0`` is set (to compare the two paths).
+(a user's subclass, or a user's ``Activation`` under a built-in name), or when ``XPNET_FAST=0`` is set (read
+when a trainer takes its first step with given settings; to compare the two paths).
 """
 
 from __future__ import annotations
@@ -60,12 +62,16 @@ def inplace_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, 
     linear and whose output is sigmoid, softmax or linear, trained by one of xpnet's own optimizers (an exact
     :class:`~xpnet.optimizers.GradientDescent`, ``Momentum``, ``RMSprop`` or ``Adam``, not a subclass).
     """
+    from .activations import ACTIVATIONS
     from .optimizers import Adam, GradientDescent, Momentum, RMSprop
 
     if not enabled():
         return None
     mod = _ufunc_module(network.backend.xp)
     if mod is None or network.hidden.name not in _HIDDEN or network.output.name not in _OUTPUT:
+        return None
+    # The registered objects themselves: a user's Activation that reuses a built-in name has its own math.
+    if network.hidden is not ACTIVATIONS[network.hidden.name] or network.output is not ACTIVATIONS[network.output.name]:
         return None
     if type(optimizer) not in (GradientDescent, Momentum, RMSprop, Adam):
         return None
@@ -111,14 +117,14 @@ class InplaceStep:
         self.lambd = float(lambd)
         self.keep = dict(keep)
         self.dtype = network.dtype
-        self._keys = [(l, f"W{l}", f"b{l}", f"dW{l}", f"db{l}") for l in range(self.L + 1)]
+        self._keys = [(None, None, None, None)] + [(f"W{l}", f"b{l}", f"dW{l}", f"db{l}") for l in range(1, self.L + 1)]
         self._buffers: dict[int, _Buffers] = {}
         self._grads: dict[str, Any] = {}
         self._gathered: dict[str, Any] = {}
         # One scratch as large as the largest parameter, viewed in each parameter's shape by the updates.
-        self._scratch = mod.empty((max(self.dims[l] * self.dims[l - 1] for l in range(1, self.L + 1)),),
-                                  dtype=self.dtype)
-        if hasattr(mod.add, "reduce"):  # NumPy: add.reduce is what np.sum calls, minus ~4 us of Python
+        self._scratch_size = max(self.dims[l] * self.dims[l - 1] for l in range(1, self.L + 1))
+        self._scratch: Any = None
+        if getattr(mod, "__name__", "") == "numpy":  # add.reduce is what np.sum calls, minus ~4 us of Python
             reduce = mod.add.reduce
             self._sum_into = lambda a, axis, out: reduce(a, axis, None, out, True)
         else:  # CuPy (tests/test_fast.py runs this branch on NumPy)
@@ -128,8 +134,9 @@ class InplaceStep:
     def _buffers_for(self, m: int) -> _Buffers:
         buf = self._buffers.get(m)
         if buf is None:
-            # A run has at most two batch sizes (the full ones and the last); a third means a new run.
-            if len(self._buffers) >= 2:
+            # A run has two batch sizes (the full ones and the last); a few more are kept for hand-written
+            # step loops, then a new size starts afresh.
+            if len(self._buffers) >= 4:
                 self._buffers.clear()
             buf = self._buffers[m] = _Buffers(self.mod, self.dims, m, self.dtype, self.keep)
         return buf
@@ -141,13 +148,17 @@ class InplaceStep:
         return g
 
     def _scratch_like(self, a: Any) -> Any:
+        if self._scratch is None:  # released at the end of the last fit
+            self._scratch = self.mod.empty((self._scratch_size,), dtype=self.dtype)
         return self._scratch[: a.size].reshape(a.shape)
 
     def release(self) -> None:
-        """Drop the per-batch-size buffers and the shuffled copies (the end of a ``fit`` call); the gradient
-        buffers and the scratch, as large as the parameters, stay."""
+        """Drop every buffer (the end of a ``fit`` call), so a fitted model holds only its parameters and
+        optimizer state; the next step allocates them again."""
         self._buffers.clear()
         self._gathered.clear()
+        self._grads.clear()
+        self._scratch = None
 
     def gather_columns(self, slot: str, A: Any, idx: Any) -> Any:
         """``take(A, idx, axis=1)`` into a buffer kept for ``slot`` (the epoch's shuffled copy of X, Y or the
@@ -227,7 +238,8 @@ class InplaceStep:
             self._sigmoid_into(ZL, AL, T)
             # losses._bce_fused: logaddexp(ZL, 0) - Y ZL.
             mod.logaddexp(ZL, 0.0, out=T)
-            T -= Y * ZL
+            mod.multiply(Y, ZL, out=buf.dZL)  # dZL is free until the backward pass starts
+            mod.subtract(T, buf.dZL, out=T)
         else:
             AL[...] = ZL
             # losses._mse_fused: 0.5 (1/m) sum (ZL - Y)^2.
@@ -243,6 +255,9 @@ class InplaceStep:
     # --------------------------------------------------------------------------------- the step
     def __call__(self, params: dict[str, Any], optimizer: Any, X: Any, Y: Any, lr: float, masks: Any,
                  w: Any) -> tuple[Any, Any]:
+        """One step on ``X`` (n_x, m), ``Y`` (n_L, m) with learning rate ``lr``, dropout ``masks`` (``{l: M[l]}``
+        or None) and per-example weights ``w`` ((1, m) or None); updates ``params`` and ``optimizer.state`` in
+        place and returns ``(cost, AL)``."""
         mod = self.mod
         L, m = self.L, X.shape[1]
         buf = self._buffers_for(m)
@@ -252,8 +267,8 @@ class InplaceStep:
         keys = self._keys
         for l in range(1, L + 1):
             Z = buf.Z[l]
-            mod.matmul(params[keys[l][1]], A, out=Z)
-            mod.add(Z, params[keys[l][2]], out=Z)
+            mod.matmul(params[keys[l][0]], A, out=Z)
+            mod.add(Z, params[keys[l][1]], out=Z)
             if l < L:
                 A = buf.A[l]
                 self._hidden_forward(Z, A, buf.Tl[l])
@@ -266,7 +281,7 @@ class InplaceStep:
             # network.l2_penalty, the same sum in the same order, squares written into the scratch.
             penalty = 0
             for l in range(1, L + 1):
-                W = params[f"W{l}"]
+                W = params[keys[l][0]]
                 S = self._scratch_like(W)
                 mod.multiply(W, W, out=S)
                 penalty = penalty + mod.sum(S)
@@ -275,10 +290,14 @@ class InplaceStep:
         inv_m = 1.0 / m
         dZ = buf.dZL
         mod.subtract(AL, Y, out=dZ)
-        mod.multiply(dZ, inv_m if w is None else w * inv_m, out=dZ)
+        if w is None:
+            mod.multiply(dZ, inv_m, out=dZ)
+        else:
+            mod.multiply(w, inv_m, out=buf.row)  # the softmax rows are free again
+            mod.multiply(dZ, buf.row, out=dZ)
         update = _UPDATES[optimizer.name]
         for l in range(L, 0, -1):
-            _, kW, kb, kdW, kdb = keys[l]
+            kW, kb, kdW, kdb = keys[l]
             W, b = params[kW], params[kb]
             dW, db = self._grad(kdW, W), self._grad(kdb, b)
             mod.matmul(dZ, inputs[l - 1].T, out=dW)

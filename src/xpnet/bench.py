@@ -1828,6 +1828,18 @@ def _progress_printer() -> Callable[[str], None] | None:
     return show
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None: strict JSON (a failed check's ``inf``
+    difference, a ratio without a denominator) that any parser reads."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def run_command(args: Any) -> int:
     """``xpnet bench`` with parsed arguments (see :func:`xpnet.cli.build_parser`); returns the exit code:
     0, or 1 when a correctness check failed."""
@@ -1884,8 +1896,8 @@ def run_command(args: Any) -> int:
         def failed(path: Any, reason: str) -> Exception:
             return XpnetError(f"cannot write benchmark results {str(path)!r}: {reason}")
 
-        write_file_atomically(args.json, (json.dumps(result, indent=1, default=str) + "\n").encode("utf-8"),
-                              error=failed)
+        text = json.dumps(_json_safe(result), indent=1, default=str, allow_nan=False)
+        write_file_atomically(args.json, (text + "\n").encode("utf-8"), error=failed)
         emit(f"wrote {args.json}")
     if not result.get("ok", True):
         bad = [f"{c['name']} ({', '.join(p['candidate'] for p in c['correctness']['pairs'] if not p['ok'])})"

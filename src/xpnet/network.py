@@ -413,7 +413,7 @@ class DNN:
             The loss became NaN or infinite; the network keeps the parameters of the last epoch whose loss
             was finite (see :meth:`xpnet.training.Trainer.fit`).
         """
-        from .training import EarlyStopping, Trainer, check_batch_size, split_indices
+        from .training import EarlyStopping, Trainer, split_indices
 
         allowed = ("beta", "beta1", "beta2", "epsilon", "decay_rate", "decay_steps", "min_lr")
         unknown = sorted(set(options) - set(allowed))
@@ -457,13 +457,11 @@ class DNN:
         trainer = Trainer(self, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
                           batch_size=batch_size, shuffle=shuffle, l2=l2, dropout=dropout, seed=seed, callbacks=cbs,
                           verbose=verbose, **options)
-        with _xp.translating_oom("training", check_batch_size(batch_size, X.shape[1]),
-                                 how="train(X, Y, batch_size={n})"):
-            try:
-                trainer.fit(X, T, epochs=epochs, validation_data=validation, checkpoint=checkpoint,
-                            checkpoint_every=checkpoint_every, resume=resume)
-            finally:
-                self.history = trainer.history  # the finite epochs, also when training diverged
+        try:  # Trainer.fit translates out-of-memory errors (DeviceMemoryError with a batch size to try)
+            trainer.fit(X, T, epochs=epochs, validation_data=validation, checkpoint=checkpoint,
+                        checkpoint_every=checkpoint_every, resume=resume)
+        finally:
+            self.history = trainer.history  # the finite epochs, also when training diverged
         return self.history
 
     def _train(self, xp: Any, X: Any, Y: Any, lr: float, num_iterations: int, print_every: int | None,

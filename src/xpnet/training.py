@@ -299,7 +299,8 @@ class EarlyStopping(Callback):
         self._wait = 0 if gain > self.min_delta else self._wait + 1
         if gain > 0:
             self.best, self.best_epoch = value, epoch
-            self._best_parameters = trainer.snapshot_parameters()
+            if self.restore_best_weights:  # a copy per improving epoch on the in-place path: only when needed
+                self._best_parameters = trainer.snapshot_parameters()
         if self._wait >= self.patience:
             self.stopped_epoch = epoch
             trainer.stop_training = True
@@ -455,7 +456,9 @@ class Trainer:
         self._shuffle_rng = host_generator(self.seed, "shuffle")
         self._dropout_rng = host_generator(self.seed, "dropout")
         self._fast: Any = None  # the in-place step (xpnet._fast) once chosen; False when none applies
-        self._owned: tuple[Any, Any] | None = None  # the parameter and state dicts the fast step may write into
+        # The parameter and state dicts the fast step may write into, and the arrays in them that it owns.
+        self._owned: tuple[Any, Any, dict[str, Any], dict[str, Any]] | None = None
+        self._fast_key: Any = None
         self.divergence: DivergenceError | None = None  # set when the last fit stopped on a non-finite loss
         self.resumed_epoch: int | None = None  # the checkpoint's epoch when the last fit resumed from one
 
@@ -468,22 +471,39 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ one step
     def _choose_step(self) -> Any:
-        if self._fast is None:
+        """The in-place step (:mod:`xpnet._fast`) for the trainer's current settings, or False. Built on the
+        first step (``XPNET_FAST`` is read then) and again whenever ``l2``, the dropout rates or the optimizer
+        object change, so a step never runs with settings it was not built for."""
+        key = (self.l2, tuple(sorted(self.keep.items())), id(self.optimizer))
+        if self._fast is None or self._fast_key != key:
             from . import _fast
 
             self._fast = _fast.inplace_step(self.network, self.optimizer, self.l2, self.keep) or False
+            self._fast_key = key
         return self._fast
 
     def _adopt(self) -> None:
-        """Give the in-place step arrays of its own: copies of the parameters and the optimizer's state, made
-        when training starts or after anyone replaced the dicts (a restore, a resume, a user). Arrays handed
-        in by the caller are therefore never written into."""
+        """Give the in-place step arrays of its own: a copy of every parameter and optimizer-state array it did
+        not allocate itself, made when :meth:`fit` starts and whenever an array was put in since (a restore,
+        a resume, a user assigning ``parameters["W1"]``). Arrays handed in are never written into; arrays
+        read from ``network.parameters`` during a :meth:`fit` call or between :meth:`step` calls are the live
+        ones (use ``get_parameters()`` or copy them)."""
         net, opt = self.network, self.optimizer
-        if self._owned is not None and self._owned[0] is net.parameters and self._owned[1] is opt.state:
+        owned = self._owned
+        if owned is not None and owned[0] is net.parameters and owned[1] is opt.state \
+                and all(net.parameters[k] is a for k, a in owned[2].items()) and len(owned[2]) == len(net.parameters) \
+                and all(opt.state.get(k) is a for k, a in owned[3].items()) and len(owned[3]) == len(opt.state):
             return
-        net.parameters = {k: v.copy() for k, v in net.parameters.items()}
-        opt.state = {k: v.copy() for k, v in opt.state.items()}
-        self._owned = (net.parameters, opt.state)
+        mine = owned[2] if owned is not None else {}
+        mine_state = owned[3] if owned is not None else {}
+        net.parameters = {k: v if mine.get(k) is v else v.copy() for k, v in net.parameters.items()}
+        opt.state = {k: v if mine_state.get(k) is v else v.copy() for k, v in opt.state.items()}
+        self._owned = (net.parameters, opt.state, dict(net.parameters), dict(opt.state))
+
+    def _note_new_state(self) -> None:
+        # The in-place step allocated optimizer state on its first update: that array is its own.
+        if self._owned is not None and len(self._owned[3]) != len(self.optimizer.state):
+            self._owned[3].update(self.optimizer.state)
 
     def snapshot_parameters(self) -> dict[str, Any]:
         """The current parameters as arrays no later step writes into (copies when the in-place step runs)."""
@@ -502,7 +522,9 @@ class Trainer:
         if fast:
             self._adopt()
             self.optimizer.t += 1
-            return fast(net.parameters, self.optimizer, Xb, Yb, lr, masks, wb)
+            out = fast(net.parameters, self.optimizer, Xb, Yb, lr, masks, wb)
+            self._note_new_state()
+            return out
         from .network import fused_gradients
 
         grads, cost, AL = fused_gradients(xp, net.parameters, Xb, Yb, net.hidden, net.output, net.loss,
@@ -510,20 +532,29 @@ class Trainer:
         net.parameters = self.optimizer.update(xp, net.parameters, grads, lr)
         return cost, AL
 
+    def _in_dtype(self, xp: Any, X: Any, Y: Any, w: Any) -> tuple[Any, Any, Any]:
+        # Data in another dtype (NumPy's default float64 for a float32 network) is cast once here: the generic
+        # step would otherwise promote the parameters silently, and the two paths would differ.
+        dt = self.network.dtype
+        return tuple(a if a is None or a.dtype == dt else xp.astype(a, dt) for a in (X, Y, w))
+
     def step(self, X: Any, Y: Any, sample_weight: Any = None) -> Any:
         """One optimization step on one mini-batch: forward, fused cost, backward, optimizer update.
 
-        ``X`` is ``(n_x, b)`` and ``Y`` ``(n_L, b)`` on the network's backend, in its dtype (as :meth:`fit`
-        takes them); ``sample_weight`` is ``(1, b)`` or None. The learning rate is the schedule's at the
-        current epoch and dropout masks come from the trainer's stream, so a loop of ``step`` calls over an
-        epoch's batches trains like :meth:`fit`. Returns the batch cost
+        ``X`` is ``(n_x, b)`` and ``Y`` ``(n_L, b)`` on the network's backend (cast to its dtype, as :meth:`fit`
+        does); ``sample_weight`` is ``(1, b)`` or None. On NumPy and CuPy the step updates the parameters in
+        place: an array read from ``network.parameters`` between two steps changes with the next one. The
+        learning rate is the schedule's at the current epoch and dropout masks come from the trainer's stream,
+        so a loop of ``step`` calls over an epoch's batches trains like :meth:`fit`. Returns the batch cost
         ``(1/b) sum_j w_j loss_j + (lambd/(2b)) sum_l ||W[l]||_F^2`` as a 0-d device array (no host sync).
         """
         if getattr(X, "ndim", None) != 2 or getattr(Y, "ndim", None) != 2 or X.shape[1] != Y.shape[1]:
             raise ShapeError(f"Trainer.step takes X (n_x, b) and Y (n_L, b) with the same b, got "
                              f"{getattr(X, 'shape', type(X).__name__)} and {getattr(Y, 'shape', type(Y).__name__)}")
+        xp = self.network.backend.xp
+        X, Y, sample_weight = self._in_dtype(xp, X, Y, sample_weight)
         masks = next(self._mask_chunks(X.shape[1], X.shape[1])) if self.keep else None
-        return self._step(self.network.backend.xp, X, Y, self.schedule(self.epoch), masks, sample_weight)[0]
+        return self._step(xp, X, Y, self.schedule(self.epoch), masks, sample_weight)[0]
 
     # ------------------------------------------------------------------------------------ one epoch
     def _batch_order(self, m: int) -> Any:
@@ -773,10 +804,17 @@ class Trainer:
                 loaded = self._read_checkpoint(checkpoint, config, active)
             _remove_stale_temporaries(checkpoint)
         xp = self.network.backend.xp
+        X, Y, sample_weight = self._in_dtype(xp, X, Y, sample_weight)
+        if validation_data is not None:
+            validation_data = self._in_dtype(xp, *validation_data, None)[:2]
+        self._owned = None  # the in-place step copies the parameters once per call (arrays read meanwhile stay)
         self.stop_training = False
         self.divergence = None
         self.resumed_epoch = None
-        with self.network.backend.activate():
+        # Out-of-memory errors of any backend become DeviceMemoryError naming the batch size (for DNN.train,
+        # the estimators and the command alike).
+        oom = _xp.translating_oom("training", check_batch_size(self.batch_size, X.shape[1]), how="batch_size={n}")
+        with self.network.backend.activate(), oom:
             if loaded is not None:
                 self._load_checkpoint(*loaded)
             n_epochs = max(0, int(epochs) - self.epoch) if resume else int(epochs)
@@ -956,7 +994,8 @@ class Trainer:
         self.history = previous.history
         self._shuffle_rng, self._dropout_rng = previous._shuffle_rng, previous._dropout_rng
         if type(self.optimizer) is type(previous.optimizer):
-            self.optimizer.state, self.optimizer.t = previous.optimizer.state, previous.optimizer.t
+            # A copy of the dict: this trainer's updates must not rewrite the previous trainer's state.
+            self.optimizer.state, self.optimizer.t = dict(previous.optimizer.state), previous.optimizer.t
         return self
 
 
