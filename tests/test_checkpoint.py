@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import xpnet
 from xpnet.errors import ConfigError, ModelFileError
@@ -356,6 +357,38 @@ def test_estimator_fit_resumes_to_the_uninterrupted_fit(tmp_path):
     for got, want in zip(resumed.coefs_ + resumed.intercepts_, reference.coefs_ + reference.intercepts_, strict=True):
         assert np.array_equal(got, want)
     assert np.array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+
+
+@pytest.mark.parametrize("change", [
+    dict(standardize=False), dict(class_weight={0: 1.0, 1: 2.0}), dict(class_weight="balanced"),
+    dict(class_weight=None), dict(tol=1e-3), dict(n_iter_no_change=4), dict(early_stopping=False),
+    dict(validation_fraction=0.25),
+])
+def test_estimator_resume_refuses_other_estimator_settings(tmp_path, change):
+    # These never reach the trainer's own settings: a resume with `--no-standardize` used to go on silently
+    # on raw features with weights trained on standardized ones.
+    X, y = xpnet.datasets.make_moons(120, noise=0.25, seed=0)
+    params = dict(hidden_layer_sizes=(8,), max_iter=2, batch_size=32, early_stopping=True, n_iter_no_change=3,
+                  validation_fraction=0.2, tol=1e-4, class_weight={1: 3.0, 0: 1.0}, random_state=0,
+                  backend="numpy", standardize=True)
+    path = tmp_path / "est.ckpt"
+    with pytest.warns(ConvergenceWarning):
+        xpnet.DNNClassifier(**params).fit(X, y, checkpoint=path)
+    name = next(iter(change))
+    with pytest.raises(ConfigError, match="other settings or data") as info:
+        xpnet.DNNClassifier(**{**params, **change, "max_iter": 4}).fit(X, y, checkpoint=path, resume=True)
+    message = str(info.value)
+    assert str(path) in message
+    saved = {"class_weight": [[0, 1.0], [1, 3.0]]}.get(name, params[name])
+    now = change[name] if name != "class_weight" or not isinstance(change[name], dict) else \
+        [[k, v] for k, v in sorted(change[name].items())]
+    assert f"(estimator_{name}: {saved!r} in the checkpoint, {now!r} here" in message, message
+    assert read_metadata(path)["epoch"] == 2  # the checkpoint is left as it was
+    # The same settings (the class weights given in another order) resume.
+    with pytest.warns(ConvergenceWarning):
+        resumed = xpnet.DNNClassifier(**{**params, "class_weight": {0: 1.0, 1: 3.0}, "max_iter": 4}).fit(
+            X, y, checkpoint=path, resume=True)
+    assert resumed.trainer_.resumed_epoch == 2 and resumed.n_iter_ == 4
 
 
 # ------------------------------------------------------------------------------------ command line

@@ -447,6 +447,40 @@ def test_csv_missing_values(tmp_path):
         datasets.load_csv(_write(tmp_path, "1,2,0\n3,4,\n"))
 
 
+@pytest.mark.parametrize("bad", ["nan", "NaN", "inf", "-inf", " nan "])
+def test_csv_non_finite_numeric_label_is_refused(tmp_path, bad):
+    # It used to load, train and fail later with an index into a split.
+    path = _write(tmp_path, f"a,b,label\n1,2,0\n3,4,1.5\n5,6,{bad}\n7,8,{bad}\n", name="nanlabel.csv")
+    for load in (datasets.load_csv, datasets.load):
+        with pytest.raises(DatasetError) as info:
+            load(path)
+        assert str(info.value) == (
+            f"cannot load '{path}': line 4, column 3 ('label') (the label column) holds {bad.strip()!r}. Expected "
+            "finite numeric labels; drop the unlabelled samples (line 4 is the first)")
+    # Without a header, with the label first: the column is named by its number.
+    path = _write(tmp_path, f"0,1,2\n{bad},3,4\n")
+    with pytest.raises(DatasetError, match=r"line 2, column 1 \(the label column\) holds"):
+        datasets.load_csv(path, label_column=0)
+
+
+def test_csv_float_labels_and_nan_class_names_still_load(tmp_path):
+    _, y = datasets.load_csv(_write(tmp_path, "1,2,0.5\n3,4,-1e300\n"))
+    assert y.dtype == np.float64 and y.tolist() == [0.5, -1e300]
+    _, y = datasets.load_csv(_write(tmp_path, "1,2,cat\n3,4,nan\n5,6,dog\n"))  # text labels: 'nan' is a name
+    assert y.tolist() == ["cat", "nan", "dog"]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_npz_non_finite_label_is_refused(tmp_path, bad):
+    path = tmp_path / "nanlabel.npz"
+    np.savez(path, X=np.eye(4), y=np.array([0.0, 1.0, bad, bad]))
+    for load in (datasets.load_npz, datasets.load):
+        with pytest.raises(DatasetError) as info:
+            load(path)
+        assert str(info.value) == (f"'{path}': the labels y hold {bad} at row 2 (y[2]), expected finite labels; "
+                                   "drop the unlabelled samples")
+
+
 @pytest.mark.parametrize("text", ["", "\n\n", "   \n"])
 def test_csv_empty_file(tmp_path, text):
     with pytest.raises(DatasetError, match="the file is empty"):

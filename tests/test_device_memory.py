@@ -252,12 +252,16 @@ def test_fit_and_train_translate_with_the_training_batch(monkeypatch, fake_cupy)
         net.fit(X, Y, num_iterations=2)
     from xpnet.training import Trainer
 
-    monkeypatch.setattr(Trainer, "fit", _failing_forward(fake_cupy.OutOfMemoryError("train")))
-    with pytest.raises(DeviceMemoryError, match=r"while training with a batch of 32 examples.*"
-                                                r"train\(X, Y, batch_size=16\)"):
+    # Trainer.fit translates, so DNN.train, the estimators and the command all get it.
+    monkeypatch.setattr(Trainer, "_run_epoch", _failing_forward(fake_cupy.OutOfMemoryError("train")))
+    with pytest.raises(DeviceMemoryError, match=r"while training with a batch of 32 examples.*batch_size=16"):
         net.train(X, Y, batch_size=32, epochs=1)
     with pytest.raises(DeviceMemoryError, match=r"batch of 40 examples"):  # "full" is all m
         net.train(X, Y, batch_size="full", epochs=1)
+    clf = xpnet.DNNClassifier(hidden_layer_sizes=(3,), batch_size=8, max_iter=1)
+    with pytest.raises(DeviceMemoryError, match=r"batch of 8 examples.*batch_size=4"):
+        clf.fit(np.zeros((40, 2)), np.arange(40) % 2)
+    assert not hasattr(clf, "network_")  # a fresh fit that failed leaves nothing that looks fitted
 
 
 def test_jax_and_cuda_runtime_messages_count_as_out_of_memory():

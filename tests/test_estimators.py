@@ -350,6 +350,28 @@ def test_class_weight_validation():
         DNNClassifier(class_weight={2: 1.0}, backend="numpy").fit(X, y)
 
 
+@pytest.mark.parametrize(("cls", "weight", "shown"), [
+    (0, float("nan"), "nan"), (1, float("inf"), "inf"), (0, np.float64(-np.inf), "-inf"), (1, -0.5, "-0.5"),
+    (0, "2", "'2'"), (1, None, "None"), (0, True, "True"), (1, [1.0], "[1.0]"),
+])
+def test_class_weight_values_must_be_finite_non_negative_numbers(cls, weight, shown):
+    # NaN/inf used to surface as a DivergenceError advising a lower learning rate, a negative weight was
+    # accepted, and a string failed inside scikit-learn with a builtin ValueError.
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [1.0, 1.0]])
+    y = np.array([0, 1, 0, 1])
+    weights = {0: 1.0, 1: 2.0, cls: weight}
+    with pytest.raises(xpnet.ConfigError) as info:
+        DNNClassifier((3,), max_iter=2, class_weight=weights, backend="numpy").fit(X, y)
+    assert str(info.value) == f"class_weight for class {cls} must be a finite number >= 0, got {shown}"
+    with pytest.raises(xpnet.ConfigError, match=f"class_weight for class {cls} must be"):
+        DNNClassifier((3,), class_weight=weights, backend="numpy").partial_fit(X, y, classes=[0, 1])
+    ok = DNNClassifier((3,), max_iter=2, class_weight={0: 0, 1: np.int64(3)}, backend="numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ok.fit(X, y)  # 0 and NumPy integers are valid weights
+    assert np.isfinite(ok.loss_curve_).all()
+
+
 def test_balanced_class_weight_with_partial_fit_on_a_batch_missing_a_class():
     X = np.random.default_rng(0).standard_normal((10, 2))
     clf = DNNClassifier((4,), class_weight="balanced", random_state=0, backend="numpy")
@@ -684,3 +706,19 @@ def test_hidden_softmax_is_refused(moons):
     X, y = moons
     with pytest.raises(xpnet.ConfigError, match="hidden activation 'softmax'"):
         DNNClassifier((6,), activation="softmax", backend="numpy").fit(X, y)
+
+
+def test_a_refit_that_fails_leaves_the_previous_fit_in_place():
+    # A setting found bad only inside fit (after the old network would have been replaced) must not leave an
+    # untrained network that looks fitted.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    y = (X[:, 0] > 0).astype(int)
+    clf = DNNClassifier(hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=0.05, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    for bad in ({"learning_rate_init": -1.0}, {"dropout": 1.5}, {"solver": "adamw"}, {"batch_size": 0}):
+        clf.set_params(**bad)
+        with pytest.raises(xpnet.XpnetError):
+            clf.fit(X, y)
+        np.testing.assert_array_equal(clf.predict_proba(X), before)
+        clf.set_params(learning_rate_init=0.05, dropout=0.0, solver="adam", batch_size="auto")

@@ -54,7 +54,7 @@ def kinds(monkeypatch):
 def _tensors():
     rng = np.random.default_rng(0)
     W1 = rng.standard_normal((3, 4)).astype(np.float32)
-    W1[0, 0], W1[0, 1], W1[0, 2] = np.nan, -0.0, np.inf  # bit-identical means these survive too
+    W1[0, 0], W1[0, 1], W1[0, 2] = 1e-45, -0.0, np.finfo(np.float32).max  # bit-identical: these survive too
     return {
         "W1": W1,
         "b1": rng.standard_normal((3, 1)),
@@ -125,6 +125,55 @@ def test_round_trip_is_bit_identical(tmp_path):
         assert got.shape == arr.shape, name
         assert got.tobytes() == np.ascontiguousarray(expected).tobytes(), name
         assert got.flags.writeable and got.flags.owndata, name
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_save_refuses_a_non_finite_weight(tmp_path, bad):
+    # A NaN weight would load and predict class 0 (argmax of NaN) without a word.
+    net = xpnet.DNN([3, 2, 1], backend="numpy")
+    net.parameters["W1"][1, 2] = bad
+    path = tmp_path / "model.safetensors"
+    with pytest.raises(ModelFileError) as info:
+        xio.save(net, path)
+    message = str(info.value)
+    assert message.startswith(f"cannot save model to '{path}': tensor 'W1' holds NaN/inf"), message
+    assert f"{bad} at index (1, 2)" in message, message
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_write_model_file_refuses_non_finite_float_tensors_only(tmp_path):
+    path = tmp_path / "m.safetensors"
+    tensors = {"ok": np.array([1.0, 2.0]), "b9": np.array([[0.0], [np.inf]], dtype=np.float32)}
+    with pytest.raises(ModelFileError, match=r"tensor 'b9' holds NaN/inf \(inf at index \(1, 0\)\)"):
+        xio.write_model_file(path, tensors, _meta())
+    assert not path.exists()
+    # Integer and bool tensors cannot hold NaN; finite floats at the extremes are fine.
+    xio.write_model_file(path, {"i": np.array([2**62]), "m": np.array([True]),
+                                "f": np.array([np.finfo(np.float64).max, -0.0])}, _meta())
+    assert path.exists()
+
+
+def _hand_written(path, tensors, meta):
+    """A model file with NaN-carrying tensors and correct checksums, as xpnet itself would never write."""
+    meta_json = json.dumps(meta, sort_keys=True)
+    header = {"format": "xpnet", "format_version": "1", "xpnet_version": "0.1.0", "xpnet": meta_json,
+              "sha256": xio._digest(tensors), "meta_sha256": xio._text_digest(meta_json)}
+    path.write_bytes(safetensors.numpy.save(tensors, metadata=header))
+    return path
+
+
+def test_load_refuses_a_file_with_a_nan_weight(tmp_path):
+    net = xpnet.DNN([3, 2, 1], backend="numpy")
+    tensors, meta = net._xpnet_export()
+    good = _hand_written(tmp_path / "good.safetensors", {k: np.ascontiguousarray(v) for k, v in tensors.items()},
+                         meta)
+    assert isinstance(xio.load(good, backend="numpy"), xpnet.DNN)  # the hand-written container is valid
+    tensors = {k: np.array(v, copy=True) for k, v in tensors.items()}
+    tensors["W1"][0, 1] = np.nan
+    path = _hand_written(tmp_path / "nan.safetensors", tensors, meta)
+    for reader in (xio.read_model_file, xio.load):
+        message = _refused(path, "tensor 'W1' holds NaN/inf (nan at index (0, 1))", reader)
+        assert "checksum" not in message, message
 
 
 def test_file_metadata_and_read_metadata(tmp_path):

@@ -299,3 +299,75 @@ def test_lecture_cost_of_wrong_saturated_outputs_is_an_error_that_points_at_the_
         warnings.simplefilter("error")
         with pytest.raises(xpnet.XpnetError, match=r"saturated.*fused_cost"):
             compute_cost(xpb.asarray(np.array(AL)), Yb, loss=loss)
+
+
+# --------------------------------------------------------------------------------- the lecture's dAL
+def _formula_dAL(loss: str, AL: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """The lecture's dAL taken literally, in float64 (NaN at 0/0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if loss == "binary_cross_entropy":
+            return -(Y / AL - (1.0 - Y) / (1.0 - AL))
+        return -(Y / AL)
+
+
+@pytest.mark.parametrize(("loss", "AL", "Y", "expected"), [
+    # AL == 1 for Y == 1 and AL == 0 for Y == 0: the formula gives 0/0 = NaN in the other term.
+    ("binary_cross_entropy", [[1.0, 0.0, 1.0, 0.0]], [[1.0, 0.0, 1.0, 0.0]], [[-1.0, 1.0, -1.0, 1.0]]),
+    ("categorical_cross_entropy", [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]],
+     [[-1.0, 0.0], [0.0, -1.0], [0.0, 0.0]]),
+])
+def test_lecture_gradient_of_right_saturated_outputs_is_finite(xpb, loss, AL, Y, expected):
+    AL, Y = np.array(AL), np.array(Y)
+    assert np.isnan(_formula_dAL(loss, AL, Y)).any()  # what the formula alone gives
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no divide-by-zero or invalid-value warning either
+        dAL = get_loss(loss).gradient(xpb.xp, xpb.asarray(AL), xpb.asarray(Y))
+    xpb.check(dAL, shape=AL.shape)
+    np.testing.assert_array_equal(xpb.np(dAL).astype(np.float64), expected)
+
+
+def test_lecture_gradient_is_the_formula_elsewhere(xpb, rng):
+    """Away from exact saturation (and for soft labels) it is the lecture's formula, to the last bit."""
+    AL = xpb.rounded(np.concatenate([rng.uniform(1e-6, 1 - 1e-6, (1, 8)), [[0.5, 0.25]]], axis=1))
+    Y = np.concatenate([rng.integers(0, 2, (1, 8)).astype(float), [[0.25, 0.75]]], axis=1)
+    for loss, A, T in [("binary_cross_entropy", AL, Y),
+                       ("categorical_cross_entropy", np.concatenate([AL, 1.0 - AL]), np.concatenate([Y, 1.0 - Y]))]:
+        xp = xpb.xp
+        Ab, Tb = xpb.asarray(A), xpb.asarray(T)
+        formula = (-(Tb / Ab - (1.0 - Tb) / (1.0 - Ab)) if loss == "binary_cross_entropy" else -(Tb / Ab))
+        dAL = get_loss(loss).gradient(xp, Ab, Tb)
+        xpb.check(dAL, shape=A.shape)
+        np.testing.assert_array_equal(xpb.np(dAL), xpb.np(formula), err_msg=loss)
+        assert np.isfinite(xpb.np(dAL)).all()
+
+
+@pytest.mark.parametrize(("loss", "AL", "Y", "bad"), [
+    ("binary_cross_entropy", [[0.0, 0.5]], [[1.0, 1.0]], (0, 0)),  # AL = 0 for a label 1: -1/0
+    ("binary_cross_entropy", [[0.5, 1.0]], [[0.0, 0.0]], (0, 1)),  # AL = 1 for a label 0: 1/0
+    ("categorical_cross_entropy", [[0.0, 0.5], [1.0, 0.5]], [[1.0, 0.0], [0.0, 1.0]], (0, 0)),
+])
+def test_lecture_gradient_of_wrong_saturated_outputs_stays_infinite(xpb, loss, AL, Y, bad):
+    """Saturated the wrong way the formula is infinite, and so is dAL (never NaN): compute_cost refuses it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's divide-by-zero
+        dAL = xpb.np(get_loss(loss).gradient(xpb.xp, xpb.asarray(np.array(AL)), xpb.asarray(np.array(Y))))
+    assert np.isinf(dAL[bad]) and not np.isnan(dAL).any()
+    assert np.isfinite(np.delete(dAL.ravel(), np.ravel_multi_index(bad, dAL.shape))).all()
+
+
+@pytest.mark.parametrize(("loss", "AL", "Y"), [
+    ("binary_cross_entropy", [[np.nan, 0.3]], [[0, 1]]),
+    ("binary_cross_entropy", [[0.5, 1.5]], [[0, 1]]),  # AL > 1 on a label 1: log(1.5) would be a negative cost
+    ("binary_cross_entropy", [[-0.25, 0.3]], [[0, 1]]),
+    ("categorical_cross_entropy", [[np.nan, 0.5], [1.0, 0.5]], [1, 0]),  # NaN on a label-0 row log ignores
+    ("categorical_cross_entropy", [[2.0, 0.5], [-1.0, 0.5]], [0, 0]),  # logits passed as AL
+])
+def test_lecture_cost_of_nan_or_out_of_range_AL_says_so(xpb, loss, AL, Y):
+    Yb = xpb.asarray(np.array(Y), dtype="int32" if loss.startswith("cat") else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(xpnet.InvalidValueError) as info:
+            compute_cost(xpb.asarray(np.array(AL)), Yb, loss=loss)
+    message = str(info.value)
+    assert message.startswith(f"{loss}: AL holds NaN / values outside [0, 1]"), message
+    assert "saturated" not in message and f"get_loss({loss!r}).fused_cost(xp, ZL, Y)" in message, message

@@ -246,7 +246,8 @@ def _check_arrays(X: Any, y: Any, where: str) -> tuple[Any, Any]:
         y = y.astype(np.int64)
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         i = int(np.argwhere(~np.isfinite(y))[0, 0])
-        raise DatasetError(f"{where}: y[{i}] is {y[i]}, expected finite labels; drop the unlabelled samples")
+        raise DatasetError(f"{where}: the labels y hold {y[i]} at row {i} (y[{i}]), expected finite labels; drop "
+                           f"the unlabelled samples")
     return X, y
 
 
@@ -349,8 +350,8 @@ def load_npz(path: str | os.PathLike[str]) -> tuple[Any, Any]:
     Raises
     ------
     DatasetError
-        Missing file, not an npz archive, corrupt data, a missing ``X`` or ``y``, an object array, or arrays
-        of the wrong shape or dtype.
+        Missing file, not an npz archive, corrupt data, a missing ``X`` or ``y``, an object array, arrays
+        of the wrong shape or dtype, or NaN/inf in either.
     """
     import numpy as np
 
@@ -517,7 +518,16 @@ def _read_csv(path: Any, label_column: Any, header: Any, delimiter: Any) -> tupl
                 raise DatasetError(f"cannot load '{p}': line {line}, {column(j)} holds {s!r}. Expected finite "
                                    f"numbers; fill in or drop the missing values first")
             X[i, j if j < label_index else j - 1] = value
-    return X, _parse_labels(labels), feature_names
+    y = _parse_labels(labels)
+    # Numeric labels with a 'nan' or 'inf' among them: such a sample has no usable label (a column of class
+    # names keeps 'nan' as a name, a str).
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        i = int(np.flatnonzero(~np.isfinite(y))[0])
+        line = data_rows[i][0]
+        raise DatasetError(f"cannot load '{p}': line {line}, {column(label_index)} (the label column) holds "
+                           f"{labels[i]!r}. Expected finite numeric labels; drop the unlabelled samples (line "
+                           f"{line} is the first)")
+    return X, y, feature_names
 
 
 def load_csv(path: str | os.PathLike[str], *, label_column: int | str = -1, header: bool | str = "auto",
@@ -548,8 +558,8 @@ def load_csv(path: str | os.PathLike[str], *, label_column: int | str = -1, head
     Raises
     ------
     DatasetError
-        Missing or empty file, ragged rows, a non-numeric or non-finite feature, a missing label, a label
-        column that does not exist, or fewer than 2 columns.
+        Missing or empty file, ragged rows, a non-numeric or non-finite feature, a missing or non-finite
+        (``nan``, ``inf``) numeric label, a label column that does not exist, or fewer than 2 columns.
     ConfigError
         A bad ``label_column``, ``header`` or ``delimiter`` value.
     """

@@ -34,6 +34,8 @@ Differences from scikit-learn's MLP, by design:
 
 from __future__ import annotations
 
+import json
+import math
 import numbers
 import re
 import warnings
@@ -119,6 +121,18 @@ def _seed_from(random_state: Any) -> int | None:
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(np.iinfo(np.int32).max))
     return check_seed(random_state)
+
+
+class _EstimatorTrainer(Trainer):
+    """A :class:`~xpnet.training.Trainer` whose checkpoints also record the estimator's own settings (the
+    network never sees them: standardization, class weights, the stopping rule and its validation split), so a
+    resume with other values is refused like one with another learning rate."""
+
+    def _settings(self) -> dict[str, Any]:
+        settings = super()._settings()
+        # One key each, so a refused resume names the setting that differs.
+        settings.update({f"estimator_{k}": v for k, v in self.model._checkpoint_settings().items()})
+        return settings
 
 
 class _DNNEstimator(BaseEstimator):
@@ -326,7 +340,9 @@ class _DNNEstimator(BaseEstimator):
         ``max_iter`` epochs in total, and reproduces the uninterrupted fit exactly when given the same data and
         parameters: what the estimator learns from the data itself (``classes_``, the standardization) is
         learned again from it, and the rest (weights, optimizer, epoch, random streams, history, the stopping
-        rule's state) comes from the checkpoint.
+        rule's state) comes from the checkpoint. A resume with other training parameters (the trainer's, and
+        ``standardize``, ``class_weight``, ``tol``, ``n_iter_no_change``, ``early_stopping``,
+        ``validation_fraction``) raises :class:`~xpnet.errors.ConfigError` naming them.
 
         Returns
         -------
@@ -358,7 +374,23 @@ class _DNNEstimator(BaseEstimator):
             raise LabelError(f"{type(self).__name__} requires y to be passed, but the target y is None: pass the "
                              "labels (or regression targets) y, one per row of X")
         continuing = hasattr(self, "network_") and (incremental or self.warm_start)
-        before_fit = None if continuing else dict(self.__dict__)  # put back if this fit diverges
+        # A fresh fit that fails for any reason (divergence, a bad setting found late, out of memory, Ctrl-C)
+        # puts this back: never an untrained network that looks fitted.
+        before_fit = None if continuing else dict(self.__dict__)
+        try:
+            return self._fit_body(X, y, epochs=epochs, validation_data=validation_data, incremental=incremental,
+                                  callbacks=callbacks, classes=classes, checkpoint=checkpoint,
+                                  continuing=continuing)
+        except BaseException as exc:
+            if before_fit is not None:
+                self.__dict__.clear()
+                self.__dict__.update(before_fit)
+                if isinstance(exc, DivergenceError):
+                    exc.args = (f"{exc}; the estimator is left as it was before this fit",)
+            raise
+
+    def _fit_body(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool,
+                  callbacks: Sequence[Any], classes: Any, checkpoint: dict[str, Any] | None, continuing: bool) -> Any:
         Xb, _, y = self._validate_X(X, reset=not continuing, y=y)
         if not continuing:
             self._backend_ = self._resolve_backend(X)
@@ -423,14 +455,10 @@ class _DNNEstimator(BaseEstimator):
         try:
             trainer.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights,
                         callbacks=([stopper] if stopper is not None else []) + list(callbacks), **(checkpoint or {}))
-        except DivergenceError as exc:
-            if before_fit is not None:
-                # A fresh fit: no half-trained network is left looking fitted.
-                self.__dict__.clear()
-                self.__dict__.update(before_fit)
-                exc.args = (f"{exc}; the estimator is left as it was before this fit",)
-            else:
-                # Continuing: the trainer put back the last finite epoch; describe what is kept.
+        except DivergenceError:
+            if continuing:
+                # The trainer put back the last finite epoch; describe what is kept (a fresh fit is undone by
+                # _fit).
                 self.t_ = getattr(self, "t_", 0) + XT.shape[1] * (len(trainer.history) - before)
                 self._collect(True, epochs)
             raise
@@ -451,11 +479,22 @@ class _DNNEstimator(BaseEstimator):
             return EarlyStopping("val_metric", patience=patience, min_delta=tol, restore_best_weights=True)
         return EarlyStopping("loss", patience=patience, min_delta=tol, restore_best_weights=False)
 
+    def _checkpoint_settings(self) -> dict[str, Any]:
+        """What a resumed fit must share with the fit that wrote the checkpoint beyond the trainer's own
+        settings, JSON-normalized (the trainer compares it with the checkpoint's)."""
+        cw = getattr(self, "class_weight", None)
+        if isinstance(cw, dict):  # order-free, and JSON-able for any class label
+            cw = sorted(([_jsonable(k), _jsonable(v)] for k, v in cw.items()), key=repr)
+        settings = {"standardize": self.standardize, "class_weight": cw, "tol": self.tol,
+                    "n_iter_no_change": self.n_iter_no_change, "early_stopping": self.early_stopping,
+                    "validation_fraction": self.validation_fraction}
+        return json.loads(json.dumps({k: _jsonable(v) for k, v in settings.items()}, sort_keys=True, default=repr))
+
     def _make_trainer(self) -> Trainer:
         lr = self.learning_rate_init
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < float("inf")):
             raise ConfigError(f"learning_rate_init must be a positive finite number (e.g. 0.001), got {lr!r}")
-        return Trainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
+        return _EstimatorTrainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
                        l2=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate_init,
                        schedule=self.learning_rate, verbose=self.verbose,
                        # cosine anneals over the whole run and step decays 4 times in it, not every epoch
@@ -781,6 +820,13 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
             if unknown:
                 raise ConfigError(f"class_weight names classes that are not in y: {unknown!r}; "
                                   f"classes: {self.classes_.tolist()!r}")
+            for k, v in cw.items():
+                # NaN/inf would surface as a divergence ("lower the learning rate"), a negative weight would
+                # train the network away from that class, and a string would fail inside scikit-learn.
+                number = isinstance(v, numbers.Real) and not isinstance(v, bool)
+                if not number or not math.isfinite(float(v)) or float(v) < 0:
+                    raise ConfigError(f"class_weight for class {k!r} must be a finite number >= 0, got "
+                                      f"{float(v) if number else v!r}")
         elif not isinstance(cw, str):
             raise ConfigError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {cw!r}")
         y = self.classes_[index]

@@ -339,8 +339,9 @@ def compute_cost(AL: Any, Y: Any, *, loss: str | Loss = "binary_cross_entropy") 
         labels ``(m,)``/``(1, m)`` for categorical cross-entropy (one-hot encoded). NaN or infinity in ``Y`` is
         an :class:`~xpnet.errors.InvalidValueError`. ``AL`` keeps the lecture's formula with ``0 log 0 = 0``: an
         output saturated to exactly its label costs 0, one saturated to exactly the wrong end (where the formula
-        is infinite) or NaN in ``AL`` raises :class:`~xpnet.errors.InvalidValueError`, which points at the
-        fused cost of the logits (``xpnet.get_loss(loss).fused_cost(xp, ZL, Y)``).
+        is infinite) or, for the cross-entropies, NaN or values outside ``[0, 1]`` in ``AL`` raise
+        :class:`~xpnet.errors.InvalidValueError`, which points at the fused cost of the logits
+        (``xpnet.get_loss(loss).fused_cost(xp, ZL, Y)``).
     loss : loss name or Loss
     """
     loss_ = get_loss(loss)

@@ -257,10 +257,24 @@ def _check_tensors_for_writing(tensors: Any, path: Path) -> dict[str, Any]:
         if arr.size >= _MAX_ELEMENTS:
             raise _write_error(path, f"tensor {name!r} has {arr.size} elements; model files hold at most "
                                      f"{_MAX_ELEMENTS - 1} per tensor")
+        # A NaN weight predicts class 0 (argmax of NaN) without a word: refuse it here rather than at load.
+        if native.kind == "f" and not bool(np.isfinite(arr).all()):
+            raise _write_error(path, f"tensor {name!r} holds NaN/inf ({_first_non_finite(arr)}); a model with "
+                                     "non-finite numbers would predict nonsense. Train it with a lower learning "
+                                     "rate, or keep the last finite parameters")
         # safetensors copies from the data pointer as if the array were C-contiguous, so a strided view
         # would be written as garbage without this. (Not ascontiguousarray: it turns a 0-d array into 1-d.)
         out[name] = np.asarray(arr, dtype=native, order="C")
     return out
+
+
+def _first_non_finite(arr: Any) -> str:
+    """Where a float array's first NaN or inf is, and what it is: ``'nan at index (0, 2)'``."""
+    import numpy as np
+
+    flat = int(np.flatnonzero(~np.isfinite(arr.reshape(-1)))[0])
+    index = tuple(int(i) for i in np.unravel_index(flat, arr.shape))
+    return f"{arr.reshape(-1)[flat]} at index {index}"
 
 
 def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta: dict[str, Any]) -> Path:
@@ -272,7 +286,8 @@ def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta
         The target file; its directory must exist. An existing file is replaced (keeping its permission
         bits); a symbolic link is written through, not replaced.
     tensors : dict of str -> numpy.ndarray
-        float32, float64, int64, int32 or bool arrays, each with fewer than ``2**31`` elements.
+        float32, float64, int64, int32 or bool arrays, each with fewer than ``2**31`` elements; float ones
+        must be finite (a NaN or inf is refused).
     meta : dict
         JSON-serializable; ``meta["kind"]`` must be registered (see :func:`register_kind`).
 
@@ -650,8 +665,8 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     ------
     ModelFileError
         For every kind of bad file (missing, a directory, empty, truncated, corrupt, foreign, newer format,
-        disallowed dtype, absurd shapes, unknown kind); the message names the path and the reason. The header
-        is checked before any tensor memory is allocated.
+        disallowed dtype, absurd shapes, NaN/inf in a float tensor, unknown kind); the message names the path
+        and the reason. The header is checked before any tensor memory is allocated.
     """
     p, size = _open_checked(path)
 
@@ -687,6 +702,11 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
         if _digest(tensors) != expected:
             raise _read_error(p, "corrupt file: the tensors do not match the checksum in its header (the file "
                                  "was damaged after it was written)")
+        for name, arr in tensors.items():
+            # Not written by xpnet (it refuses to save them): a NaN weight would predict class 0 silently.
+            if arr.dtype.kind == "f" and not bool(np.isfinite(arr).all()):
+                raise _read_error(p, f"tensor {name!r} holds NaN/inf ({_first_non_finite(arr)}); a model with "
+                                     "non-finite numbers would predict nonsense")
         return tensors, meta
 
     return _guarded(p, action)

@@ -39,18 +39,30 @@ def _y_log_a(xp: Any, Y: Any, A: Any) -> Any:
     return Y * xp.log(xp.where(Y == 0, 1.0, A))
 
 
-def _refuse_zero_probabilities(xp: Any, pairs: list[tuple[Any, Any]], loss: str, formula: str) -> None:
-    # y log a is -inf where a label weight y != 0 meets a probability a of exactly 0 (or NaN): an output that
-    # saturated, whose logits still have a finite cost. Say so instead of returning inf/NaN (one read-back;
-    # the lecture's form is never used in a training loop).
+def _refuse_zero_probabilities(xp: Any, AL: Any, pairs: list[tuple[Any, Any]], loss: str, formula: str) -> None:
+    # y log a is -inf where a label weight y != 0 meets a probability a of exactly 0: an output that saturated,
+    # whose logits still have a finite cost. Say so instead of returning inf/NaN. AL holding NaN or numbers
+    # outside [0, 1] is no probability at all (a broken forward pass, or logits passed as AL): said apart.
+    # Both are found with one read-back (the lecture's form is never used in a training loop).
     hopeless = [(Yk != 0) & ~(Ak > 0) for Yk, Ak in pairs]
     for more in hopeless[1:]:
         hopeless[0] = hopeless[0] | more
-    if bool(xp.any(hopeless[0])):
+    invalid = ~((AL >= 0.0) & (AL <= 1.0))  # NaN compares false
+    flags = xp.astype(xp.any(invalid), xp.int32) * 2 + xp.astype(xp.any(hopeless[0]), xp.int32)
+    found = int(flags)
+    if found >= 2:
+        raise InvalidValueError(
+            f"{loss}: AL holds NaN / values outside [0, 1], so it is not a probability and the lecture's cost "
+            f"{formula} is meaningless (NaN means the forward pass broke, e.g. diverged parameters; values outside "
+            "[0, 1] are not the output of a sigmoid or softmax: logits passed as AL?). Pass the output "
+            f"activations as AL, or compute the cost from the logits ZL with xpnet.get_loss({loss!r})"
+            ".fused_cost(xp, ZL, Y), as training does"
+        )
+    if found:
         raise InvalidValueError(
             f"{loss}: the lecture's cost {formula} is infinite for this AL: an output saturated to exactly 0 or 1 "
             "on the wrong side of its label, where log 0 = -inf (a sigmoid rounds to exactly 1 beyond a logit of "
-            "about 17 in float32, 37 in float64), or AL holds NaN. The cost of the logits is finite: compute it "
+            "about 17 in float32, 37 in float64). The cost of the logits is finite: compute it "
             f"from ZL (model_forward's caches[-1][1]) with the fused form, xpnet.get_loss({loss!r})"
             ".fused_cost(xp, ZL, Y), as training does"
         )
@@ -59,13 +71,16 @@ def _refuse_zero_probabilities(xp: Any, pairs: list[tuple[Any, Any]], loss: str,
 def _bce_cost(xp: Any, AL: Any, Y: Any, *, check: bool = True) -> Any:
     m = AL.shape[1]
     if check:
-        _refuse_zero_probabilities(xp, [(Y, AL), (1.0 - Y, 1.0 - AL)], "binary_cross_entropy",
+        _refuse_zero_probabilities(xp, AL, [(Y, AL), (1.0 - Y, 1.0 - AL)], "binary_cross_entropy",
                                    "-(1/m) sum(Y log AL + (1-Y) log(1-AL))")
     return -(1.0 / m) * xp.sum(_y_log_a(xp, Y, AL) + _y_log_a(xp, 1.0 - Y, 1.0 - AL))
 
 
 def _bce_gradient(xp: Any, AL: Any, Y: Any) -> Any:
-    return -(Y / AL - (1.0 - Y) / (1.0 - AL))
+    # -(Y/AL - (1-Y)/(1-AL)), each term taken only where its label weight is nonzero (as in _y_log_a): an output
+    # saturated to exactly its label (AL == 1 for Y == 1, AL == 0 for Y == 0) gets a finite gradient, not 0/0 =
+    # NaN. Saturated to the wrong end (AL == 0 for Y == 1) the formula is infinite, and so is this.
+    return -(Y / xp.where(Y == 0, 1.0, AL) - (1.0 - Y) / xp.where(Y == 1, 1.0, 1.0 - AL))
 
 
 def _weighted_mean(xp: Any, terms: Any, weights: Any) -> Any:
@@ -84,12 +99,13 @@ def _bce_fused(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
 def _cce_cost(xp: Any, AL: Any, Y: Any, *, check: bool = True) -> Any:
     m = AL.shape[1]
     if check:
-        _refuse_zero_probabilities(xp, [(Y, AL)], "categorical_cross_entropy", "-(1/m) sum(Y log AL)")
+        _refuse_zero_probabilities(xp, AL, [(Y, AL)], "categorical_cross_entropy", "-(1/m) sum(Y log AL)")
     return -(1.0 / m) * xp.sum(_y_log_a(xp, Y, AL))
 
 
 def _cce_gradient(xp: Any, AL: Any, Y: Any) -> Any:
-    return -(Y / AL)
+    # -(Y/AL), 0 where Y == 0 even for AL == 0 (not 0/0 = NaN); infinite where a label meets AL == 0.
+    return -(Y / xp.where(Y == 0, 1.0, AL))
 
 
 def _cce_fused(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
@@ -123,9 +139,11 @@ class Loss:
     becoming ``(1/m) sum_j w_j loss_j``), and the ``output`` activation it fuses with (``dZL = AL - Y``).
 
     ``AL``, ``ZL``, ``Y`` are ``(n_L, m)``; costs are 0-d arrays. The cross-entropies' ``cost`` takes
-    ``0 log 0 = 0`` and, with ``check`` (one boolean read back), raises :class:`~xpnet.errors.InvalidValueError` where
-    a label meets a probability of exactly 0 (the formula is infinite there; the fused cost is not);
-    ``check=False`` skips that read and returns ``inf``."""
+    ``0 log 0 = 0`` and, with ``check`` (one number read back), raises :class:`~xpnet.errors.InvalidValueError` where
+    a label meets a probability of exactly 0 (the formula is infinite there; the fused cost is not) or where
+    ``AL`` holds NaN or values outside ``[0, 1]``; ``check=False`` skips that read and returns ``inf``. Their
+    ``gradient`` likewise takes each ``Y/AL`` term only where its label weight is nonzero: finite for outputs
+    saturated to exactly their label, infinite (as the formula is) for ones saturated to the wrong end."""
 
     name: str
     output: str
