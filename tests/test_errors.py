@@ -319,6 +319,9 @@ ROWS: tuple[Row, ...] = (
               (r"class labels must lie in 0\.\.2", r"from 0 to 5")),
         Entry("DNN.fit", lambda b: net(b).fit(b.arr(X36), b.arr(Y16 + 1), num_iterations=1),
               (r"labels in \[0, 1\]", r"from 1\.0 to 2\.0")),
+        Entry("DNN.train", lambda b: net(b, (3, 4, 3), output="softmax").train(
+                  b.arr(X36), b.arr(-np.eye(3)[:, [0, 1, 2, 0, 1, 2]]), epochs=1),
+              (r"one-hot \(or probability\) targets in \[0, 1\]", r"from -1\.0 to -?0\.0")),
     )),
     Row("nonfinite-x", xpnet.InvalidValueError, (
         Entry("linear_forward", lambda b: F.linear_forward(b.arr(with_value(X35, (1, 2), np.nan)), params(b)["W1"],

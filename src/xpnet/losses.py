@@ -204,8 +204,8 @@ def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, d
     shape ``(m,)`` or ``(1, m)``, which are one-hot encoded to ``(C, m)``.
 
     Raises :class:`~xpnet.errors.ShapeError` for a shape that fits none of these and
-    :class:`~xpnet.errors.LabelError` for class labels outside ``0 .. C-1``, binary labels outside
-    ``[0, 1]`` or non-numeric labels. (Checking values reads one boolean back from the device: done once per
+    :class:`~xpnet.errors.LabelError` for class labels outside ``0 .. C-1``, binary labels or one-hot
+    targets outside ``[0, 1]`` or non-numeric labels. (Checking values reads one boolean back from the device: done once per
     call, never inside a training loop.)
     """
     shape = tuple(Y.shape)
@@ -236,5 +236,11 @@ def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, d
         raise LabelError(
             f"binary cross-entropy needs labels in [0, 1] (0/1 classes); got values from {float(xp.min(Y))} "
             f"to {float(xp.max(Y))}: map your two classes to 0 and 1"
+        )
+    if loss.name == "categorical_cross_entropy" and m and bool(xp.any((Y < 0.0) | (Y > 1.0))):
+        # One-hot (or soft) targets are probabilities: -1 or 2 would train to a negative "cost" silently.
+        raise LabelError(
+            f"categorical cross-entropy needs one-hot (or probability) targets in [0, 1]; got values from "
+            f"{float(xp.min(Y))} to {float(xp.max(Y))}: pass integer class labels (m,) or one-hot columns"
         )
     return Y
