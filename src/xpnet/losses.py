@@ -205,8 +205,8 @@ def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, d
 
     Raises :class:`~xpnet.errors.ShapeError` for a shape that fits none of these and
     :class:`~xpnet.errors.LabelError` for class labels outside ``0 .. C-1``, binary labels or one-hot
-    targets outside ``[0, 1]`` or non-numeric labels. (Checking values reads one boolean back from the device: done once per
-    call, never inside a training loop.)
+    targets outside ``[0, 1]`` or non-numeric labels. (Checking values reads one boolean back from the
+    device: done once per call, never inside a training loop.)
     """
     shape = tuple(Y.shape)
     device = device if device is not None else _xp.device_of(Y)
