@@ -722,3 +722,14 @@ def test_a_refit_that_fails_leaves_the_previous_fit_in_place():
             clf.fit(X, y)
         np.testing.assert_array_equal(clf.predict_proba(X), before)
         clf.set_params(learning_rate_init=0.05, dropout=0.0, solver="adam", batch_size="auto")
+
+
+def test_partial_fit_refuses_classes_other_than_the_first_calls():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 3))
+    y = np.arange(30) % 2
+    clf = DNNClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y, classes=[0, 1])
+    clf.partial_fit(X, y, classes=[1, 0])  # the same classes in another order
+    with pytest.raises(xpnet.LabelError, match=r"classes=\[0, 1, 2\] differs .* \[0, 1\]"):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert list(clf.classes_) == [0, 1]

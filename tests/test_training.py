@@ -773,3 +773,14 @@ def test_gradient_check_refuses_masks_that_are_not_a_dict(rng):
     X = rng.standard_normal((2, 4))
     with pytest.raises(xpnet.ConfigError, match="keep_masks must be a dict"):
         gradient_check(params, X, np.ones((1, 4)), keep_masks=[np.ones((3, 4))])
+
+
+def test_model_checkpoint_checks_its_directory_before_training(tmp_path):
+    net = xpnet.DNN([3, 4, 1], backend="numpy")
+    X = np.random.default_rng(0).normal(size=(3, 20))
+    Y = (X[:1] > 0).astype(float)
+    checkpoint = ModelCheckpoint(tmp_path / "missing" / "m.safetensors", every=10)
+    trainer = Trainer(net, batch_size=5, callbacks=[checkpoint])
+    with pytest.raises(xpnet.ConfigError, match="does not exist"):
+        trainer.fit(X, Y, epochs=3)
+    assert trainer.epoch == 0

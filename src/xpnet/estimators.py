@@ -847,6 +847,13 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
             if classes is None:
                 raise ConfigError("the first call to partial_fit must pass classes=[...] (all labels that "
                                   "will appear); later calls may omit it")
+        elif classes is not None:
+            given = np.unique(np.asarray(classes))
+            if given.shape != self.classes_.shape or not np.array_equal(given, self.classes_):
+                # scikit-learn refuses this too: the output layer was built for the first call's classes.
+                raise LabelError(f"classes={given.tolist()} differs from the classes of the first partial_fit "
+                                 f"call, {self.classes_.tolist()}; pass the same classes (or omit them), or fit "
+                                 "a new estimator")
         return self._fit(X, y, epochs=1, validation_data=None, incremental=True, classes=classes)
 
     def predict_proba(self, X: Any, *, batch_size: int | None = None) -> Any:

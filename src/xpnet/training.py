@@ -337,6 +337,13 @@ class ModelCheckpoint(Callback):
         self.every = int(every)
         self.saved = 0
 
+    def on_train_begin(self, trainer: Trainer) -> None:
+        # Checked before the first epoch: a missing directory must not surface only after `every` epochs.
+        parent = Path(os.path.realpath(os.fspath(self.path))).parent
+        if not parent.is_dir():
+            raise ConfigError(f"ModelCheckpoint cannot write {os.fspath(self.path)!r}: directory {str(parent)!r} "
+                              "does not exist; create it first")
+
     def _save(self, trainer: Trainer) -> None:
         from .io import save
 
