@@ -330,30 +330,33 @@ def _gd(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> Non
     mod.subtract(p, g, out=p)
 
 
-def _momentum(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
-    mod, beta = step.mod, opt.beta
-    v = opt.state.get(f"v_{key}")
+def _ema(step: InplaceStep, opt: Any, name: str, x: Any, beta: float, tmp: Any) -> Any:
+    """The moving average ``state[name] = beta state[name] + (1 - beta) x`` in place (``(1 - beta) x`` on the
+    first update, a new array the state then owns), as the generic optimizers compute it; ``tmp`` (which may be
+    ``x`` itself) receives ``(1 - beta) x``. Returns the state array."""
+    mod = step.mod
+    v = opt.state.get(name)
     if v is None:
-        v = opt.state[f"v_{key}"] = (1.0 - beta) * g
+        v = opt.state[name] = (1.0 - beta) * x
     else:
+        mod.multiply(x, 1.0 - beta, out=tmp)
         mod.multiply(v, beta, out=v)
-        mod.multiply(g, 1.0 - beta, out=g)
-        mod.add(v, g, out=v)
+        mod.add(v, tmp, out=v)
+    return v
+
+
+def _momentum(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
+    mod = step.mod
+    v = _ema(step, opt, f"v_{key}", g, opt.beta, g)
     mod.multiply(v, lr, out=g)
     mod.subtract(p, g, out=p)
 
 
 def _rmsprop(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
-    mod, beta = step.mod, opt.beta
+    mod = step.mod
     T = step._scratch_like(p)
     mod.multiply(g, g, out=T)
-    s = opt.state.get(f"s_{key}")
-    if s is None:
-        s = opt.state[f"s_{key}"] = (1.0 - beta) * T
-    else:
-        mod.multiply(T, 1.0 - beta, out=T)
-        mod.multiply(s, beta, out=s)
-        mod.add(s, T, out=s)
+    s = _ema(step, opt, f"s_{key}", T, opt.beta, T)
     mod.sqrt(s, out=T)
     mod.add(T, opt.epsilon, out=T)
     mod.divide(g, T, out=T)
@@ -362,25 +365,13 @@ def _rmsprop(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -
 
 
 def _adam(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
-    mod, b1, b2 = step.mod, opt.beta1, opt.beta2
-    t = opt.t
-    c1 = 1.0 / (1.0 - b1**t)
-    c2 = 1.0 / math.sqrt(1.0 - b2**t)
+    mod, t = step.mod, opt.t
+    c1 = 1.0 / (1.0 - opt.beta1**t)
+    c2 = 1.0 / math.sqrt(1.0 - opt.beta2**t)
     T = step._scratch_like(p)
-    v, s = opt.state.get(f"v_{key}"), opt.state.get(f"s_{key}")
-    if v is None:
-        v = opt.state[f"v_{key}"] = (1.0 - b1) * g
-    else:
-        mod.multiply(v, b1, out=v)
-        mod.multiply(g, 1.0 - b1, out=T)
-        mod.add(v, T, out=v)
+    v = _ema(step, opt, f"v_{key}", g, opt.beta1, T)
     mod.multiply(g, g, out=g)
-    if s is None:
-        s = opt.state[f"s_{key}"] = (1.0 - b2) * g
-    else:
-        mod.multiply(g, 1.0 - b2, out=g)
-        mod.multiply(s, b2, out=s)
-        mod.add(s, g, out=s)
+    s = _ema(step, opt, f"s_{key}", g, opt.beta2, g)
     mod.sqrt(s, out=T)
     mod.multiply(T, c2, out=T)
     mod.add(T, opt.epsilon, out=T)
