@@ -10,8 +10,8 @@ import pytest
 
 import oracle
 import xpnet
-from xpnet.activations import ACTIVATIONS, get_activation
-from xpnet.losses import LOSSES, as_targets, get_loss
+from xpnet.lecture.activations import ACTIVATIONS, get_activation
+from xpnet.lecture.losses import LOSSES, as_targets, get_loss
 
 ELEMENTWISE = [name for name, act in ACTIVATIONS.items() if act.derivative is not None]
 

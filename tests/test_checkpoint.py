@@ -18,9 +18,9 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import xpnet
+from xpnet.engine import Trainer
 from xpnet.errors import ConfigError, ModelFileError
-from xpnet.io import read_metadata, read_model_file, save
-from xpnet.training import Trainer
+from xpnet.files import read_metadata, read_model_file, save
 
 EPOCHS = 12
 KILL_AFTER_EPOCH = 3
@@ -33,7 +33,7 @@ SCRIPT = f"""
 import json, os, sys, time
 import numpy as np
 import xpnet
-from xpnet.training import EarlyStopping, Trainer
+from xpnet.engine import EarlyStopping, Trainer
 
 ckpt, out, pause_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
 sleep = float(os.environ.get("XPNET_TEST_EPOCH_SLEEP", "0"))
@@ -396,7 +396,7 @@ def test_estimator_resume_refuses_other_estimator_settings(tmp_path, change):
 CLI = """
 import os, sys, time
 from xpnet import cli
-from xpnet.training import Trainer
+from xpnet.engine import Trainer
 pause = os.environ.get("XPNET_TEST_PAUSE_EPOCH")
 run_epoch = Trainer._run_epoch
 def paused_epoch(self, *args):

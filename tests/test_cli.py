@@ -195,7 +195,7 @@ def test_out_writes_a_model_that_loads_and_scores(tmp_path, capsys):
     assert code == 0
     assert f"saved model to {path}" in out
     printed = test_score(out)
-    model = xpnet.io.load(path)
+    model = xpnet.load(path)
     assert isinstance(model, xpnet.DNNClassifier)
     assert model.n_features_in_ == 2
     assert model.classes_.tolist() == [0, 1]
@@ -559,7 +559,7 @@ def test_float_labels_train_a_regressor(tmp_path, capsys):
     assert " -> linear" in _network_line(out)
     r2 = test_score(out, "R^2")
     assert r2 > 0.5
-    assert isinstance(xpnet.io.load(model), xpnet.DNNRegressor)
+    assert isinstance(xpnet.load(model), xpnet.DNNRegressor)
     code, out, err = run(["evaluate", model, path, "--split", "test"], capsys)
     assert code == 0, err
     assert out.startswith(f"R^2: {r2:.4f}, mse: ")
@@ -586,7 +586,7 @@ def test_evaluate_test_split_matches_the_train_command(tmp_path, capsys):
     code, out, err = run(["evaluate", model, "moons", "--split", "all", "--seed", "3"], capsys)
     assert code == 0, err
     ds = datasets.load("moons", seed=3)
-    expected = xpnet.io.load(model).score(ds.X, ds.y)
+    expected = xpnet.load(model).score(ds.X, ds.y)
     assert out == f"accuracy: {expected:.4f} on all 400 samples of moons\n"
 
 
@@ -604,7 +604,7 @@ def test_evaluate_with_a_label_column(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------------ predict
 def _check_prediction_table(text: str, model_path: Path, X) -> None:
-    model = xpnet.io.load(model_path)
+    model = xpnet.load(model_path)
     header, rows = read_predictions(text)
     assert header == ["prediction", *(f"p_{c}" for c in model.classes_)]
     assert len(rows) == len(X)

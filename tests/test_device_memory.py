@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import xpnet
-import xpnet.network as network
+import xpnet.dnn as network
 from xpnet import _xp
 from xpnet.errors import DeviceMemoryError
 
@@ -246,11 +246,14 @@ def test_estimator_predict_translates_too(monkeypatch, rng):
 def test_fit_and_train_translate_with_the_training_batch(monkeypatch, fake_cupy):
     net = xpnet.DNN([2, 3, 1], backend="numpy")
     X, Y = np.zeros((2, 40)), np.zeros((1, 40))
-    monkeypatch.setattr(network, "fused_gradients", _failing_forward(fake_cupy.OutOfMemoryError("fit")))
-    with pytest.raises(DeviceMemoryError, match=r"full-batch gradient descent with a batch of 40 examples.*"
-                                                r"DNN\.train\(X, Y, batch_size=20\)"):
-        net.fit(X, Y, num_iterations=2)
-    from xpnet.training import Trainer
+    from xpnet.engine import Trainer
+
+    # DNN.fit's full-batch descent runs through the engine's step.
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_step", _failing_forward(fake_cupy.OutOfMemoryError("fit")))
+        with pytest.raises(DeviceMemoryError, match=r"full-batch gradient descent with a batch of 40 examples.*"
+                                                    r"DNN\.train\(X, Y, batch_size=20\)"):
+            net.fit(X, Y, num_iterations=2)
 
     # Trainer.fit translates, so DNN.train, the estimators and the command all get it.
     monkeypatch.setattr(Trainer, "_run_epoch", _failing_forward(fake_cupy.OutOfMemoryError("train")))

@@ -10,9 +10,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 import xpnet
+from xpnet.engine import EarlyStopping, Trainer
+from xpnet.engine.optimizers import GradientDescent, get_schedule
 from xpnet.errors import DivergenceError
-from xpnet.optimizers import GradientDescent, get_schedule
-from xpnet.training import EarlyStopping, Trainer
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow warnings, on purpose
 

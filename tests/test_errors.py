@@ -190,12 +190,12 @@ def _integer_x_estimator(b: B) -> None:
 
 def _fallback_estimator(b: B) -> None:
     est = DNNClassifier((4,), max_iter=1, random_state=0, backend="array_api_strict:no_float64").fit(XS, YS)
-    assert xpnet._xp.dtype_name(est.network_.backend.xp, est.network_.dtype) == "float32"
+    assert xpnet.device.xp.dtype_name(est.network_.backend.xp, est.network_.dtype) == "float32"
 
 
 def _fallback_asarray(b: B) -> None:
     out = xpnet.get_backend("array_api_strict:no_float64").asarray(XS)
-    assert xpnet._xp.dtype_name(xpnet.get_backend("array_api_strict").xp, out.dtype) == "float32"
+    assert xpnet.device.xp.dtype_name(xpnet.get_backend("array_api_strict").xp, out.dtype) == "float32"
 
 
 def _fallback_load(b: B) -> None:
@@ -203,7 +203,7 @@ def _fallback_load(b: B) -> None:
     xpnet.save(xpnet.DNN([3, 2, 1], dtype="float64", backend="numpy"), path)
     with pytest.warns(UserWarning, match="saved in float64.*loaded in float32"):
         loaded = xpnet.load(path, backend="array_api_strict:no_float64")
-    assert xpnet._xp.dtype_name(loaded.backend.xp, loaded.dtype) == "float32"
+    assert xpnet.device.xp.dtype_name(loaded.backend.xp, loaded.dtype) == "float32"
 
 
 def _unseen_partial(b: B) -> None:

@@ -511,8 +511,8 @@ def test_pickle_and_model_file_round_trips(tmp_path, moons, regression, kind):
     assert again.get_params() == est.get_params()
 
     path = tmp_path / f"{kind}.safetensors"
-    xpnet.io.save(est, path)
-    loaded = xpnet.io.load(path, backend="numpy")
+    xpnet.save(est, path)
+    loaded = xpnet.load(path, backend="numpy")
     assert type(loaded) is type(est)
     np.testing.assert_array_equal(loaded.predict(X), expected)
     np.testing.assert_array_equal(loaded.mean_, est.mean_)
@@ -523,7 +523,7 @@ def test_pickle_and_model_file_round_trips(tmp_path, moons, regression, kind):
         np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
 
     pytest.importorskip("torch")
-    on_torch = xpnet.io.load(path, backend="torch")
+    on_torch = xpnet.load(path, backend="torch")
     assert on_torch._backend_.spec == "torch:cpu"
     out = on_torch.predict(X)
     assert isinstance(out, np.ndarray)
@@ -658,7 +658,7 @@ def _has(module: str) -> bool:
 
 
 def test_learning_rate_may_be_a_schedule_and_survives_save_load(tmp_path, moons):
-    from xpnet.optimizers import get_schedule
+    from xpnet.engine.optimizers import get_schedule
 
     X, y = moons
     schedule = get_schedule("exponential", 0.02, decay_rate=0.5)

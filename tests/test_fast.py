@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import _fast
-from xpnet.training import EarlyStopping, Trainer
+from xpnet.engine import EarlyStopping, Trainer
+from xpnet.engine.steps import inplace as _fast
 
 HIDDEN = ["relu", "leaky_relu", "sigmoid", "tanh", "linear"]
 OUTPUTS = ["sigmoid", "softmax", "linear"]
@@ -90,7 +90,7 @@ def test_the_fast_step_applies_only_where_it_is_proven(monkeypatch):
     net = xpnet.DNN([2, 3, 1], backend="numpy")
     assert _fast.inplace_step(net, Trainer(net).optimizer, 0.0, {}) is not None
 
-    from xpnet.optimizers import Adam
+    from xpnet.engine.optimizers import Adam
 
     class MyAdam(Adam):  # a user's subclass may change the update: the generic path runs it
         pass
@@ -242,7 +242,7 @@ def test_settings_changed_after_the_first_step_are_taken(monkeypatch):
 
 
 def test_a_users_activation_under_a_built_in_name_runs_its_own_math(monkeypatch):
-    from xpnet.activations import Activation
+    from xpnet.lecture.activations import Activation
 
     monkeypatch.setenv("XPNET_FAST", "1")
     slope = 0.2
@@ -267,4 +267,4 @@ def test_a_fitted_trainer_keeps_no_step_buffers(monkeypatch):
     trainer = Trainer(net, optimizer="adam", learning_rate=0.1, batch_size=8)
     trainer.fit(X, Y, epochs=1)
     step = trainer._fast
-    assert not step._buffers and not step._gathered and not step._grads and step._scratch is None
+    assert not step._buffers and not step._grads and step._scratch is None

@@ -11,7 +11,7 @@ import pytest
 import oracle
 import xpnet
 from xpnet import activations
-from xpnet.gradcheck import gradient_check
+from xpnet.lecture.gradcheck import gradient_check
 
 HIDDEN = ["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
 OUTPUTS = ["sigmoid", "softmax", "linear"]

@@ -15,8 +15,11 @@ import pytest
 import safetensors.numpy
 
 import xpnet
-from xpnet import io as xio
+from xpnet import files as xio
 from xpnet.errors import BackendUnavailableError, ConfigError, ModelFileError
+from xpnet.files import atomic as xatomic
+from xpnet.files import format as xformat
+from xpnet.files import metadata as xmetadata
 
 KIND = "FakeModel"
 
@@ -46,9 +49,9 @@ class FakeModel:
 @pytest.fixture(autouse=True)
 def kinds(monkeypatch):
     """A private copy of the registry with the fake kind in it, so no test leaks a registration."""
-    monkeypatch.setattr(xio, "_KINDS", dict(xio._KINDS))
+    monkeypatch.setattr(xmetadata, "_KINDS", dict(xmetadata._KINDS))
     xio.register_kind(KIND, FakeModel)
-    return xio._KINDS
+    return xmetadata._KINDS
 
 
 def _tensors():
@@ -286,9 +289,9 @@ def test_kind_that_cannot_be_imported(tmp_path):
 
 
 def test_builtin_kinds_are_registered():
-    assert xio._KINDS["DNN"] == "xpnet.network:DNN"
-    assert xio._KINDS["DNNClassifier"] == "xpnet.estimators:DNNClassifier"
-    assert xio._KINDS["DNNRegressor"] == "xpnet.estimators:DNNRegressor"
+    assert xmetadata._KINDS["DNN"] == "xpnet.dnn:DNN"
+    assert xmetadata._KINDS["DNNClassifier"] == "xpnet.estimators:DNNClassifier"
+    assert xmetadata._KINDS["DNNRegressor"] == "xpnet.estimators:DNNRegressor"
 
 
 @pytest.mark.parametrize("kind, cls", [("", FakeModel), (3, FakeModel), ("X", object), ("X", "nocolon"),
@@ -303,7 +306,7 @@ def test_register_kind_will_not_silently_repoint():
     with pytest.raises(ConfigError, match="already registered"):
         xio.register_kind(KIND, NamedFake)
     xio.register_kind(KIND, NamedFake, replace=True)
-    assert xio._KINDS[KIND] is NamedFake
+    assert xmetadata._KINDS[KIND] is NamedFake
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -323,9 +326,9 @@ def test_failed_save_leaves_the_old_file_untouched(tmp_path, monkeypatch, where)
         raise OSError(28, "No space left on device")
 
     if where == "replace":
-        monkeypatch.setattr(xio.os, "replace", boom)
+        monkeypatch.setattr(xatomic.os, "replace", boom)
     elif where == "fsync":
-        monkeypatch.setattr(xio.os, "fsync", boom)
+        monkeypatch.setattr(xatomic.os, "fsync", boom)
     else:
         monkeypatch.setattr(safetensors.numpy, "save", boom)
     with pytest.raises(ModelFileError) as info:
@@ -342,7 +345,7 @@ def test_interrupted_save_cleans_up_and_reraises(tmp_path, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(xio.os, "replace", interrupt)
+    monkeypatch.setattr(xatomic.os, "replace", interrupt)
     with pytest.raises(KeyboardInterrupt):
         xio.save(FakeModel({"W1": np.zeros(50)}, _meta()), path)
     assert path.read_bytes() == before
@@ -450,7 +453,7 @@ def test_fifo_is_not_read(tmp_path):
 
 def test_implausibly_large_file(tmp_path, monkeypatch):
     path = _save_valid(tmp_path)
-    monkeypatch.setattr(xio, "_MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(xformat, "_MAX_FILE_BYTES", 100)
     _refused(path, "larger than any plausible model file")
 
 
@@ -628,7 +631,7 @@ def test_header_length_beyond_the_file(tmp_path, claimed):
 
 
 def test_header_over_100_mb_is_refused_without_reading_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(xio, "_MAX_HEADER_BYTES", 10)  # stands in for 100 MB; a file that big is slow to make
+    monkeypatch.setattr(xformat, "_MAX_HEADER_BYTES", 10)  # stands in for 100 MB; a file that big is slow to make
     path = _save_valid(tmp_path)
     _refused(path, "corrupt or truncated")
 
@@ -685,8 +688,10 @@ def _unsafe_constructs(source: str) -> list[str]:
 
 
 def test_io_source_has_no_pickle_or_eval():
-    source = Path(xio.__file__).read_text(encoding="utf-8")
-    assert _unsafe_constructs(source) == []
+    modules = sorted(Path(xio.__file__).parent.glob("*.py"))  # every module of the model-file package
+    assert len(modules) > 1
+    for path in modules:
+        assert _unsafe_constructs(path.read_text(encoding="utf-8")) == [], path.name
 
 
 def test_the_safety_scan_would_see_pickle():

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 import xpnet
 from xpnet import datasets
-from xpnet import io as xio
+from xpnet import files as xio
 from xpnet.errors import DatasetError, ModelFileError
 
 # --------------------------------------------------------------------------------------------------------
@@ -696,7 +696,7 @@ def _with_model_meta(base: Base, path: Path, edit) -> Path:
 def test_a_network_larger_than_the_file_is_refused_before_it_is_built(tmp_path, bases, monkeypatch, layer_dims):
     # load used to build (and randomly initialize) the declared network before comparing it with the tensors:
     # a MemoryError for the first, tens of MB and 0.4 s for the second, from a file of 700 bytes.
-    from xpnet import network
+    from xpnet import dnn as network
 
     monkeypatch.setattr(network, "initialize_parameters", lambda *a, **k: pytest.fail("built the network"))
     path = _with_model_meta(bases["dnn"], tmp_path / "m.safetensors",

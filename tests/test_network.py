@@ -9,9 +9,9 @@ import pytest
 import oracle
 import xpnet
 from xpnet import functional as F
-from xpnet.activations import get_activation
-from xpnet.losses import get_loss
-from xpnet.network import fused_gradients
+from xpnet.lecture.activations import get_activation
+from xpnet.lecture.losses import get_loss
+from xpnet.lecture.network import fused_gradients
 
 # Published in the README: max deviation from the NumPy float64 run after 50 full-batch steps.
 AGREEMENT = {"float64": dict(cost_rtol=1e-12, param_atol=1e-12), "float32": dict(cost_rtol=1e-5, param_atol=1e-5)}
@@ -143,7 +143,7 @@ def test_network_input_errors(flower):
     with pytest.raises(xpnet.ConfigError, match="num_iterations"):
         net.fit(X, Y, num_iterations=-1)
     with pytest.raises(xpnet.ConfigError, match="trains with 'binary_cross_entropy'"):
-        xpnet.network.training_loss("sigmoid", "mse")
+        xpnet.lecture.network.training_loss("sigmoid", "mse")
     torch = pytest.importorskip("torch")
     with pytest.raises(xpnet.NamespaceMismatchError, match="computes on numpy"):
         net.predict(torch.ones((2, 3)))

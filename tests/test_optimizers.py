@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.optimizers import (
+from xpnet.engine.optimizers import (
     OPTIMIZERS,
     SCHEDULES,
     Adam,

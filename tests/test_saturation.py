@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.activations import get_activation
-from xpnet.functional import compute_cost
-from xpnet.losses import get_loss
-from xpnet.network import fused_gradients
+from xpnet.lecture.activations import get_activation
+from xpnet.lecture.functional import compute_cost
+from xpnet.lecture.losses import get_loss
+from xpnet.lecture.network import fused_gradients
 
 LOGITS = [1e4, -1e4, 1e3, -1e3, 100.0, -100.0, 30.0, -30.0, 0.0]
 
@@ -234,7 +234,7 @@ def test_fused_gradients_match_the_oracle_when_saturated(xpb, hidden, output):
         first = np.argmax(ZL[:, :half], axis=0)  # the winning class, then another one
         Y = np.eye(3)[:, np.concatenate([first, (first + 1) % 3])]
     hidden_act, output_act = get_activation(hidden), get_activation(output)
-    loss = xpnet.network.training_loss(output_act)
+    loss = xpnet.lecture.network.training_loss(output_act)
     backend_params = {k: xpb.asarray(v) for k, v in params.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -12,13 +12,8 @@ import pytest
 import oracle
 import xpnet
 from xpnet import gradcheck
-from xpnet.activations import get_activation
-from xpnet.gradcheck import gradient_check
-from xpnet.losses import get_loss
-from xpnet.network import fused_gradients
-from xpnet.optimizers import GradientDescent, get_schedule
-from xpnet.random import host_generator
-from xpnet.training import (
+from xpnet.device.random import host_generator
+from xpnet.engine import (
     Callback,
     EarlyStopping,
     ModelCheckpoint,
@@ -29,6 +24,11 @@ from xpnet.training import (
     dropout_masks,
     split_indices,
 )
+from xpnet.engine.optimizers import GradientDescent, get_schedule
+from xpnet.lecture.activations import get_activation
+from xpnet.lecture.gradcheck import gradient_check
+from xpnet.lecture.losses import get_loss
+from xpnet.lecture.network import fused_gradients
 
 # Cross-backend agreement of a whole DNN.train run (adam, dropout, L2, shuffled mini-batches), float64.
 TRAIN_AGREEMENT_RTOL = 1e-10
@@ -656,7 +656,7 @@ def test_model_checkpoint_writes_a_loadable_file(tmp_path, moons):
     checkpoint = ModelCheckpoint(path, every=2)
     net.train(X, y, epochs=3, batch_size=16, learning_rate=0.05, callbacks=[checkpoint])
     assert checkpoint.saved == 2  # after epoch 1 (every 2nd) and at the end
-    loaded = xpnet.io.load(path, backend="numpy")
+    loaded = xpnet.load(path, backend="numpy")
     assert isinstance(loaded, xpnet.DNN)
     np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
@@ -676,7 +676,7 @@ def test_checkpoint_at_the_end_holds_the_restored_best_weights(tmp_path, moons):
     assert len(snaps.after) == 3
     best = int(np.argmin(hist["loss"]))
     assert stopper.best_epoch == best
-    loaded = xpnet.io.load(path, backend="numpy")
+    loaded = xpnet.load(path, backend="numpy")
     for k, v in snaps.after[best].items():
         np.testing.assert_array_equal(loaded.get_parameters()[k], v)
 
@@ -729,10 +729,10 @@ def test_trainer_rejects_bad_callbacks_and_epochs(moons):
 @pytest.mark.parametrize("chunk_bytes", [1, 200, 16 << 20])
 def test_training_masks_equal_per_batch_host_masks_whatever_the_chunking(xpb, monkeypatch, chunk_bytes):
     """The trainer moves masks to the device in chunks; the bits must be those of drawing them batch by batch
-    on the host (xpnet.training.dropout_masks), whatever the chunk size, on every backend."""
-    import xpnet.training as training
+    on the host (xpnet.engine.dropout.dropout_masks), whatever the chunk size, on every backend."""
+    import xpnet.engine.dropout as dropout
 
-    monkeypatch.setattr(training, "_MASK_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(dropout, "_MASK_CHUNK_BYTES", chunk_bytes)
     net = xpnet.DNN([3, 6, 5, 2], output="softmax", seed=1, dtype=xpb.dtype_name, backend=xpb.backend)
     trainer = Trainer(net, dropout=[0.3, 0.5], batch_size=4, seed=11)
     m, bs = 10, 4
@@ -749,7 +749,7 @@ def test_training_masks_equal_per_batch_host_masks_whatever_the_chunking(xpb, mo
 
 
 def test_default_decay_steps_follow_the_run_length(moons):
-    from xpnet.optimizers import default_decay_steps
+    from xpnet.engine.optimizers import default_decay_steps
 
     assert default_decay_steps("cosine", 40) == 40 and default_decay_steps("step", 40) == 10
     assert default_decay_steps("exponential", 40) == 1 and default_decay_steps(None, 40) == 1

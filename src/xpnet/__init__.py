@@ -6,9 +6,17 @@ Importing xpnet imports no array library; backends are loaded when first asked f
 
 from __future__ import annotations
 
-from . import activations, datasets, errors, functional, initializers, losses, optimizers, training
-from ._xp import to_numpy
-from .backend import (
+import sys
+
+from . import datasets
+from . import dnn as network
+from . import engine as training
+from . import files as io
+from ._version import __version__
+from .device import backend as _backend
+from .device import random as _random
+from .device import xp as _xp
+from .device.backend import (
     Backend,
     backends_report,
     clear_backend_cache,
@@ -16,6 +24,9 @@ from .backend import (
     get_backend,
     use_backend,
 )
+from .device.xp import to_numpy
+from .dnn import DNN
+from .engine import Callback, EarlyStopping, History, ModelCheckpoint, Trainer, optimizers
 from .errors import (
     BackendSpecError,
     BackendUnavailableError,
@@ -34,7 +45,9 @@ from .errors import (
     ShapeError,
     XpnetError,
 )
-from .functional import (
+from .files import load, save
+from .lecture import activations, functional, gradcheck, initializers, losses
+from .lecture.functional import (
     compute_cost,
     initialize_parameters,
     linear_activation_backward,
@@ -46,10 +59,19 @@ from .functional import (
     predict,
     update_parameters,
 )
-from .gradcheck import GradCheckResult, gradient_check
-from .io import load, save
-from .network import DNN
-from .training import Callback, EarlyStopping, History, ModelCheckpoint, Trainer
+from .lecture.gradcheck import GradCheckResult, gradient_check
+
+# The module paths of xpnet before its layers became subpackages keep working (``import xpnet.functional``,
+# ``from xpnet.training import Trainer``): each old name is the module that now holds its contents.
+_OLD_PATHS = {
+    "activations": activations, "losses": losses, "initializers": initializers, "functional": functional,
+    "gradcheck": gradcheck, "optimizers": optimizers, "training": training, "network": network, "io": io,
+    "backend": _backend, "random": _random, "_xp": _xp,
+}
+for _name, _module in _OLD_PATHS.items():
+    sys.modules.setdefault(f"{__name__}.{_name}", _module)
+    globals()[_name] = _module
+del _name, _module
 
 
 def __getattr__(name: str) -> object:
@@ -62,13 +84,6 @@ def __getattr__(name: str) -> object:
         return module if name == "estimators" else getattr(module, name)
     raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
 
-
-try:
-    from importlib.metadata import PackageNotFoundError, version
-
-    __version__ = version("xpnet")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "DNN",

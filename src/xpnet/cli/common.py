@@ -1,0 +1,66 @@
+"""What the ``xpnet`` commands share: :class:`CommandError`, progress messages, checks of output paths before
+work starts, and loading a dataset given on the command line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..errors import XpnetError
+
+
+class CommandError(XpnetError, RuntimeError):
+    """A command cannot go on (missing optional package, an output path that cannot be written, a model file
+    that holds no estimator). Data that does not fit the model raises the library's own types (ShapeError,
+    LabelError, DatasetError, ...)."""
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(text)
+
+
+def _check_output_dir(path: str | None, what: str) -> None:
+    # Checked before training starts: minutes of training must not end in "no such directory".
+    if path is None:
+        return
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise CommandError(f"cannot write {what} {path!r}: it is a directory; name a file inside it")
+    parent = target.resolve().parent
+    if not parent.is_dir():
+        raise CommandError(f"cannot write {what} {path!r}: directory {str(parent)!r} does not exist")
+
+
+def _require_matplotlib() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise CommandError('--plot needs matplotlib, which is not installed: pip install "xpnet[plot]"') from None
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _write_failed(what: str) -> Any:
+    """An error factory for :func:`xpnet.io.write_file_atomically` that names what could not be written."""
+    return lambda path, reason: CommandError(f"cannot write {what} {str(path)!r}: {reason}")
+
+
+def _load_dataset(source: str, label_column: str | None, seed: int) -> Any:
+    from .. import datasets
+
+    kwargs: dict[str, Any] = {"seed": seed}
+    if label_column is not None:
+        kwargs["label_column"] = int(label_column) if label_column.lstrip("-").isdigit() else label_column
+    return datasets.load(source, **kwargs)
+
+
+def _describe_data(ds: Any) -> str:
+    if ds.task == "classification":
+        import numpy as np
+
+        return f"{ds.n_samples} samples, {ds.n_features} features, {len(np.unique(ds.y))} classes"
+    return f"{ds.n_samples} samples, {ds.n_features} features, regression"

@@ -1,0 +1,179 @@
+"""``xpnet evaluate`` and ``xpnet predict``: score a saved model on a dataset, or write its predictions."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import DatasetError, LabelError, ShapeError
+from .common import CommandError, _check_output_dir, _load_dataset, _write_failed
+
+
+def _load_model(path: str, backend: str | None) -> Any:
+    from ..files import load
+
+    model = load(path, backend=backend)
+    if not hasattr(model, "n_features_in_"):
+        raise CommandError(f"{path!r} holds a bare network ({type(model).__name__}), not an estimator saved by "
+                           "'xpnet train' or xpnet.save(DNNClassifier/DNNRegressor); load it in Python with "
+                           "xpnet.load")
+    return model
+
+
+def _check_features(model: Any, X: Any, source: str) -> None:
+    if X.shape[1] != model.n_features_in_:
+        raise ShapeError(f"{source} has {X.shape[1]} features but the model takes {model.n_features_in_}: "
+                           "use the data the model was trained on (or the same columns)")
+
+
+def _check_labels(model: Any, y: Any, source: str) -> None:
+    import numpy as np
+
+
+    if not hasattr(model, "classes_"):
+        if y.dtype.kind not in "biuf":
+            raise LabelError(f"{source} has non-numeric labels (dtype {y.dtype}) but the model is a regressor")
+        return
+    classes = model.classes_
+    if classes.dtype.kind in "biuf" and y.dtype.kind in "biuf":
+        # Compared as numbers without truncation: a label 0.5 must not pass for class 0.
+        labels, known = y.astype(np.float64), classes.astype(np.float64)
+    else:
+        labels, known = y.astype(str), classes.astype(str)
+    unseen = np.unique(y[~np.isin(labels, known)])
+    if unseen.size:
+        raise LabelError(f"{source} has labels the model was not trained on: {unseen[:5].tolist()} "
+                           f"(model classes: {classes.tolist()})")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .. import datasets
+
+    model = _load_model(args.model, args.backend)
+    # `xpnet train` stores its seed (which also generates moons/circles/flower) and test fraction in the file.
+    stored = getattr(model, "xpnet_data_", None) or {}
+    seed = args.seed if args.seed is not None else stored.get("seed", 0)
+    ds = _load_dataset(args.data, args.label_column, seed)
+    X, y, where = ds.X, ds.y, f"all {ds.n_samples} samples"
+    if args.split == "test":
+        fraction = args.test_fraction if args.test_fraction is not None else stored.get("test_fraction", 0.2)
+        _, X, _, y = datasets.train_test_split(ds.X, ds.y, test_size=fraction, seed=seed)
+        where = f"the test split ({len(y)} samples, test fraction {fraction:g}, seed {seed})"
+    _check_features(model, X, ds.name)
+    _check_labels(model, y, ds.name)
+    if hasattr(model, "classes_"):
+        y = y.astype(model.classes_.dtype) if model.classes_.dtype.kind in "biuf" else y.astype(str)
+        print(f"accuracy: {model.score(X, y):.4f} on {where} of {ds.name}")
+    else:
+        import numpy as np
+
+        pred = model.predict(X)
+        mse = float(np.mean((np.asarray(pred).reshape(len(y), -1) - y.reshape(len(y), -1)) ** 2))
+        print(f"R^2: {model.score(X, y):.4f}, mse: {mse:.6g} on {where} of {ds.name}")
+    return 0
+
+
+def _read_features(source: str, n_features: int, label_column: str | None = None) -> Any:
+    """Features of a file for prediction: an ``.npz`` with ``X`` (``y`` optional) or a ``.csv`` holding either
+    exactly the model's features or the features plus a label column (the last one)."""
+    import csv
+
+    import numpy as np
+
+    from .. import datasets
+
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".csv"):
+        return datasets.load(source).X
+    if not path.is_file():
+        raise DatasetError(f"no such file: {source!r}")
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if "X" not in archive.files:
+                    raise DatasetError(f"{source!r} has no array named 'X' (found: {', '.join(archive.files)})")
+                X = archive["X"]
+        except DatasetError:
+            raise
+        except Exception as exc:
+            raise DatasetError(f"cannot read {source!r} as an npz archive ({type(exc).__name__}: {exc})") from None
+        if X.ndim != 2 or X.dtype.kind not in "biuf":
+            raise DatasetError(f"X in {source!r} must be a 2-D numeric array, got {X.dtype} of shape {X.shape}")
+        X = X.astype(np.float64)
+        if not np.all(np.isfinite(X)):
+            row, col = (int(i) for i in np.argwhere(~np.isfinite(X))[0])
+            raise DatasetError(f"X in {source!r} must hold finite numbers, but X[{row}, {col}] is {X[row, col]}; "
+                               "fill in or drop the missing values first")
+        return X
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            # Keep each row's real line number for the messages; blank lines are skipped.
+            rows = [(line, r) for line, r in enumerate(csv.reader(fh), start=1) if any(f.strip() for f in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read {source!r} as CSV ({exc})") from None
+    if not rows:
+        raise DatasetError(f"{source!r} is empty")
+    width = len(rows[0][1])
+    if width == n_features + 1:
+        column: int | str = -1
+        if label_column is not None:
+            column = int(label_column) if label_column.lstrip("-").isdigit() else label_column
+        return datasets.load_csv(path, label_column=column)[0]
+    if label_column is not None:
+        raise DatasetError(f"--label-column given but {source!r} has {width} columns, the model's {n_features} "
+                           "features and no label column")
+    if width != n_features:
+        raise DatasetError(f"{source!r} has {width} columns but the model takes {n_features} features (or "
+                           f"{n_features} plus a label column)")
+
+    def number(text: str) -> float | None:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+    # A header holds text; an empty field is a missing value, which the row check below refuses.
+    if any(f.strip() and number(f) is None for f in rows[0][1]):
+        rows = rows[1:]
+    values = []
+    for line, row in rows:
+        parsed = [number(f) for f in row]
+        if len(row) != width or any(v is None or not math.isfinite(v) for v in parsed):
+            raise DatasetError(f"{source!r} row {line} is not {width} finite numbers: {row[:6]}")
+        values.append(parsed)
+    if not values:
+        raise DatasetError(f"{source!r} has a header but no rows")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    model = _load_model(args.model, args.backend)
+    _check_output_dir(args.out, "predictions")
+    X = _read_features(args.data, model.n_features_in_, args.label_column)
+    _check_features(model, X, args.data)
+    pred = np.asarray(model.predict(X))
+    header = ["prediction"]
+    columns = [pred.reshape(len(X), -1)]
+    if hasattr(model, "classes_"):
+        proba = np.asarray(model.predict_proba(X))
+        header += [f"p_{c}" for c in model.classes_]
+        columns.append(proba)
+    elif columns[0].shape[1] > 1:
+        header = [f"prediction_{i}" for i in range(columns[0].shape[1])]
+    table = np.concatenate([c.astype(str) if c.dtype.kind not in "f" else np.char.mod("%.8g", c) for c in columns],
+                           axis=1)
+    text = ",".join(header) + "\n" + "\n".join(",".join(row) for row in table) + "\n"
+    if args.out:
+        from ..files import write_file_atomically
+
+        write_file_atomically(args.out, text.encode("utf-8"), error=_write_failed("predictions"))
+        print(f"wrote {len(X)} predictions to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,148 @@
+"""``xpnet train``: train an estimator on a dataset, print its test score, save the model and a plot."""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from typing import Any
+
+from ..errors import LabelError
+from .common import (
+    CommandError,
+    _check_output_dir,
+    _describe_data,
+    _load_dataset,
+    _require_matplotlib,
+    _say,
+    _write_failed,
+)
+
+
+def _plot_history(history: Any, path: str, title: str) -> None:
+    plt = _require_matplotlib()
+    epochs = [e + 1 for e in history["epoch"]]
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, history["loss"], label="train")
+    if any(v is not None for v in history["val_loss"]):
+        ax_loss.plot(epochs, history["val_loss"], label="validation")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    ax_metric.plot(epochs, history["metric"], label="train")
+    if any(v is not None for v in history["val_metric"]):
+        ax_metric.plot(epochs, history["val_metric"], label="validation")
+    ax_metric.set_xlabel("epoch")
+    ax_metric.set_ylabel(history.metric_name)
+    ax_metric.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    import io as _io
+
+    from ..files import write_file_atomically
+
+    buffer = _io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    write_file_atomically(path, buffer.getvalue(), error=_write_failed("plot"))
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .. import datasets
+    from ..engine import EarlyStopping
+    from ..engine.optimizers import default_decay_steps, get_schedule
+    from ..errors import DivergenceError
+    from ..estimators import DNNClassifier, DNNRegressor
+    from ..files import save
+
+    _check_output_dir(args.out, "model")
+    _check_output_dir(args.plot, "plot")
+    if args.resume and not args.checkpoint:
+        raise CommandError("--resume needs --checkpoint PATH, the checkpoint file to resume from")
+    _check_output_dir(args.checkpoint, "checkpoint")
+    if args.plot:
+        _require_matplotlib()
+    schedule = get_schedule(args.schedule, args.lr, decay_rate=args.decay_rate,
+                            decay_steps=args.decay_steps or default_decay_steps(args.schedule, args.epochs))
+    ds = _load_dataset(args.dataset, args.label_column, args.seed)
+    X_train, X_test, y_train, y_test = datasets.train_test_split(ds.X, ds.y, test_size=args.test_fraction,
+                                                                 seed=args.seed)
+    classify = ds.task == "classification" if args.task == "auto" else args.task == "classification"
+    if not classify and ds.y.dtype.kind not in "biuf":
+        raise LabelError(f"{ds.name} has non-numeric labels, which cannot be regression targets; use --task "
+                         "classification (or auto)")
+    # The validation set is split off here (stratified for classes) and given to fit, so there is a validation
+    # curve whether or not early stopping is on.
+    X_fit, y_fit, validation = X_train, y_train, None
+    if args.val_fraction > 0:
+        X_fit, X_val, y_fit, y_val = datasets.train_test_split(X_train, y_train, test_size=args.val_fraction,
+                                                               seed=args.seed)
+        if classify:
+            # A class too rare to be split both ways goes to training: validating on a class the network
+            # never saw in training measures nothing (and its one-hot target would not exist).
+            seen = np.isin(y_val, y_fit)
+            if not seen.all():
+                X_fit, y_fit = np.concatenate([X_fit, X_val[~seen]]), np.concatenate([y_fit, y_val[~seen]])
+                X_val, y_val = X_val[seen], y_val[seen]
+        validation = (X_val, y_val) if len(y_val) else None
+    early = validation is not None and args.patience > 0
+    # With a validation set, stopping watches the validation *loss* and keeps the best epoch's weights: on a
+    # validation set of ~150 samples the accuracy moves in coarse steps and ties, and keeping its first best
+    # epoch kept under-trained networks (test accuracy 0.94-0.98 over seeds 0-9, against 0.96-0.98 this way).
+    stopper = EarlyStopping("val_loss", patience=args.patience, min_delta=args.tol) if early else None
+    Estimator = DNNClassifier if classify else DNNRegressor
+    est = Estimator(
+        hidden_layer_sizes=args.layers, activation=args.activation, solver=args.optimizer,
+        learning_rate_init=args.lr, learning_rate=schedule, max_iter=args.epochs, batch_size=args.batch_size,
+        dropout=args.dropout, alpha=args.l2, backend=args.backend, dtype=args.dtype, random_state=args.seed,
+        n_iter_no_change=args.patience if args.patience > 0 and not early else args.epochs + 1,
+        tol=args.tol, verbose=0 if args.quiet else 1, standardize=not args.no_standardize,
+    )
+    parts = f"train {len(y_fit)}" + (f" / validation {len(validation[1])}" if validation else "")
+    _say(args, f"xpnet train: {ds.name} ({_describe_data(ds)}); {parts} / test {len(y_test)}")
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            est.fit(X_fit, y_fit, validation_data=validation, callbacks=[stopper] if stopper else [],
+                    checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume)
+        except DivergenceError as exc:
+            kept = f"; {args.checkpoint!r} holds the last checkpointed epoch" if args.checkpoint else ""
+            raise DivergenceError(f"{exc}. No model was saved{kept}") from None
+    elapsed = time.perf_counter() - started
+    if est.trainer_.resumed_epoch is not None:
+        _say(args, f"resumed from checkpoint {args.checkpoint} after epoch {est.trainer_.resumed_epoch}")
+    est.xpnet_data_ = {"dataset": ds.name if ds.name in datasets.DATASETS else str(args.dataset),
+                       "test_fraction": args.test_fraction, "seed": args.seed, "task": "classification" if classify
+                       else "regression", "label_column": args.label_column}
+    net = est.network_
+    h = est.history_
+    arch = "-".join(str(d) for d in net.layer_dims)
+    _say(args, f"network {arch} {net.hidden.name} -> {net.output.name}, {args.optimizer} lr {args.lr:g}"
+               f"{'' if args.schedule == 'constant' else ' ' + args.schedule}, batch {args.batch_size}, "
+               f"{h.dtype} on {h.backend}")
+    shown = len(h) - 1
+    summary = f"epochs {len(h)}"
+    if stopper is not None and stopper.best_epoch is not None:
+        shown = stopper.best_epoch  # its weights were restored: report the model that is kept
+        stop = "early stop; " if stopper.stopped_epoch is not None else ""
+        summary += f" ({stop}best epoch {shown + 1} kept)"
+    summary += f", loss {h['loss'][shown]:.4f}"
+    if h["val_metric"][shown] is not None:
+        summary += f", validation {h.metric_name} {h['val_metric'][shown]:.4f}"
+    _say(args, f"{summary} in {elapsed:.1f} s")
+    if any("converge" in str(w.message) for w in caught) and not early and args.patience > 0:
+        _say(args, "note: the training loss was still improving at the last epoch (raise --epochs to train longer)")
+    score = est.score(X_test, y_test)
+    print(f"test {'accuracy' if classify else 'R^2'}: {score:.4f}")
+    if args.out:
+        path = save(est, args.out)
+        _say(args, f"saved model to {path}")
+    if args.plot:
+        _plot_history(h, args.plot, f"xpnet {arch} on {ds.name}")
+        _say(args, f"saved plot to {args.plot}")
+    return 0

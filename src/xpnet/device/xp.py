@@ -1,0 +1,323 @@
+"""The only glue between xpnet's math and concrete array libraries.
+
+The math modules (activations, losses, initializers, functional, network, gradcheck) import nothing but
+this module and the Array API namespace it hands them. Everything here is either a thin wrapper over
+``array_api_compat`` or host-side I/O (``to_numpy``), which the math never calls in a hot loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import array_api_compat as _compat
+
+from ..errors import DeviceMismatchError, DTypeError, InputTypeError, InvalidValueError, NamespaceMismatchError
+
+FLOAT_DTYPE_NAMES = ("float32", "float64")
+
+is_array = _compat.is_array_api_obj
+is_numpy_array = _compat.is_numpy_array
+to_device = _compat.to_device
+is_numpy_namespace = _compat.is_numpy_namespace
+is_cupy_namespace = _compat.is_cupy_namespace
+is_torch_namespace = _compat.is_torch_namespace
+is_jax_namespace = _compat.is_jax_namespace
+is_array_api_strict_namespace = _compat.is_array_api_strict_namespace
+
+
+def _describe(x: Any) -> str:
+    t = type(x)
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def namespace_of(*arrays: Any) -> Any:
+    """Return the Array API namespace shared by ``arrays`` (via ``array_api_compat.array_namespace``).
+
+    Raises :class:`~xpnet.errors.InputTypeError` if an argument is not an array and
+    :class:`~xpnet.errors.NamespaceMismatchError` if the arrays come from different libraries.
+    """
+    for a in arrays:
+        if not is_array(a):
+            raise InputTypeError(
+                f"expected an array (NumPy, CuPy, PyTorch, JAX or array_api_strict), got {_describe(a)}; "
+                "convert it first, e.g. with xpnet.get_backend().asarray(data)"
+            )
+    try:
+        return _compat.array_namespace(*arrays)
+    except TypeError as exc:
+        kinds = sorted({_describe(a) for a in arrays})
+        raise NamespaceMismatchError(
+            f"arrays from different libraries were mixed in one call ({', '.join(kinds)}); "
+            "move them to one backend first, e.g. backend.asarray(x)"
+        ) from exc
+
+
+def namespace_of_named(**arrays: Any) -> Any:
+    """:func:`namespace_of` for the public entry points: the same checks, with each argument named in the
+    message (``X is a numpy.ndarray but W1 is a torch.Tensor``)."""
+    for name, a in arrays.items():
+        if not is_array(a):
+            raise InputTypeError(
+                f"{name}: expected an array (NumPy, CuPy, PyTorch, JAX or array_api_strict), got {_describe(a)}; "
+                "convert it first, e.g. with xpnet.get_backend().asarray(data)"
+            )
+    try:
+        return _compat.array_namespace(*arrays.values())
+    except TypeError as exc:
+        kinds: dict[str, list[str]] = {}
+        for name, a in arrays.items():
+            kinds.setdefault(_describe(a), []).append(name)
+        described = "; ".join(f"{' and '.join(names)}: {kind}" for kind, names in kinds.items())
+        raise NamespaceMismatchError(
+            f"arrays from different libraries were mixed in one call ({described}); "
+            "move them to one backend first, e.g. backend.asarray(x)"
+        ) from exc
+
+
+def device_of(x: Any) -> Any:
+    """The device ``x`` lives on (``array_api_compat.device``)."""
+    return _compat.device(x)
+
+
+def check_same_device(arrays: dict[str, Any]) -> Any:
+    """Return the common device of the named arrays or raise :class:`DeviceMismatchError` naming them."""
+    first_name, first_dev = None, None
+    for name, a in arrays.items():
+        dev = device_of(a)
+        if first_name is None:
+            first_name, first_dev = name, dev
+        elif dev != first_dev:
+            raise DeviceMismatchError(
+                f"{first_name} is on device {first_dev!r} but {name} is on device {dev!r}; xpnet never copies "
+                "between devices on its own: move both to one device (backend.asarray(x))"
+            )
+    return first_dev
+
+
+def namespace_info(xp: Any) -> Any:
+    """The namespace's inspection object (``xp.__array_namespace_info__()``): devices and dtypes."""
+    return xp.__array_namespace_info__()
+
+
+def float_dtypes_on(xp: Any, device: Any) -> dict[str, Any]:
+    """The real floating dtypes ``device`` supports, by name (``{'float32': ..., 'float64': ...}``)."""
+    info = namespace_info(xp)
+    try:
+        return dict(info.dtypes(device=device, kind="real floating"))
+    except TypeError:  # an info object that takes no device
+        return dict(info.dtypes(kind="real floating"))
+
+
+def supports_float64(xp: Any, device: Any) -> bool:
+    """Whether ``device`` of namespace ``xp`` has float64."""
+    return "float64" in float_dtypes_on(xp, device)
+
+
+def dtype_name(xp: Any, dtype: Any) -> str:
+    """The standard name of ``dtype`` ('float32', 'int64', ...) for any library's dtype object or a name."""
+    if isinstance(dtype, str):
+        return dtype.strip().lower()
+    if isinstance(dtype, type):  # NumPy scalar types such as numpy.float32
+        return dtype.__name__.lower()
+    name = getattr(dtype, "name", None)  # NumPy dtype objects (also what CuPy and JAX use)
+    if isinstance(name, str):
+        return name.lower()
+    # torch and array_api_strict dtypes have no name: compare within their own library only (a comparison
+    # across libraries is unsupported and warns).
+    for candidate_name in ("float32", "float64", "float16", "int8", "int16", "int32", "int64", "uint8", "bool"):
+        candidate = getattr(xp, candidate_name, None)
+        if candidate is not None and type(candidate) is type(dtype) and dtype == candidate:
+            return candidate_name
+    return str(dtype).rsplit(".", 1)[-1].lower()
+
+
+def resolve_float_dtype(xp: Any, device: Any, dtype: Any) -> Any:
+    """Resolve ``dtype`` (a name like ``"float32"`` or any library's dtype object) to ``xp``'s dtype.
+
+    Only float32 and float64 are supported for parameters and activations. float64 on a device that lacks
+    it raises :class:`DTypeError` saying which dtypes the device has.
+    """
+    name = dtype_name(xp, dtype)
+    if name not in FLOAT_DTYPE_NAMES:
+        raise DTypeError(
+            f"unsupported dtype {dtype!r}: xpnet computes in 'float32' or 'float64'; pass one of those"
+        )
+    available = float_dtypes_on(xp, device)
+    if name not in available:
+        hint = ""
+        if is_jax_namespace(xp):
+            hint = " (JAX: enable it with jax.config.update('jax_enable_x64', True) before creating arrays)"
+        raise DTypeError(
+            f"{name} is not available on device {device!r}{hint}; it has {sorted(available)}: "
+            "pass dtype='float32'"
+        )
+    return available[name]
+
+
+def default_float_dtype(xp: Any, device: Any) -> Any:
+    """xpnet's dtype policy: float64 where the device has it (the lecture computes in float64), else float32."""
+    available = float_dtypes_on(xp, device)
+    return available.get("float64", available.get("float32"))
+
+
+def index_dtype(xp: Any, device: Any) -> Any:
+    """The namespace's default integer dtype for indices (labels returned by ``predict``)."""
+    info = namespace_info(xp)
+    try:
+        return info.default_dtypes(device=device)["indexing"]
+    except TypeError:
+        return info.default_dtypes()["indexing"]
+
+
+def is_floating(xp: Any, x: Any) -> bool:
+    """Whether ``x`` has a real floating dtype."""
+    return xp.isdtype(x.dtype, "real floating")
+
+
+def check_finite(xp: Any, x: Any, name: str) -> None:
+    """Raise :class:`~xpnet.errors.InvalidValueError` when the floating array ``x`` holds NaN or infinity.
+
+    Costs one boolean read back from the device: call it once per public call where user data enters, never
+    inside a training loop. Integer and boolean arrays cannot hold either and are not read. The message names
+    ``name``, counts the bad values and gives the first one's position (in ``x``'s own layout) and value;
+    describing them costs a few more reads, on the error path only."""
+    if not xp.isdtype(x.dtype, "real floating") or bool(xp.all(xp.isfinite(x))):
+        return
+    shape = tuple(int(d) for d in x.shape)
+    flat = xp.reshape(x, (-1,))
+    bad = xp.astype(~xp.isfinite(flat), index_dtype(xp, device_of(x)))
+    count, first = int(xp.sum(bad)), int(xp.argmax(bad))
+    value = float(flat[first])
+    position = []
+    for d in reversed(shape):  # the flat (C-order) index back to one index per axis
+        position.append(first % d)
+        first //= d
+    where = f"{name}[{', '.join(str(i) for i in reversed(position))}]" if shape else name
+    kinds = [k for k, present in (("NaN", bool(xp.any(xp.isnan(flat)))), ("infinity", bool(xp.any(xp.isinf(flat)))))
+             if present]
+    raise InvalidValueError(
+        f"{name} contains {' and '.join(kinds)}: {count} of {flat.shape[0]} values are not finite, the first is "
+        f"{where} = {value}; xpnet needs finite numbers: drop or impute those values first"
+    )
+
+
+def detached(x: Any) -> Any:
+    """``x`` cut from any autograd graph (torch tensors with ``requires_grad``); other arrays as they are.
+
+    xpnet computes its own gradients: a tensor that records history would make every training step extend
+    one ever-growing graph."""
+    if _compat.is_torch_array(x) and x.requires_grad:
+        return x.detach()
+    return x
+
+
+def device_context(xp: Any, device: Any) -> Any:
+    """Make ``device`` current for the ``with`` block where the library needs it (CuPy's kernels run on the
+    current device, so arrays on ``cupy:1`` need device 1 current); ``nullcontext`` elsewhere."""
+    import contextlib
+
+    if is_cupy_namespace(xp):
+        return device
+    return contextlib.nullcontext()
+
+
+def to_numpy(x: Any) -> Any:
+    """Copy any supported array to a NumPy array on the host (I/O and tests only, never in the math).
+
+    NumPy arrays, Python scalars and nested lists are passed through ``numpy.asarray``.
+    """
+    import numpy as np
+
+    if isinstance(x, np.ndarray) or not is_array(x):
+        return np.asarray(x)
+    if _compat.is_cupy_array(x):
+        return x.get()
+    if _compat.is_torch_array(x):
+        return x.detach().to("cpu").numpy()
+    if _compat.is_jax_array(x):
+        return np.asarray(x)
+    xp = namespace_of(x)
+    if is_array_api_strict_namespace(xp):
+        # array_api_strict refuses to hand out memory of its simulated non-CPU devices: move it first.
+        return np.asarray(x.to_device(xp.Device("CPU_DEVICE")))
+    if is_numpy_namespace(xp):
+        return np.asarray(x)
+    return np.from_dlpack(x)
+
+
+# ------------------------------------------------------------------------------------------ out of memory
+# Messages of out-of-memory errors that come as a generic type: XLA's RESOURCE_EXHAUSTED (JAX), a CUDA runtime
+# allocation failure or a cuBLAS workspace that could not be allocated (CuPy, torch), torch's old "CUDA out of
+# memory" RuntimeError.
+_OOM_MESSAGES = ("RESOURCE_EXHAUSTED", "cudaErrorMemoryAllocation", "CUBLAS_STATUS_ALLOC_FAILED", "out of memory")
+
+
+def out_of_memory_types() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "out of memory": :class:`MemoryError` (NumPy's ``_ArrayMemoryError`` is
+    one), CuPy's ``cupy.cuda.memory.OutOfMemoryError`` and torch's ``OutOfMemoryError`` (also
+    ``torch.cuda.OutOfMemoryError``). A library's type is looked up only if that library is already imported
+    (``sys.modules``): an error can only come from a library that is loaded, and checking must load nothing."""
+    found: list[Any] = [MemoryError]
+    cupy_memory = sys.modules.get("cupy.cuda.memory")
+    if cupy_memory is not None:
+        found.append(getattr(cupy_memory, "OutOfMemoryError", None))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        found.append(getattr(torch, "OutOfMemoryError", None))
+        found.append(getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None))
+    return tuple(t for t in found if isinstance(t, type) and issubclass(t, BaseException))
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` reports that memory (device or host) ran out: one of :func:`out_of_memory_types`, or a
+    ``RuntimeError`` whose message is an allocation failure (JAX's ``RESOURCE_EXHAUSTED``, a CUDA allocation
+    error)."""
+    if isinstance(err, out_of_memory_types()):
+        return True
+    return isinstance(err, RuntimeError) and any(text in str(err) for text in _OOM_MESSAGES)
+
+
+def suggested_batch_size(batch_size: int) -> int:
+    """The batch size to try after ``batch_size`` ran out of memory: half of it (at least 1). Memory grows
+    about linearly with the batch, so halving until it fits takes few tries."""
+    return max(1, batch_size // 2)
+
+
+@contextlib.contextmanager
+def translating_oom(what: str, batch_size: int | None, *, how: str = "batch_size={n}") -> Iterator[None]:
+    """A ``with`` block that turns an out-of-memory error (:func:`is_out_of_memory`: CuPy's, torch's, JAX's,
+    NumPy's ``MemoryError``) raised inside it into :class:`~xpnet.errors.DeviceMemoryError`, chained
+    ``from`` the original.
+
+    The message says what was being done (``what``, e.g. ``"predicting"``), the batch size that was tried
+    (``batch_size`` examples; ``None``: all of them at once), a smaller one (:func:`suggested_batch_size`) and
+    how to pass it: ``how`` with ``{n}`` replaced by that size, e.g. ``"net.predict(X, batch_size={n})"``.
+    A :class:`DeviceMemoryError` raised inside passes through unchanged; any other error too.
+    """
+    from ..errors import DeviceMemoryError
+
+    try:
+        yield
+    except DeviceMemoryError:
+        raise
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        details = " ".join(str(err).split()) or "no details"  # the library's text, on one line
+        source = f"{type(err).__module__}.{type(err).__qualname__}: {details}"
+        if batch_size is None:
+            tried = "all examples in one batch"
+            advice = f"pass a batch size, {how.format(n='N')}, and halve N until it fits"
+        elif batch_size > 1:
+            n = suggested_batch_size(batch_size)
+            tried = f"a batch of {batch_size} examples"
+            advice = f"try batch_size={n} (half), e.g. {how.format(n=n)}, and halve again if it still fails"
+        else:
+            tried = "a batch of 1 example"
+            advice = ("no smaller batch exists: free device memory (other arrays, a memory pool such as "
+                      "cupy.get_default_memory_pool().free_all_blocks()), use a smaller network or a device "
+                      "with more memory")
+        raise DeviceMemoryError(f"out of memory while {what} with {tried} ({source}); {advice}") from err

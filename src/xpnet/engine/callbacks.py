@@ -1,0 +1,203 @@
+"""Callbacks: the hooks of the training loop (:class:`Callback`) and the ones xpnet ships, early stopping,
+periodic model saving and the progress bar.
+
+A callback sees the :class:`~xpnet.engine.trainer.Trainer` it runs in (``trainer.network``,
+``trainer.history``, ``trainer.epoch``, ``trainer.stop_training``); nothing here imports the trainer.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..files import save
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ProgressBar", "check_nonnegative"]
+
+
+def check_nonnegative(name: str, value: Any) -> float:
+    """``value`` as a float, which must be finite and >= 0 (a :class:`~xpnet.errors.ConfigError` otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value < math.inf):
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+class Callback:
+    """The callback protocol. Every hook is optional; ``trainer`` gives access to ``trainer.network``,
+    ``trainer.history``, ``trainer.epoch`` and ``trainer.stop_training`` (set it to stop after this epoch).
+
+    ``logs`` in :meth:`on_epoch_end` holds ``epoch, loss, metric, val_loss, val_metric, lr, time``.
+    """
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """Called once when :meth:`Trainer.fit` starts."""
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        """Called before each epoch (``epoch`` counts from 0 over the trainer's whole life)."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Mapping[str, Any]) -> None:
+        """Called after each epoch with that epoch's logs."""
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """Called once when :meth:`Trainer.fit` ends, also when a callback stopped it early."""
+
+    # A callback with state of its own that a resumed run needs overrides these two (EarlyStopping does);
+    # the others start afresh when a run resumes from a checkpoint.
+    def _checkpoint_state(self, trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(JSON-able dict, {name: backend array})``: what a checkpoint keeps of this callback."""
+        raise NotImplementedError
+
+    def _restore_checkpoint_state(self, trainer: Trainer, state: Mapping[str, Any], arrays: Mapping[str, Any]
+                                  ) -> None:
+        """Take back what :meth:`_checkpoint_state` gave (called after :meth:`on_train_begin`)."""
+        raise NotImplementedError
+
+
+_MODES = {"loss": "min", "val_loss": "min", "metric": "max", "val_metric": "max"}
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs in a row.
+
+    ``monitor`` is ``"val_loss"`` (default), ``"val_metric"``, ``"loss"`` or ``"metric"``; losses must go
+    down, metrics up. The best value and its parameters are tracked on any strict improvement, while only an
+    improvement by more than ``min_delta`` on that best resets the count of epochs without one (scikit-learn's
+    ``tol`` rule). With ``restore_best_weights`` the network gets back the parameters of its best epoch when
+    training ends. ``stopped_epoch`` is the epoch it stopped at (None if it never fired) and ``best_epoch`` /
+    ``best`` the best epoch and value.
+    """
+
+    def __init__(self, monitor: str = "val_loss", *, patience: int = 10, min_delta: float = 0.0,
+                 restore_best_weights: bool = True) -> None:
+        if monitor not in _MODES:
+            raise ConfigError(f"unknown monitor {monitor!r}; valid: {', '.join(_MODES)}")
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 1:
+            raise ConfigError(f"patience must be a positive integer (epochs), got {patience!r}")
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.min_delta = check_nonnegative("min_delta", min_delta)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self._wait = 0
+        self._best_parameters: dict[str, Any] | None = None
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.best, self.best_epoch, self.stopped_epoch, self._wait = None, None, None, 0
+        self._best_parameters = None
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Mapping[str, Any]) -> None:
+        value = logs.get(self.monitor)
+        if value is None:
+            raise ConfigError(f"early stopping monitors {self.monitor!r}, which this run does not compute "
+                              "(val_* needs validation data or a validation fraction)")
+        sign = 1.0 if _MODES[self.monitor] == "min" else -1.0
+        gain = math.inf if self.best is None else sign * (self.best - value)
+        self._wait = 0 if gain > self.min_delta else self._wait + 1
+        if gain > 0:
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:  # a copy per improving epoch on the in-place path: only when needed
+                self._best_parameters = trainer.snapshot_parameters()
+        if self._wait >= self.patience:
+            self.stopped_epoch = epoch
+            trainer.stop_training = True
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        # After a divergence the network keeps the last finite epoch's parameters, as the error says.
+        if self.restore_best_weights and self._best_parameters is not None \
+                and getattr(trainer, "divergence", None) is None:
+            trainer.network.parameters = self._best_parameters
+
+    def _checkpoint_state(self, trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any]]:
+        state = {"monitor": self.monitor, "best": self.best, "best_epoch": self.best_epoch,
+                 "stopped_epoch": self.stopped_epoch, "wait": self._wait}
+        return state, dict(self._best_parameters or {})
+
+    def _restore_checkpoint_state(self, trainer: Trainer, state: Mapping[str, Any], arrays: Mapping[str, Any]
+                                  ) -> None:
+        if state.get("monitor") != self.monitor:
+            raise ConfigError(f"the checkpoint's early stopping monitored {state.get('monitor')!r}, this run's "
+                              f"monitors {self.monitor!r}: resume with the same settings")
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.stopped_epoch, self._wait = state["stopped_epoch"], int(state["wait"])
+        self._best_parameters = dict(arrays) if arrays else None
+
+
+class ModelCheckpoint(Callback):
+    """Save ``trainer.model`` (the estimator being fitted, or the network) to ``path`` every ``every`` epochs
+    and at the end, with :func:`xpnet.io.save` (atomic: an interrupted save leaves the previous file)."""
+
+    def __init__(self, path: Any, *, every: int = 1) -> None:
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ConfigError(f"every must be a positive integer (epochs), got {every!r}")
+        self.path = path
+        self.every = int(every)
+        self.saved = 0
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        # Checked before the first epoch: a missing directory must not surface only after `every` epochs.
+        parent = Path(os.path.realpath(os.fspath(self.path))).parent
+        if not parent.is_dir():
+            raise ConfigError(f"ModelCheckpoint cannot write {os.fspath(self.path)!r}: directory {str(parent)!r} "
+                              "does not exist; create it first")
+
+    def _save(self, trainer: Trainer) -> None:
+        save(trainer.model, self.path)
+        self.saved += 1
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Mapping[str, Any]) -> None:
+        if (epoch + 1) % self.every == 0:
+            self._save(trainer)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if len(trainer.history):
+            self._save(trainer)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over the epochs showing the live loss and metric.
+
+    Silent when ``verbose`` is 0 or the stream is not a terminal (a log file gets no bar characters).
+    """
+
+    def __init__(self, verbose: int = 1, stream: Any = None) -> None:
+        self.verbose = verbose
+        self.stream = stream
+        self._bar: Any = None
+
+    def enabled(self) -> bool:
+        stream = self.stream if self.stream is not None else sys.stderr
+        return bool(self.verbose) and hasattr(stream, "isatty") and stream.isatty()
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if self.enabled():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=trainer.planned_epochs, unit="epoch", file=self.stream or sys.stderr,
+                             dynamic_ncols=True, leave=True)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Mapping[str, Any]) -> None:
+        if self._bar is not None:
+            shown = {k: f"{v:.4g}" for k in ("loss", "metric", "val_loss", "val_metric")
+                     if (v := logs.get(k)) is not None}
+            if "metric" in shown:
+                shown[trainer.history.metric_name] = shown.pop("metric")
+            if "val_metric" in shown:
+                shown[f"val_{trainer.history.metric_name}"] = shown.pop("val_metric")
+            self._bar.set_postfix(shown, refresh=False)
+            self._bar.update(1)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

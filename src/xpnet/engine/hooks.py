@@ -1,0 +1,56 @@
+"""Gradient hooks: the seam between a step's backward pass and its update.
+
+A step computes the data gradients of its batch, ``dW[l] = dZ[l] A[l-1]^T`` and ``db[l] = sum_cols dZ[l]``
+(each already carrying the batch's ``1/b``), hands them to the hook, and then adds the L2 term
+``(lambd/b) W[l]`` and updates the parameters with what the hook returned. Summing gradients across
+processes is a hook (it follows with the distributed engine); training on one process uses
+:data:`IDENTITY`, for which the steps keep their fastest order of operations (the L2 term and each layer's
+update right after that layer's gradient), with the same bits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+__all__ = ["IDENTITY", "GradientHook", "IdentityHook", "add_l2_gradients"]
+
+
+class GradientHook:
+    """Called once per step between backward and update.
+
+    ``hook(xp, grads, batch_size)`` gets ``grads`` (``{"dW1": (n_1, n_0), "db1": (n_1, 1), ...}``, arrays of
+    the network's namespace ``xp``) and returns the gradients the update uses, ``{"dW1", "db1", ...}`` with the
+    same shapes. It may write into the arrays it was given (the in-place step hands it buffers it owns) and
+    return the same dict. ``is_identity`` tells the steps they may skip the hook.
+    """
+
+    is_identity = False
+
+    def __call__(self, xp: Any, grads: MutableMapping[str, Any], batch_size: int) -> MutableMapping[str, Any]:
+        raise NotImplementedError
+
+
+class IdentityHook(GradientHook):
+    """The hook of a single process: the gradients are used as computed."""
+
+    is_identity = True
+
+    def __call__(self, xp: Any, grads: MutableMapping[str, Any], batch_size: int) -> MutableMapping[str, Any]:
+        return grads
+
+
+#: The hook every trainer uses unless given another.
+IDENTITY = IdentityHook()
+
+
+def add_l2_gradients(xp: Any, grads: MutableMapping[str, Any], parameters: Any, lambd: float, m: int
+                     ) -> MutableMapping[str, Any]:
+    """``dW[l] = dW[l] + (lambd/m) W[l]`` for every layer (new arrays; biases are not regularized): the L2
+    term, added after the gradient hook so that a sum of gradients across processes counts it once."""
+    if lambd:
+        scale = lambd * (1.0 / m)
+        for key in grads:
+            if key[:2] == "dW":
+                grads[key] = grads[key] + scale * parameters[key[1:]]
+    return grads

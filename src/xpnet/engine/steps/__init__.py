@@ -1,0 +1,32 @@
+"""Training steps: one forward, cost, backward and update on one mini-batch (the engine's second seam).
+
+Every step has the same call, ``step(network, optimizer, X, Y, lr, masks, w) -> (cost, AL)``, a
+``writes_in_place`` flag (whether it updates the parameter and optimizer-state arrays in place) and
+``release()``. :func:`choose_step` is the one place that picks one:
+
+* :class:`~xpnet.engine.steps.inplace.InplaceStep` for NumPy and CuPy networks with xpnet's own activations
+  and optimizers (buffers reused across steps, updates in place; proven bit-for-bit equal to the generic
+  step on NumPy by ``tests/test_fast.py``);
+* :class:`~xpnet.engine.steps.generic.GenericStep` everywhere else (the Array API reference).
+
+A device-specific step (fused CuPy kernels, a captured CUDA graph) joins here, behind the same call, with a
+test proving it equal to the generic one (DESIGN principle 8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..hooks import IDENTITY, GradientHook
+from . import inplace
+from .generic import GenericStep
+
+__all__ = ["GenericStep", "choose_step", "inplace"]
+
+
+def choose_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, float],
+                hook: GradientHook = IDENTITY) -> Any:
+    """The fastest step proven equal to the generic one for this network and optimizer: the in-place step
+    where it applies (``XPNET_FAST=0`` turns it off), else :class:`GenericStep`."""
+    return inplace.inplace_step(network, optimizer, lambd, keep, hook=hook) or GenericStep(lambd, hook)

@@ -1,0 +1,470 @@
+"""What the estimators share: :class:`_DNNEstimator` (parameters, input validation, ``fit``, the forward pass)
+and the :class:`~xpnet.engine.Trainer` it trains with."""
+
+from __future__ import annotations
+
+import json
+import numbers
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..device import xp as _xp
+from ..device.backend import Backend, backend_of, get_backend
+from ..dnn import DNN
+from ..engine import EarlyStopping, Trainer, split_indices
+from ..engine.optimizers import default_decay_steps
+from ..errors import (
+    ConfigError,
+    DeviceMismatchError,
+    DivergenceError,
+    InvalidValueError,
+    LabelError,
+    NamespaceMismatchError,
+    ShapeError,
+    XpnetError,
+)
+from .checks import _check_int, _check_y_values, _column, _input_error, _jsonable, _num_rows, _seed_from
+from .model_files import _ModelFileMixin
+
+_SOLVERS = ("adam", "sgd", "momentum", "rmsprop", "gd")
+_ACTIVATION_NAMES = {"logistic": "sigmoid", "identity": "linear"}
+_HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
+
+
+class _EstimatorTrainer(Trainer):
+    """A :class:`~xpnet.training.Trainer` whose checkpoints also record the estimator's own settings (the
+    network never sees them: standardization, class weights, the stopping rule and its validation split), so a
+    resume with other values is refused like one with another learning rate."""
+
+    def _settings(self) -> dict[str, Any]:
+        settings = super()._settings()
+        # One key each, so a refused resume names the setting that differs.
+        settings.update({f"estimator_{k}": v for k, v in self.model._checkpoint_settings().items()})
+        return settings
+
+
+class _DNNEstimator(_ModelFileMixin, BaseEstimator):
+    """Shared machinery; use :class:`DNNClassifier` or :class:`DNNRegressor`."""
+
+    _output_kind = "regression"
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] | int = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        backend: str | Backend | None = None,
+        dtype: str | None = None,
+        dropout: float | Sequence[float] = 0.0,
+        init: str = "he",
+        standardize: bool = False,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.backend = backend
+        self.dtype = dtype
+        self.dropout = dropout
+        self.init = init
+        self.standardize = standardize
+
+    # --------------------------------------------------------------------------------- parameters
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = [sizes]
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            raise ConfigError(f"hidden_layer_sizes must be a sequence of positive ints, got {sizes!r}") from None
+        for s in sizes:
+            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+                raise ConfigError(f"hidden_layer_sizes must hold positive ints (units per hidden layer), got "
+                                  f"{self.hidden_layer_sizes!r}")
+        return [int(s) for s in sizes]
+
+    def _hidden_activation(self) -> str:
+        name = self.activation.strip().lower() if isinstance(self.activation, str) else self.activation
+        name = _ACTIVATION_NAMES.get(name, name)
+        if name not in _HIDDEN:
+            raise ConfigError(f"unknown hidden activation {self.activation!r}; valid: relu, leaky_relu, tanh, "
+                              "logistic (sigmoid), identity (linear)")
+        return name
+
+    def _optimizer_options(self) -> dict[str, Any]:
+        solver = self.solver.strip().lower() if isinstance(self.solver, str) else self.solver
+        if solver not in _SOLVERS:
+            raise ConfigError(f"unknown solver {self.solver!r}; valid solvers: {', '.join(_SOLVERS)} "
+                              "(xpnet has no lbfgs)")
+        if solver == "sgd":
+            solver = "momentum" if self.momentum else "gd"
+        options: dict[str, Any] = {"optimizer": solver}
+        if solver in ("momentum", "rmsprop"):
+            options["beta"] = self.momentum if self.solver == "sgd" or solver == "momentum" else self.beta_2
+        if solver == "rmsprop":
+            options["epsilon"] = self.epsilon
+        if solver == "adam":
+            options.update(beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon)
+        return options
+
+    def _resolve_backend(self, X: Any) -> Backend:
+        if self.backend is None and _xp.is_array(X) and not _xp.is_numpy_array(X):
+            return backend_of(X)  # follow the data (DESIGN principle 3)
+        return get_backend(self.backend)
+
+    # ------------------------------------------------------------------------------------- inputs
+    def _validate_X(self, X: Any, *, reset: bool, y: Any = None) -> tuple[Any, bool, Any]:
+        """Return ``(X_backend (m, n), give_back_numpy, y)``: ``X`` checked and moved to the backend, in the
+        dtype this fit resolves (``reset``) or the fitted network's; ``y``, when given for NumPy-side input, as
+        scikit-learn's validation returns it (else as given)."""
+        bk = self._backend_ if not reset else self._resolve_backend(X)
+        if _xp.is_array(X) and not _xp.is_numpy_array(X):
+            if not bk.owns(X):
+                if _xp.namespace_of(X) is bk.xp:
+                    raise DeviceMismatchError(
+                        f"X is on device {_xp.device_of(X)!r} but this estimator computes on {bk.spec} (device "
+                        f"{bk.device!r}): move X there first (xpnet.get_backend({bk.spec!r}).asarray(X)), or pass "
+                        "a NumPy array; the estimator never copies between devices silently")
+                raise NamespaceMismatchError(
+                    f"X is an array of {backend_of(X).spec} but this estimator computes on {bk.spec}: pass NumPy "
+                    f"arrays or arrays of {bk.spec} (xpnet.to_numpy(X) converts; the estimator never copies "
+                    "between libraries or devices silently)")
+            # An array of the estimator's backend: validate on the device, never a round trip to the host.
+            if bk.xp.isdtype(X.dtype, "complex floating"):
+                raise InvalidValueError(f"Complex data not supported: X has dtype {X.dtype}; xpnet needs real "
+                                        "numbers (take the real part or split it into two features)")
+            if X.ndim != 2:
+                raise ShapeError(f"X must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}")
+            if X.shape[0] < 1:
+                raise ShapeError(f"X has shape {tuple(X.shape)}: 0 samples; at least 1 is required")
+            if not reset and X.shape[1] != self.n_features_in_:
+                raise ShapeError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input")
+            if reset:
+                self.n_features_in_ = int(X.shape[1])
+            xp = bk.xp
+            dtype = self._dtype_for(bk, X.dtype if xp.isdtype(X.dtype, "real floating") else None, fresh=reset)
+            Xb = bk.asarray(X, dtype=dtype)  # integer X is cast to the compute dtype (documented)
+            # One boolean read back per public call (fit, predict, ...), after the cast: a float64 value beyond
+            # float32's range becomes infinity there and is caught too.
+            _xp.check_finite(xp, Xb, "X")
+            return Xb, False, y
+        # NumPy-side input (lists, pandas, ...): scikit-learn's validation, its errors as xpnet's. Finiteness of
+        # X is checked here instead, on the host, after the cast to the compute dtype.
+        if isinstance(X, np.ndarray) and X.dtype.kind == "c":
+            raise InvalidValueError(f"Complex data not supported: X has dtype {X.dtype}; xpnet needs real numbers "
+                                    "(take the real part or split it into two features)")
+        n_X, n_y = _num_rows(X), _num_rows(y)
+        if n_X is not None and n_y is not None and n_X != n_y and getattr(X, "ndim", 2) == 2:
+            raise ShapeError(f"y has {n_y} samples but X has {n_X}: pass one label or target per row of X")
+        try:
+            if y is not None:
+                _check_y_values(y)
+                kwargs = dict(multi_output=self._output_kind == "regression",
+                              y_numeric=self._output_kind == "regression")
+                Xh, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
+                                      ensure_all_finite=False, **kwargs)
+            else:
+                Xh = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32), ensure_all_finite=False)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, XpnetError):
+                raise
+            raise _input_error(exc) from exc
+        dtype = self._dtype_for(bk, Xh.dtype, fresh=reset)
+        _xp.check_finite(_xp.namespace_of(Xh), Xh, "X")
+        with np.errstate(over="ignore"):  # an overflow becomes infinity, refused just below
+            cast = Xh.astype(_xp.dtype_name(bk.xp, dtype), copy=False)
+        if cast is not Xh and not np.all(np.isfinite(cast)):
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(cast))[0])
+            raise InvalidValueError(
+                f"X holds values beyond the range of {cast.dtype} (largest {np.finfo(cast.dtype).max:.3g}), which "
+                f"this estimator computes in: X[{', '.join(map(str, where))}] = {float(Xh[where]):g}; rescale X or use "
+                "dtype='float64'")
+        return bk.asarray(cast, dtype=dtype), True, y
+
+    def _dtype_for(self, bk: Backend, input_dtype: Any, *, fresh: bool) -> Any:
+        """The compute dtype: the fitted network's, unless this fit starts afresh; then ``dtype``, or (None)
+        float32 for float32 input and float64 where the device has it otherwise."""
+        if not fresh:
+            return self.network_.dtype
+        if self.dtype is not None:
+            return bk.float_dtype(self.dtype)
+        if input_dtype is not None and _xp.dtype_name(bk.xp, input_dtype) == "float32":
+            return bk.float_dtype("float32")
+        return bk.default_float_dtype
+
+    # ---------------------------------------------------------------------------------------- fit
+    def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None,
+            callbacks: Sequence[Any] = (), *, checkpoint: Any = None, checkpoint_every: int = 1,
+            resume: bool = False) -> Any:
+        """Train on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs.
+
+        Each epoch shuffles the samples, runs mini-batches of ``batch_size`` (forward, fused backward, one
+        optimizer step each) and stops early as scikit-learn's MLP does: when the training loss (or, with
+        ``early_stopping``, the validation score) has not improved by ``tol`` for ``n_iter_no_change``
+        epochs. ``validation_data=(X_val, y_val)`` gives a validation set of your own (scored every epoch,
+        used by ``early_stopping`` instead of a split). ``callbacks`` (:class:`xpnet.training.Callback`) run
+        after the built-in stopping rule, for this call only: e.g. an ``EarlyStopping("val_loss")`` of your own
+        with ``n_iter_no_change`` set above ``max_iter``. With ``warm_start`` a second ``fit`` continues from
+        the current weights and optimizer state.
+
+        ``checkpoint=PATH`` saves the training state every ``checkpoint_every`` epochs (see
+        :meth:`xpnet.training.Trainer.fit`); ``resume=True`` goes on from that file when it exists, training to
+        ``max_iter`` epochs in total, and reproduces the uninterrupted fit exactly when given the same data and
+        parameters: what the estimator learns from the data itself (``classes_``, the standardization) is
+        learned again from it, and the rest (weights, optimizer, epoch, random streams, history, the stopping
+        rule's state) comes from the checkpoint. A resume with other training parameters (the trainer's, and
+        ``standardize``, ``class_weight``, ``tol``, ``n_iter_no_change``, ``early_stopping``,
+        ``validation_fraction``) raises :class:`~xpnet.errors.ConfigError` naming them.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DivergenceError
+            The loss became NaN or infinite (the message says at which epoch and step; try a lower
+            ``learning_rate_init``). ``fit`` never returns a broken model: a fit that starts afresh leaves the
+            estimator as it was before the call (unfitted, or with its previous fit); a continuing one
+            (``warm_start``, ``partial_fit``) keeps the parameters of the last epoch whose loss was finite
+            (for ``partial_fit``, exactly the state before the call), with its attributes describing those
+            epochs.
+        """
+        return self._fit(X, y, epochs=_check_int("max_iter", self.max_iter, 1), validation_data=validation_data,
+                         incremental=False, callbacks=callbacks,
+                         checkpoint=dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume))
+
+    def _fit(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool,
+             callbacks: Sequence[Any] = (), classes: Any = None, checkpoint: dict[str, Any] | None = None) -> Any:
+        """Shared by ``fit`` (``incremental=False``) and ``partial_fit`` (one epoch, the same run going on).
+
+        A fit that does not continue (no network yet, or neither ``warm_start`` nor ``partial_fit``) resolves
+        the backend and dtype, reads the classes (``classes`` given, else those of ``y``) and builds a new
+        network.
+        """
+        if y is None:
+            raise LabelError(f"{type(self).__name__} requires y to be passed, but the target y is None: pass the "
+                             "labels (or regression targets) y, one per row of X")
+        continuing = hasattr(self, "network_") and (incremental or self.warm_start)
+        # A fresh fit that fails for any reason (divergence, a bad setting found late, out of memory, Ctrl-C)
+        # puts this back: never an untrained network that looks fitted.
+        before_fit = None if continuing else dict(self.__dict__)
+        try:
+            return self._fit_body(X, y, epochs=epochs, validation_data=validation_data, incremental=incremental,
+                                  callbacks=callbacks, classes=classes, checkpoint=checkpoint,
+                                  continuing=continuing)
+        except BaseException as exc:
+            if before_fit is not None:
+                self.__dict__.clear()
+                self.__dict__.update(before_fit)
+                if isinstance(exc, DivergenceError):
+                    exc.args = (f"{exc}; the estimator is left as it was before this fit",)
+            raise
+
+    def _fit_body(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool,
+                  callbacks: Sequence[Any], classes: Any, checkpoint: dict[str, Any] | None, continuing: bool) -> Any:
+        Xb, _, y = self._validate_X(X, reset=not continuing, y=y)
+        if not continuing:
+            self._backend_ = self._resolve_backend(X)
+        T, labels_host, m = self._targets(y, Xb, first=not continuing, classes=classes)
+        bk = self._backend_
+        xp = bk.xp
+        if not continuing:
+            sizes = self._hidden_sizes()
+            n_out = T.shape[0]
+            activation = self._hidden_activation()
+            self.network_ = DNN([Xb.shape[1], *sizes, n_out], hidden=activation, output=self._output_activation(),
+                                init=self.init, seed=_seed_from(self.random_state),
+                                dtype=Xb.dtype, backend=bk)  # Xb is already in the dtype this fit resolved
+            self.mean_ = self.scale_ = None
+        net = self.network_
+        XT = Xb.T  # the lecture's layout, as a view
+        weights = self._sample_weights(labels_host, T)
+        validation = None
+        if validation_data is not None:
+            Xv, yv = validation_data
+            Xvb, _, _ = self._validate_X(Xv, reset=False)
+            Tv, _, _ = self._targets(yv, Xvb, first=False)
+            validation = (Xvb.T, Tv)
+        elif self.early_stopping and not incremental:
+            split_labels = labels_host if self._output_kind == "classification" else None
+            train_idx, val_idx = split_indices(m, self.validation_fraction, net.seed, split_labels)
+            ti, vi = bk.asarray(train_idx), bk.asarray(val_idx)
+            # Rows of the sample-major data, so each part stays row-major (the engine's batches gather rows).
+            validation = (xp.take(Xb, vi, axis=0).T, xp.take(T, vi, axis=1))
+            XT, T = xp.take(Xb, ti, axis=0).T, xp.take(T, ti, axis=1)
+            if weights is not None:
+                weights = xp.take(weights, ti, axis=1)
+        if self.standardize and not continuing:
+            # Fitted on the training part only: the validation part must not leak into it. Computed in float64
+            # where the device has it; a feature whose spread is only rounding noise counts as constant (scale
+            # 1), else a float32 std of ~1e-7 would blow any change in it up millions of times at predict time.
+            f64 = bk.float_dtype("float64") if bk.supports_float64 else net.dtype
+            X64 = xp.astype(XT, f64)
+            mean = xp.mean(X64, axis=1)
+            std = xp.std(X64, axis=1)
+            eps = 1e-12 if bk.supports_float64 else 1e-6
+            tiny = std <= eps * xp.maximum(xp.abs(mean), xp.ones_like(mean))
+            scale = xp.where(tiny, xp.ones_like(std), std)
+            self._mean_b, self._scale_b = xp.astype(mean, net.dtype), xp.astype(scale, net.dtype)
+            self.mean_, self.scale_ = bk.to_numpy(mean), bk.to_numpy(scale)
+        if self.mean_ is not None:
+            XT = (XT - _column(xp, self._mean_b)) / _column(xp, self._scale_b)
+            if validation is not None:
+                validation = ((validation[0] - _column(xp, self._mean_b)) / _column(xp, self._scale_b),
+                              validation[1])
+        if incremental and hasattr(self, "trainer_"):
+            trainer = self.trainer_  # partial_fit: the same run goes on, hyper-parameters included
+        else:
+            # fit builds a trainer from the current parameters (set_params between warm-started fits counts);
+            # with warm_start it takes over the previous run's epoch count, history, streams and optimizer state.
+            trainer = self._make_trainer()
+            if continuing and hasattr(self, "trainer_"):
+                trainer.continue_from(self.trainer_)
+        self.trainer_ = trainer
+        stopper = None if incremental else self._make_stopper(validation is not None)
+        self._stopper = stopper
+        before = len(trainer.history)
+        try:
+            trainer.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights,
+                        callbacks=([stopper] if stopper is not None else []) + list(callbacks), **(checkpoint or {}))
+        except DivergenceError:
+            if continuing:
+                # The trainer put back the last finite epoch; describe what is kept (a fresh fit is undone by
+                # _fit).
+                self.t_ = getattr(self, "t_", 0) + XT.shape[1] * (len(trainer.history) - before)
+                self._collect(True, epochs)
+            raise
+        # scikit-learn's t_: training samples seen over the estimator's life (one per sample per epoch).
+        self.t_ = (self.t_ if continuing and hasattr(self, "t_") else 0) + \
+            XT.shape[1] * (len(trainer.history) - before)
+        self._collect(incremental, epochs)
+        return self
+
+    def _make_stopper(self, has_validation: bool) -> EarlyStopping:
+        """scikit-learn's stopping rule for one fit: an epoch counts as no improvement unless it beats the best
+        by more than ``tol``; more than ``n_iter_no_change`` such epochs in a row stop training."""
+        patience = _check_int("n_iter_no_change", self.n_iter_no_change, 1) + 1
+        tol = self.tol
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (0 <= tol < float("inf")):
+            raise ConfigError(f"tol must be a finite number >= 0, got {tol!r}")
+        if has_validation and self.early_stopping:
+            return EarlyStopping("val_metric", patience=patience, min_delta=tol, restore_best_weights=True)
+        return EarlyStopping("loss", patience=patience, min_delta=tol, restore_best_weights=False)
+
+    def _checkpoint_settings(self) -> dict[str, Any]:
+        """What a resumed fit must share with the fit that wrote the checkpoint beyond the trainer's own
+        settings, JSON-normalized (the trainer compares it with the checkpoint's)."""
+        cw = getattr(self, "class_weight", None)
+        if isinstance(cw, dict):  # order-free, and JSON-able for any class label
+            cw = sorted(([_jsonable(k), _jsonable(v)] for k, v in cw.items()), key=repr)
+        settings = {"standardize": self.standardize, "class_weight": cw, "tol": self.tol,
+                    "n_iter_no_change": self.n_iter_no_change, "early_stopping": self.early_stopping,
+                    "validation_fraction": self.validation_fraction}
+        return json.loads(json.dumps({k: _jsonable(v) for k, v in settings.items()}, sort_keys=True, default=repr))
+
+    def _make_trainer(self) -> Trainer:
+        lr = self.learning_rate_init
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < float("inf")):
+            raise ConfigError(f"learning_rate_init must be a positive finite number (e.g. 0.001), got {lr!r}")
+        return _EstimatorTrainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
+                       l2=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate_init,
+                       schedule=self.learning_rate, verbose=self.verbose,
+                       # cosine anneals over the whole run and step decays 4 times in it, not every epoch
+                       decay_steps=default_decay_steps(self.learning_rate, self.max_iter),
+                       **self._optimizer_options())
+
+    def _collect(self, incremental: bool, epochs: int) -> None:
+        h = self.trainer_.history
+        self.history_ = h
+        self.loss_curve_ = list(h["loss"])
+        vals = [v for v in h["val_metric"] if v is not None]
+        self.validation_scores_ = vals if vals else None
+        self.best_validation_score_ = max(vals) if vals else None
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+        self.n_iter_ = len(h)
+        self.n_layers_ = self.network_.num_layers + 1
+        self.n_outputs_ = self.network_.layer_dims[-1]
+        self.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}[
+            self.network_.output.name]
+        # Warn when the epochs ran out, not when the stopping rule (or a callback of the caller's) ended the run.
+        if not incremental and not self.trainer_.stop_training and epochs > 0:
+            warnings.warn(f"{type(self).__name__}: stochastic optimizer reached max_iter={self.max_iter} epochs "
+                          "and the optimization has not converged yet; raise max_iter or the learning rate",
+                          ConvergenceWarning, stacklevel=3)
+
+    # --------------------------------------------------------------------------------- prediction
+    def _forward(self, X: Any, batch_size: int | None = None) -> tuple[Any, bool]:
+        """``(AL^T (n_samples, n_L), give_back_numpy)``: the network's outputs for ``X``, computed in chunks of
+        ``batch_size`` samples (None: automatic, bounded memory; see :meth:`xpnet.DNN.predict_proba`), each
+        chunk standardized on its own when ``standardize``."""
+        check_is_fitted(self, "network_")
+        Xb, give_numpy, _ = self._validate_X(X, reset=False)
+        with self._backend_.activate():
+            xp = self._backend_.xp
+            prepare = None
+            if self.mean_ is not None:
+                mean, scale = _column(xp, self._mean_b), _column(xp, self._scale_b)
+
+                def prepare(chunk: Any) -> Any:
+                    return (chunk - mean) / scale
+
+            AL = self.network_._forward(Xb.T, batch_size, prepare)
+            return xp.permute_dims(AL, (1, 0)), give_numpy
+
+    @property
+    def coefs_(self) -> list[Any]:
+        """Weights as NumPy arrays in scikit-learn's orientation: ``coefs_[i]`` is ``W[i+1].T``,
+        ``(n_units_in, n_units_out)``."""
+        check_is_fitted(self, "network_")
+        p = self.network_.get_parameters()
+        return [p[f"W{l}"].T.copy() for l in range(1, self.network_.num_layers + 1)]
+
+    @property
+    def intercepts_(self) -> list[Any]:
+        """Biases as NumPy arrays, ``intercepts_[i]`` of shape ``(n_units_out,)`` (``b[i+1]`` flattened)."""
+        check_is_fitted(self, "network_")
+        p = self.network_.get_parameters()
+        return [p[f"b{l}"].reshape(-1) for l in range(1, self.network_.num_layers + 1)]

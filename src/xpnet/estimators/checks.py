@@ -1,0 +1,80 @@
+"""The estimators' checks of their arguments and inputs, and the small conversions they share."""
+
+from __future__ import annotations
+
+import numbers
+import re
+from typing import Any
+
+import numpy as np
+
+from ..device import xp as _xp
+from ..device.random import check_seed
+from ..errors import ConfigError, InputTypeError, InvalidValueError, ShapeError
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _input_error(exc: Exception) -> Exception:
+    """scikit-learn's input validation error as the matching xpnet error, its message kept word for word
+    (scikit-learn's own estimator checks match on it): values that are not numbers -> InputTypeError, NaN,
+    infinity or complex numbers -> InvalidValueError, anything else (dimensions, sample or feature counts,
+    feature names) -> ShapeError."""
+    text = str(exc)
+    if not re.search(r"\b[Xy]\b", text):  # scikit-learn's "Found array with 0 sample(s)" is about X
+        text = f"X: {text}"
+    if isinstance(exc, TypeError) or "convert" in text or "string" in text or "bytes" in text:
+        return InputTypeError(f"{text} (xpnet needs real numbers: bool, integer or float; encode or convert "
+                              "non-numeric columns first)")
+    if "NaN" in text or "infinity" in text or "Complex" in text:
+        # The first line: scikit-learn appends the whole array to "Complex data not supported".
+        return InvalidValueError(f"{text.splitlines()[0]} (xpnet needs finite real numbers: drop, impute or convert "
+                                 "those values first)")
+    return ShapeError(text)
+
+
+def _num_rows(a: Any) -> int | None:
+    """The number of rows of an array or a list, or None (None, scalars, anything else)."""
+    shape = getattr(a, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) >= 1 else None
+    return len(a) if isinstance(a, (list, tuple)) else None
+
+
+def _check_y_values(y: Any) -> None:
+    """NaN or infinity in float labels or targets (a NumPy array: ``y`` is read on the host anyway) is an
+    InvalidValueError naming ``y``, the count and the first bad value."""
+    if isinstance(y, np.ndarray) and y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y)):
+        _xp.check_finite(_xp.namespace_of(y), y, "y")
+
+
+def _seed_from(random_state: Any) -> int | None:
+    """scikit-learn's ``random_state`` (None, int or RandomState) -> xpnet's seed (an int, or None for
+    fresh entropy). An int is used as is, so ``random_state=3`` gives the same weights on every backend."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    return check_seed(random_state)
+
+
+def _refuse_partial_standardize(est: Any) -> None:
+    if est.standardize:
+        raise ConfigError("standardize=True learns the feature mean and scale in fit, from all of the training "
+                          "data; partial_fit sees one batch at a time: standardize with a StandardScaler fitted "
+                          "beforehand (in a Pipeline) and set standardize=False")
+
+
+def _column(xp: Any, v: Any) -> Any:
+    """A (n,) vector as a (n, 1) column, to broadcast over the columns of a lecture-layout X."""
+    return xp.reshape(v, (-1, 1))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

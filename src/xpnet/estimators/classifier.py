@@ -1,0 +1,244 @@
+"""The classifier, :class:`DNNClassifier`. The conventions it shares with :class:`~xpnet.estimators.DNNRegressor`
+(input namespaces, ``dtype``, input checks, the differences from scikit-learn's MLP) are in the docstring of
+:mod:`xpnet.estimators`."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+from ..device import xp as _xp
+from ..device.backend import Backend
+from ..errors import ConfigError, LabelError, ModelFileError, ShapeError
+from .base import _DNNEstimator
+from .checks import _check_y_values, _refuse_partial_standardize
+
+
+class DNNClassifier(ClassifierMixin, _DNNEstimator):
+    """A dense network classifier with scikit-learn's API, on any xpnet backend.
+
+    Two classes train one sigmoid output with binary cross-entropy; more train a softmax output with
+    categorical cross-entropy; both through the fused, stable gradient ``dZL = AL - Y``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : units per hidden layer, e.g. ``(64, 32)``
+    activation : hidden activation: ``relu``, ``leaky_relu``, ``tanh``, ``sigmoid``/``logistic``,
+        ``linear``/``identity``
+    solver : ``adam`` (default), ``sgd`` (with ``momentum``), ``momentum``, ``rmsprop``, ``gd``
+    alpha : L2 strength; batch_size : int, ``"auto"`` (``min(200, n)``) or ``"full"``
+    learning_rate : schedule name (``constant``, ``inverse_time``/``invscaling``, ``step``, ``exponential``,
+        ``cosine``; decaying per epoch, see :func:`xpnet.optimizers.default_decay_steps`) or an
+        :class:`xpnet.optimizers.Schedule`, which carries its own initial rate
+    learning_rate_init : the starting value of a named schedule
+    max_iter : epochs; shuffle, random_state, tol, verbose, warm_start, momentum, early_stopping,
+        validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change : as in scikit-learn's MLP
+    backend : xpnet backend spec (``"auto"``, ``"cupy"``, ``"torch:cuda:0"``, ...); None follows the data
+    dtype : ``"float32"``, ``"float64"`` or None (follow the input, see the module docstring)
+    dropout : dropout rate for every hidden layer, or one per hidden layer
+    init : ``he``, ``xavier``/``glorot``, ``scaled_normal``
+    class_weight : None, ``"balanced"`` or ``{class: weight}``: each sample's loss is scaled by its class's
+        weight (``"balanced"``: ``n_samples / (n_classes * count(class))``)
+    standardize : learn per-feature mean and standard deviation on the training data and apply them
+        before every prediction (:class:`DNNRegressor` standardizes its targets too and scales predictions
+        back: ``y_mean_``, ``y_scale_``)
+
+    Attributes
+    ----------
+    classes_, n_features_in_, n_iter_, loss_curve_, validation_scores_, best_loss_, coefs_, intercepts_,
+    n_layers_, n_outputs_, out_activation_, history_ (:class:`xpnet.training.History`), network_ (the
+    trained :class:`xpnet.DNN`).
+    """
+
+    _output_kind = "classification"
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] | int = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        backend: str | Backend | None = None,
+        dtype: str | None = None,
+        dropout: float | Sequence[float] = 0.0,
+        init: str = "he",
+        class_weight: dict[Any, float] | str | None = None,
+        standardize: bool = False,
+    ) -> None:
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
+            momentum=momentum, early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, backend=backend,
+            dtype=dtype, dropout=dropout, init=init, standardize=standardize,
+        )
+        self.class_weight = class_weight
+
+    def _output_activation(self) -> str:
+        return "sigmoid" if len(self.classes_) == 2 else "softmax"
+
+    def _targets(self, y: Any, Xb: Any, *, first: bool, classes: Any = None) -> tuple[Any, Any, int]:
+        """``y`` -> float targets on the backend in ``Xb``'s dtype (``(1, m)`` 0/1 for two classes, one-hot
+        ``(C, m)`` for more), the class index of each sample (host) and ``m``. ``first`` sets ``classes_``."""
+        bk = self._backend_
+        m = Xb.shape[0]
+        try:
+            y_host = column_or_1d(np.asarray(_xp.to_numpy(y) if _xp.is_array(y) else y), warn=True)
+        except ValueError as exc:
+            raise ShapeError(f"y must be a 1-D array of class labels (n_samples,): {exc}") from None
+        if y_host.shape[0] != m:
+            raise ShapeError(f"y has {y_host.shape[0]} labels but X has {m} samples")
+        _check_y_values(y_host)
+        try:
+            check_classification_targets(y_host)
+        except ValueError as exc:
+            raise LabelError(f"{exc} (y must hold class labels; for continuous targets use DNNRegressor)") from None
+        if first:
+            declared = classes is not None
+            classes = np.unique(column_or_1d(np.asarray(classes)) if declared else y_host)
+            if len(classes) < 2:
+                shown = classes.tolist()
+                raise LabelError(f"classes must hold at least 2 labels, got {shown!r}" if declared else
+                                 f"a classifier needs at least 2 classes, but y holds only one class "
+                                 f"({shown[0]!r}); add samples of another class")
+            self.classes_ = classes
+        index = np.searchsorted(self.classes_, y_host)
+        index = np.clip(index, 0, len(self.classes_) - 1)
+        unseen = self.classes_[index] != y_host
+        if unseen.any():
+            shown = self.classes_.tolist()
+            raise LabelError(f"y holds labels the model was not fitted with: {np.unique(y_host[unseen])[:5].tolist()}; "
+                             f"known classes: {shown[:20]}{' ...' if len(shown) > 20 else ''}")
+        dtype = Xb.dtype  # already the dtype this fit computes in
+        if len(self.classes_) == 2:
+            T = bk.asarray(index.reshape(1, -1).astype(np.float64), dtype=dtype)
+        else:
+            onehot = (index[None, :] == np.arange(len(self.classes_))[:, None]).astype(np.float64)
+            T = bk.asarray(onehot, dtype=dtype)
+        return T, index, m
+
+    def _sample_weights(self, index: Any, T: Any) -> Any:
+        if self.class_weight is None:
+            return None
+        from sklearn.utils.class_weight import compute_class_weight
+
+        cw = self.class_weight
+        if isinstance(cw, str) and cw != "balanced":
+            raise ConfigError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {cw!r}")
+        if isinstance(cw, dict):
+            unknown = [k for k in cw if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ConfigError(f"class_weight names classes that are not in y: {unknown!r}; "
+                                  f"classes: {self.classes_.tolist()!r}")
+            for k, v in cw.items():
+                # NaN/inf would surface as a divergence ("lower the learning rate"), a negative weight would
+                # train the network away from that class, and a string would fail inside scikit-learn.
+                number = isinstance(v, numbers.Real) and not isinstance(v, bool)
+                if not number or not math.isfinite(float(v)) or float(v) < 0:
+                    raise ConfigError(f"class_weight for class {k!r} must be a finite number >= 0, got "
+                                      f"{float(v) if number else v!r}")
+        elif not isinstance(cw, str):
+            raise ConfigError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {cw!r}")
+        y = self.classes_[index]
+        per_class = compute_class_weight(cw, classes=self.classes_, y=y)
+        w = per_class[index].reshape(1, -1)
+        return self._backend_.asarray(w, dtype=self.network_.dtype)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> DNNClassifier:
+        """One epoch over ``(X, y)``, continuing from the current state (the first call must pass
+        ``classes``, every label that will ever appear). ``early_stopping`` does not apply, and
+        ``standardize`` is learned by ``fit`` only."""
+        if self.class_weight == "balanced":
+            raise ConfigError("class_weight='balanced' needs the class counts of all the data, which partial_fit "
+                              "never sees at once: pass a dict {class: weight} (e.g. computed with "
+                              "sklearn.utils.class_weight.compute_class_weight on your labels)")
+        if not hasattr(self, "network_"):
+            _refuse_partial_standardize(self)
+            if classes is None:
+                raise ConfigError("the first call to partial_fit must pass classes=[...] (all labels that "
+                                  "will appear); later calls may omit it")
+        elif classes is not None:
+            given = np.unique(np.asarray(classes))
+            if given.shape != self.classes_.shape or not np.array_equal(given, self.classes_):
+                # scikit-learn refuses this too: the output layer was built for the first call's classes.
+                raise LabelError(f"classes={given.tolist()} differs from the classes of the first partial_fit "
+                                 f"call, {self.classes_.tolist()}; pass the same classes (or omit them), or fit "
+                                 "a new estimator")
+        return self._fit(X, y, epochs=1, validation_data=None, incremental=True, classes=classes)
+
+    def predict_proba(self, X: Any, *, batch_size: int | None = None) -> Any:
+        """Class probabilities, shape ``(n_samples, n_classes)`` in the order of ``classes_``.
+
+        ``batch_size``: samples per forward pass (None: automatic, bounded device memory); it changes only the
+        memory taken, not the result (beyond the last bits of rounding)."""
+        P, give_numpy = self._forward(X, batch_size)
+        xp = self._backend_.xp
+        if len(self.classes_) == 2:
+            P = xp.concat([1.0 - P, P], axis=1)
+        return self._backend_.to_numpy(P) if give_numpy else P
+
+    def predict_log_proba(self, X: Any, *, batch_size: int | None = None) -> Any:
+        """``log(predict_proba(X))``, shape ``(n_samples, n_classes)``."""
+        P = self.predict_proba(X, batch_size=batch_size)
+        if isinstance(P, np.ndarray):
+            with np.errstate(divide="ignore"):
+                return np.log(P)
+        return self._backend_.xp.log(P)
+
+    def predict(self, X: Any, *, batch_size: int | None = None) -> Any:
+        """Predicted class labels, shape ``(n_samples,)`` (values from ``classes_``); ``batch_size`` as in
+        :meth:`predict_proba`."""
+        P, give_numpy = self._forward(X, batch_size)
+        xp = self._backend_.xp
+        bk = self._backend_
+        index = xp.reshape(P > 0.5, (-1,)) if len(self.classes_) == 2 else xp.argmax(P, axis=1)
+        index = xp.astype(index, _xp.index_dtype(xp, bk.device))
+        if give_numpy or self.classes_.dtype.kind not in "biuf":
+            return self.classes_[bk.to_numpy(index)]
+        return xp.take(bk.asarray(self.classes_), index, axis=0)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy of ``predict(X)`` against ``y``."""
+        from sklearn.metrics import accuracy_score
+
+        y_true = _xp.to_numpy(y) if _xp.is_array(y) else y
+        _check_y_values(y_true)
+        return float(accuracy_score(y_true, _xp.to_numpy(self.predict(X)), sample_weight=sample_weight))
+
+    def _import_extra(self, meta: dict[str, Any]) -> None:
+        classes = meta.get("classes")
+        if not isinstance(classes, list) or len(classes) < 2:
+            raise ModelFileError("a classifier file must list at least 2 classes")
+        arr = np.asarray(classes)
+        if meta.get("classes_dtype") in ("U", "S", "O"):
+            arr = arr.astype(str)
+        self.classes_ = arr
+        expected = 1 if len(arr) == 2 else len(arr)
+        if self.network_.layer_dims[-1] != expected:
+            raise ModelFileError(f"{len(arr)} classes need {expected} output units, the network has "
+                                 f"{self.network_.layer_dims[-1]}")
