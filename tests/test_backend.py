@@ -268,3 +268,22 @@ def test_dtype_arguments_accept_names_and_any_librarys_dtype_objects(xpb):
         xpb.check(params["W1"])
     with pytest.raises(xpnet.DTypeError, match="'float32' or 'float64'"):
         xpb.backend.float_dtype("int32")
+
+
+def test_check_finite_probes_with_a_sum_and_falls_back_when_the_sum_overflows(xpb):
+    import warnings
+
+    from xpnet.device.xp import check_finite
+
+    big = np.full((3, 4), 3e38 if xpb.dtype_name == "float32" else 1.7e308)  # finite, but the sum overflows
+    arr = xpb.backend.asarray(big, dtype=xpb.dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning leaks to the user
+        check_finite(xpb.xp, arr, "X")
+    big[1, 2] = np.nan
+    with pytest.raises(xpnet.InvalidValueError, match=r"X contains NaN: 1 of 12 values are not finite, the first "
+                                                      r"is X\[1, 2\] = nan"):
+        check_finite(xpb.xp, xpb.backend.asarray(big, dtype=xpb.dtype), "X")
+    # A transposed view is read in its own layout: the position is that of the view.
+    with pytest.raises(xpnet.InvalidValueError, match=r"Xt\[2, 1\] = nan"):
+        check_finite(xpb.xp, xpb.backend.asarray(big, dtype=xpb.dtype).T, "Xt")

@@ -223,7 +223,7 @@ def test_a_non_identity_hook_gives_the_generic_bits_on_the_in_place_step(monkeyp
 
 def test_a_trainer_refuses_a_hook_that_is_not_one():
     net = xpnet.DNN([2, 3, 1], backend="numpy")
-    with pytest.raises(xpnet.ConfigError, match="gradient_hook"):
+    with pytest.raises(xpnet.ConfigError, match=r"gradient_hook must be .* subclass GradientHook and define __call__"):
         Trainer(net, gradient_hook=lambda xp, g, m: g)
 
 
@@ -262,3 +262,80 @@ def test_finite_parameters_whose_sum_overflows_are_not_a_divergence(xpb):
         xpb.backend.asarray(X, dtype=net.dtype), xpb.backend.asarray(Y, dtype=net.dtype), epochs=2)
     assert len(history) == 2 and np.isfinite(history["loss"]).all()
     assert (xpnet.to_numpy(net.parameters["W1"])[:2, 0] == np.float32(3e38)).all()
+
+
+# ------------------------------------------------------------------------------- what the seams refuse
+class _Rows(BatchSource):
+    """A source of host rows that can be told to get things wrong."""
+
+    def __init__(self, bk, X, Y, *, m=None, n_outputs=None, transpose_y=False, drop_last=False, dtype=None):
+        self.bk, self.X, self.Y, self.dtype = bk, X, Y, dtype
+        self.m = X.shape[0] if m is None else m
+        self.n_outputs = Y.shape[1] if n_outputs is None else n_outputs
+        self.weighted, self.transpose_y, self.drop_last = False, transpose_y, drop_last
+
+    def batches(self, order, batch_size):
+        order = np.arange(self.X.shape[0]) if order is None else order
+        for a in range(0, self.X.shape[0], batch_size):
+            idx = order[a:a + batch_size]
+            if self.drop_last and a + batch_size >= self.X.shape[0]:
+                return
+            Yb = self.Y[idx] if self.transpose_y else self.Y[idx].T
+            yield self.bk.asarray(self.X[idx].T, dtype=self.dtype), self.bk.asarray(Yb, dtype=self.dtype), None
+
+    def targets(self):
+        return self.bk.asarray(self.Y.T)
+
+
+def test_a_source_is_checked_as_its_batches_pass(xpb):
+    X, Y, _ = _rows(m=20, n_x=3, n_out=2)
+    Y = np.eye(2)[(Y[:, 0] > 0).astype(int)]
+    bk = xpb.backend
+    net = xpnet.DNN([3, 4, 2], output="softmax", dtype=xpb.dtype_name, backend=bk, seed=0)
+    with pytest.raises(xpnet.ShapeError, match="targets of 1 rows but the network has 2 outputs"):
+        Trainer(net, batch_size=8).fit(_Rows(bk, X, Y, n_outputs=1), epochs=1)
+    with pytest.raises(xpnet.ShapeError, match=r"yielded Y_b of shape \(8, 2\); the network needs"):
+        Trainer(net, batch_size=8).fit(_Rows(bk, X, Y, transpose_y=True), epochs=1)
+    with pytest.raises(xpnet.ShapeError, match="yielded 16 examples in an epoch but says m = 20"):
+        Trainer(net, batch_size=8).fit(_Rows(bk, X, Y, drop_last=True), epochs=1)
+    with pytest.raises(xpnet.ConfigError, match="needs m"):
+        Trainer(net, batch_size=8).fit(_Rows(bk, X, Y, m=0), epochs=1)
+    # Batches in another dtype are cast, as arrays handed to fit are: the parameters keep the network's dtype.
+    other = "float32" if xpb.dtype_name == "float64" else ("float64" if bk.supports_float64 else None)
+    if other is not None:
+        Trainer(net, batch_size=8).fit(_Rows(bk, X, Y, dtype=bk.float_dtype(other)), epochs=1)
+        assert all(p.dtype == net.dtype for p in net.parameters.values())
+
+
+def test_trainer_fit_refuses_arrays_of_another_library_and_suggests_the_transpose():
+    strict = xpnet.DNN([3, 4, 1], backend="array_api_strict", dtype="float32")
+    X, Y = np.zeros((3, 10), dtype=np.float32), np.zeros((1, 10), dtype=np.float32)
+    with pytest.raises(xpnet.NamespaceMismatchError,
+                       match=r"X is a numpy.ndarray but the network computes on .*backend.asarray\(X\)"):
+        Trainer(strict).fit(X, Y, epochs=1)
+    net = xpnet.DNN([3, 4, 1], backend="numpy", dtype="float32")
+    with pytest.raises(xpnet.ShapeError, match=r"pass X.T and Y.T"):
+        Trainer(net).fit(X.T, Y.T, epochs=1)
+
+
+class _Returns(GradientHook):
+    def __init__(self, make):
+        self.make = make
+
+    def __call__(self, xp, grads, batch_size):
+        return self.make(grads)
+
+
+@pytest.mark.parametrize("fast", ["0", "1"])
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda g: None, "returned NoneType"),
+    (lambda g: {k: v for k, v in g.items() if k != "db2"}, "returned nothing for db2"),
+    (lambda g: {**g, "dW2": g["dW2"].T}, r"returned \(4, 1\) .* for dW2; it must keep each gradient's shape \(1, 4\)"),
+    (lambda g: {**g, "dW1": g["dW1"].astype(np.float32)}, r"for dW1; it must keep .* dtype float64"),
+])
+def test_what_a_hook_returns_is_checked(monkeypatch, fast, make, message):
+    monkeypatch.setenv("XPNET_FAST", fast)
+    net = xpnet.DNN([3, 4, 1], backend="numpy", dtype="float64")
+    X, Y = np.zeros((3, 10)), np.zeros((1, 10))
+    with pytest.raises(xpnet.ConfigError, match=message):
+        Trainer(net, gradient_hook=_Returns(make)).fit(X, Y, epochs=1)

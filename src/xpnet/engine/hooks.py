@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-__all__ = ["IDENTITY", "GradientHook", "IdentityHook", "add_l2_gradients"]
+from ..errors import ConfigError
+
+__all__ = ["IDENTITY", "GradientHook", "IdentityHook", "add_l2_gradients", "run_hook"]
 
 
 class GradientHook:
-    """Called once per step between backward and update.
+    """Called once per step between backward and update. Subclass it and define ``__call__``.
 
     ``hook(xp, grads, batch_size)`` gets ``grads`` (``{"dW1": (n_1, n_0), "db1": (n_1, 1), ...}``, arrays of
     the network's namespace ``xp``) and returns the gradients the update uses, ``{"dW1", "db1", ...}`` with the
@@ -38,6 +40,26 @@ class IdentityHook(GradientHook):
 
     def __call__(self, xp: Any, grads: MutableMapping[str, Any], batch_size: int) -> MutableMapping[str, Any]:
         return grads
+
+
+def run_hook(hook: GradientHook, xp: Any, grads: MutableMapping[str, Any], batch_size: int
+             ) -> MutableMapping[str, Any]:
+    """Call ``hook`` and check what it returned: every key of ``grads``, each with the shape and dtype it had
+    (attribute checks only, no device work). A hook that got this wrong would otherwise train the network into
+    parameters of another shape or dtype, or fail deep inside the update."""
+    shapes = {k: (tuple(g.shape), g.dtype) for k, g in grads.items()}
+    out = hook(xp, grads, batch_size)
+    name = type(hook).__name__
+    if not isinstance(out, MutableMapping):
+        raise ConfigError(f"gradient hook {name} returned {type(out).__name__}; it must return the gradients, a dict "
+                          f"with the keys {', '.join(shapes)}")
+    for key, (shape, dtype) in shapes.items():
+        g = out.get(key)
+        if g is None or tuple(getattr(g, "shape", ())) != shape or getattr(g, "dtype", None) != dtype:
+            got = "nothing" if g is None else f"{getattr(g, 'shape', type(g).__name__)} {getattr(g, 'dtype', '')}"
+            raise ConfigError(f"gradient hook {name} returned {got} for {key}; it must keep each gradient's shape "
+                              f"{shape} and dtype {dtype}")
+    return out
 
 
 #: The hook every trainer uses unless given another.

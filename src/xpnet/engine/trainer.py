@@ -48,7 +48,7 @@ from typing import Any
 
 from ..device import xp as _xp
 from ..device.random import check_seed, host_generator
-from ..errors import ConfigError, DivergenceError, ShapeError
+from ..errors import ConfigError, DeviceMismatchError, DivergenceError, NamespaceMismatchError, ShapeError
 from ..lecture.network import forward_output, l2_penalty
 from .batches import ArrayBatches, BatchSource, check_batch_size
 from .callbacks import Callback, ProgressBar, check_nonnegative
@@ -121,7 +121,8 @@ class Trainer:
         self.keep = check_dropout(dropout, network.num_layers - 1)
         self.seed = network.seed if seed is None else check_seed(seed)
         if not isinstance(gradient_hook, GradientHook):
-            raise ConfigError(f"gradient_hook must be an xpnet.engine.hooks.GradientHook, got {gradient_hook!r}")
+            raise ConfigError(f"gradient_hook must be an xpnet.engine.GradientHook, got {gradient_hook!r}: subclass "
+                              "GradientHook and define __call__(self, xp, grads, batch_size) -> grads")
         self.gradient_hook = gradient_hook
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
@@ -231,16 +232,23 @@ class Trainer:
     def _array_source(self, xp: Any, X: Any, Y: Any, w: Any) -> ArrayBatches:
         """The batch source of lecture-layout arrays handed to :meth:`fit`, checked and cast to the network's
         dtype."""
+        net = self.network
         for name, A in (("X", X), ("Y", Y)):
             if not hasattr(A, "ndim") or A.ndim != 2:
                 raise ShapeError(f"Trainer.fit takes the lecture's layout: {name} must be a 2-D array (features or "
-                                 f"outputs, m), got {getattr(A, 'shape', type(A).__name__)}; DNN.train and the "
-                                 "estimators accept other forms")
-        if Y.shape[1] != X.shape[1] or X.shape[1] == 0:
-            raise ShapeError(f"X {tuple(X.shape)} and Y {tuple(Y.shape)} must hold the same m > 0 examples "
-                             "(columns)")
+                                 f"outputs, m), got {getattr(A, 'shape', type(A).__name__)}, or X an "
+                                 "xpnet.engine.BatchSource with Y=None; DNN.train and the estimators accept other "
+                                 "forms")
+        n_x, n_out = net.layer_dims[0], net.layer_dims[-1]
+        if X.shape[0] != n_x or Y.shape[0] != n_out or Y.shape[1] != X.shape[1] or X.shape[1] == 0:
+            hint = " (rows are examples here: pass X.T and Y.T)" if X.shape[1:] == (n_x,) else ""
+            raise ShapeError(f"Trainer.fit takes X ({n_x}, m) and Y ({n_out}, m) with the same m > 0 examples as "
+                             f"columns, got X {tuple(X.shape)} and Y {tuple(Y.shape)}{hint}")
+        for name, A in (("X", X), ("Y", Y), ("sample_weight", w)):
+            if A is not None:
+                _check_owned(net.backend, name, A)
         X, Y, w = self._in_dtype(xp, X, Y, w)
-        return ArrayBatches.from_columns(self.network.backend, X, Y, w)
+        return ArrayBatches.from_columns(net.backend, X, Y, w)
 
     def step(self, X: Any, Y: Any, sample_weight: Any = None) -> Any:
         """One optimization step on one mini-batch: forward, fused cost, backward, optimizer update.
@@ -430,7 +438,7 @@ class Trainer:
             if Y is not None or sample_weight is not None:
                 raise ConfigError("Trainer.fit takes a BatchSource alone: its targets and weights come from it "
                                   "(pass Y=None and sample_weight=None)")
-            source = X
+            source = X if isinstance(X, ArrayBatches) else _CheckedSource(X, self.network)
         else:
             source = self._array_source(xp, X, Y, sample_weight)
         active = self.callbacks + list(callbacks)
@@ -553,3 +561,63 @@ class Trainer:
             # A copy of the dict: this trainer's updates must not rewrite the previous trainer's state.
             self.optimizer.state, self.optimizer.t = dict(previous.optimizer.state), previous.optimizer.t
         return self
+
+
+def _check_owned(backend: Any, name: str, A: Any) -> None:
+    """``A`` must be an array of ``backend`` (its library and device): the engine never copies silently."""
+    if backend.owns(A):
+        return
+    if _xp.is_array(A) and _xp.namespace_of(A) is backend.xp:
+        raise DeviceMismatchError(f"{name} is on device {_xp.device_of(A)!r} but the network lives on "
+                                  f"{backend.device!r}: move it with network.backend.asarray({name})")
+    raise NamespaceMismatchError(f"{name} is a {type(A).__module__}.{type(A).__name__} but the network computes on "
+                                 f"{backend.spec}: move it with network.backend.asarray({name})")
+
+
+class _CheckedSource(BatchSource):
+    """A user's :class:`BatchSource`, its batches checked as they pass: shapes ``(n_x, b)``, ``(n_L, b)`` and
+    ``(1, b)`` with one ``b``, arrays of the network's backend, cast to the network's dtype (as arrays handed to
+    :meth:`Trainer.fit` are), and ``m`` examples per epoch. Attribute checks only: no device work, no sync."""
+
+    def __init__(self, source: BatchSource, network: Any) -> None:
+        m = getattr(source, "m", None)
+        if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
+            raise ConfigError(f"a BatchSource needs m, its number of examples (an int >= 1), got {m!r} from "
+                              f"{type(source).__name__}")
+        self.source, self.network = source, network
+        self.m = int(m)
+        self.n_outputs = getattr(source, "n_outputs", network.layer_dims[-1])
+        self.weighted = bool(getattr(source, "weighted", False))
+        if self.n_outputs != network.layer_dims[-1]:
+            raise ShapeError(f"{type(source).__name__} yields targets of {self.n_outputs} rows but the network has "
+                             f"{network.layer_dims[-1]} outputs: give Y_b as (n_L, b) targets (one-hot for softmax)")
+
+    def batches(self, order: Any, batch_size: int) -> Any:
+        net = self.network
+        n_x, n_out, bk = net.layer_dims[0], net.layer_dims[-1], net.backend
+        seen = 0
+        for batch in self.source.batches(order, batch_size):
+            Xb, Yb, wb = batch
+            b = getattr(Xb, "shape", (None, None))[-1]
+            want = {"X_b": (n_x, b), "Y_b": (n_out, b), "w_b": (1, b)}
+            for name, A in (("X_b", Xb), ("Y_b", Yb), ("w_b", wb)):
+                if A is None and name == "w_b":
+                    continue
+                if tuple(getattr(A, "shape", ())) != want[name] or not b:
+                    shown = tuple(A.shape) if hasattr(A, "shape") else type(A).__name__
+                    raise ShapeError(f"{type(self.source).__name__} yielded {name} of shape "
+                                     f"{shown}; the network needs X_b ({n_x}, b), "
+                                     f"Y_b ({n_out}, b) and w_b (1, b) or None, with one b >= 1 (the lecture's "
+                                     "layout: examples are columns)")
+                _check_owned(bk, name, A)
+            seen += b
+            yield tuple(a if a is None or a.dtype == net.dtype else bk.xp.astype(a, net.dtype) for a in batch)
+        if seen != self.m:
+            raise ShapeError(f"{type(self.source).__name__} yielded {seen} examples in an epoch but says m = {self.m}: "
+                             "the epoch's loss is averaged over m, so they must agree")
+
+    def targets(self) -> Any:
+        return self.source.targets()
+
+    def release(self) -> None:
+        self.source.release()

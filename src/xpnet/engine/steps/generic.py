@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...lecture.network import fused_gradients
-from ..hooks import IDENTITY, GradientHook, add_l2_gradients
+from ..hooks import IDENTITY, GradientHook, add_l2_gradients, run_hook
 
 __all__ = ["GenericStep"]
 
@@ -42,7 +42,7 @@ class GenericStep:
                                           lambd=self.lambd, keep_masks=masks, sample_weight=w,
                                           l2_gradients=identity)
         if not identity:
-            grads = add_l2_gradients(xp, self.hook(xp, grads, X.shape[1]), params, self.lambd, X.shape[1])
+            grads = add_l2_gradients(xp, run_hook(self.hook, xp, grads, X.shape[1]), params, self.lambd, X.shape[1])
         network.parameters = optimizer.update(xp, params, grads, lr)
         return cost, AL
 

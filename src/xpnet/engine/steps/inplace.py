@@ -32,7 +32,7 @@ from typing import Any
 
 from ...device import xp as _xp
 from ...lecture.activations import ACTIVATIONS
-from ..hooks import IDENTITY, GradientHook
+from ..hooks import IDENTITY, GradientHook, run_hook
 from ..optimizers import Adam, GradientDescent, Momentum, RMSprop
 
 __all__ = ["InplaceStep", "inplace_step"]
@@ -340,7 +340,7 @@ class InplaceStep:
                 update(self, optimizer, kW, W, dW, lr)
                 update(self, optimizer, kb, b, db, lr)
         if deferred:
-            grads = self.hook(self.xp, grads, m)
+            grads = run_hook(self.hook, self.xp, grads, m)
             for l in range(L, 0, -1):
                 kW, kb, kdW, kdb = keys[l]
                 dW = self._own(kdW, grads[kdW])
