@@ -78,11 +78,45 @@ def test_from_columns_takes_transposed_rows_as_they_are_and_copies_c_columns_onc
     X, Y, _ = _rows(m=30)
     bk = xpnet.get_backend("numpy")
     src = ArrayBatches.from_columns(bk, X.T, Y.T)  # the transposed view of row-major data: no copy
+    list(src.batches(np.arange(30), 8))
     assert np.shares_memory(src.X, X) and src.X.flags.c_contiguous
-    columns = np.ascontiguousarray(X.T)  # a C-ordered (n_x, m) array: rows are strided, copied once
+    columns = np.ascontiguousarray(X.T)  # a C-ordered (n_x, m) array: its rows are strided
     src = ArrayBatches.from_columns(bk, columns, Y.T)
+    list(src.batches(None, 8))  # unshuffled batches are slices of the columns: nothing copied
+    assert np.shares_memory(src.X, columns)
+    list(src.batches(np.arange(30)[::-1].copy(), 8))  # the first shuffled epoch copies the rows once
     assert not np.shares_memory(src.X, columns) and src.X.flags.c_contiguous
+    kept = src.X
+    list(src.batches(np.arange(30), 8))
+    assert src.X is kept
     np.testing.assert_array_equal(src.X, X)
+
+
+def test_an_order_that_does_not_index_the_examples_is_refused():
+    X, Y, _ = _rows(m=10)
+    src = ArrayBatches(xpnet.get_backend("numpy"), X, Y)
+    for order in (np.arange(1, 11), np.arange(9), -np.arange(10)):
+        with pytest.raises(xpnet.ShapeError, match="must index the 10 examples"):
+            list(src.batches(order, 4))
+
+
+def test_the_trainer_draws_the_same_orders_as_before():
+    """The epochs' orders are the seeded shuffle stream's permutations, as the column engine drew them; with
+    the row gather (test above) that makes the same batches."""
+    X, Y, _ = _rows(m=19, n_x=4, n_out=1)
+    bk = xpnet.get_backend("numpy")
+    orders = []
+
+    class Recording(ArrayBatches):
+        def batches(self, order, batch_size):
+            orders.append(order.copy())
+            return super().batches(order, batch_size)
+
+    net = xpnet.DNN([4, 3, 1], output="linear", dtype="float64", backend=bk)
+    Trainer(net, batch_size=5, seed=13).fit(Recording(bk, X, Y), epochs=3)
+    rng = host_generator(13, "shuffle")
+    expected = [rng.permutation(19) for _ in range(3)]
+    assert len(orders) == 3 and all(np.array_equal(a, b) for a, b in zip(orders, expected, strict=True))
 
 
 def test_a_source_with_rows_that_do_not_match_is_refused():

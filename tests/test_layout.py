@@ -67,3 +67,49 @@ def test_every_module_is_short_enough_to_read_in_one_sitting():
 def test_the_layers_are_subpackages():
     for layer in ("device", "lecture", "engine", "files", "datasets", "estimators", "bench"):
         assert (SRC / layer / "__init__.py").is_file(), layer
+
+
+def _cycles(graph) -> list[list[str]]:
+    """The strongly connected components of more than one module in an import graph (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.find_modules_directly_imported_by(v):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles():
+    # import-linter's layers contract sees imports across layers, not cycles inside one: grimp's graph does.
+    # Imports under `if TYPE_CHECKING:` are annotations only and do not count.
+    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter: pip install -e '.[dev]'")
+    graph = grimp.build_graph("xpnet", exclude_type_checking_imports=True)
+    assert _cycles(graph) == []
+    graph.add_import(importer="xpnet.lecture.network", imported="xpnet.lecture.functional")
+    graph.add_import(importer="xpnet.lecture.functional", imported="xpnet.lecture.network")
+    assert _cycles(graph) == [["xpnet.lecture.functional", "xpnet.lecture.network"]]  # the scan would see one

@@ -27,6 +27,7 @@ from .device.backend import (
 from .device.xp import to_numpy
 from .dnn import DNN
 from .engine import Callback, EarlyStopping, History, ModelCheckpoint, Trainer, optimizers
+from .engine.steps import inplace as _inplace
 from .errors import (
     BackendSpecError,
     BackendUnavailableError,
@@ -47,6 +48,7 @@ from .errors import (
 )
 from .files import load, save
 from .lecture import activations, functional, gradcheck, initializers, losses
+from .lecture import registry as _registry
 from .lecture.functional import (
     compute_cost,
     initialize_parameters,
@@ -66,7 +68,7 @@ from .lecture.gradcheck import GradCheckResult, gradient_check
 _OLD_PATHS = {
     "activations": activations, "losses": losses, "initializers": initializers, "functional": functional,
     "gradcheck": gradcheck, "optimizers": optimizers, "training": training, "network": network, "io": io,
-    "backend": _backend, "random": _random, "_xp": _xp,
+    "backend": _backend, "random": _random, "_xp": _xp, "_fast": _inplace, "_registry": _registry,
 }
 for _name, _module in _OLD_PATHS.items():
     sys.modules.setdefault(f"{__name__}.{_name}", _module)

@@ -28,6 +28,7 @@ inside the functions that need them.
 
 from __future__ import annotations
 
+from .children import _memory_child
 from .command import _json_safe, add_fit_arguments, end_to_end, run_bench, run_command
 from .configs import (
     ADAM,
@@ -56,7 +57,7 @@ from .fit import (
     run_fit_bench,
     run_fit_config,
 )
-from .memory import _memory_child, measure_fit_memory, measure_memory
+from .memory import measure_fit_memory, measure_memory
 from .peers import (
     _BUILDERS,
     Candidate,

@@ -1,8 +1,8 @@
 """``xpnet bench --fit``: whole fits, as users run them, against the peers a user would pick (DESIGN principle 9).
 
-A step benchmark times one prepared batch; a user's ``fit`` also shuffles (a copy of the data every epoch),
-slices batches, accumulates the loss and the metric, reads them back once an epoch and, with validation data,
-scores it every epoch. This module times that whole unit.
+A step benchmark times one prepared batch; a user's ``fit`` also shuffles, gathers each batch's rows,
+accumulates the loss and the metric, reads them back once an epoch and, with validation data, scores it every
+epoch. This module times that whole unit.
 
 What one *fit* is, for every candidate: ``E`` epochs (default 3) over ``m = batches x b`` rows (default 8
 batches) of synthetic data seeded by ``--seed`` (``X`` (m, n_0) standard normal in the dtype; class labels

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import time
-import types
 from dataclasses import asdict
 from typing import Any
 
@@ -102,15 +101,6 @@ def measure_memory(name: str, config: BenchConfig, settings: BenchSettings, time
                      timeout)
 
 
-def _memory_child(payload: str) -> int:
-    """Entry point of the measuring process (see :func:`run_child`): prints one JSON line. A payload with
-    ``"kind": "fit"`` measures a whole fit (:func:`_fit_memory_child`), any other a step."""
-    spec = json.loads(payload)
-    if spec.get("kind") == "fit":
-        return _report(_fit_memory_child(spec))
-    return _report(_step_memory(spec))
-
-
 def _step_memory(spec: dict[str, Any]) -> dict[str, Any]:
     """One step candidate's peak memory and growth (see :func:`measure_memory`)."""
     from ..device import get_backend
@@ -160,49 +150,11 @@ def _step_memory(spec: dict[str, Any]) -> dict[str, Any]:
 def measure_fit_memory(name: str, config: BenchConfig, settings: BenchSettings, fit: Any,
                        timeout: float = 600.0) -> dict[str, Any]:
     """Peak memory of one whole fit of :mod:`xpnet.bench.fit`'s candidate ``name`` (``fit``: its
-    :class:`~xpnet.bench.fit.FitSettings`), in a fresh process (:func:`_fit_memory_child`):
+    :class:`~xpnet.bench.fit.FitSettings`), in a fresh process (:func:`xpnet.bench.children._fit_memory_child`):
     ``peak_mib`` (the most held during the fit above what was held before it), ``growth_mib`` (held at the end
     of the last epoch minus at the end of the first), ``epochs``."""
     return run_child({"kind": "fit", "candidate": name, "config": _config_payload(config),
                       "settings": _child_settings(settings), "fit": asdict(fit)}, timeout)
-
-
-def _fit_memory_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """The measuring process of :func:`measure_fit_memory`: the libraries imported and warmed up by a fit of a
-    tiny network, the data made (the baseline), then one fit, the memory read at the end of every epoch."""
-    from ..device import get_backend
-    from ..engine.steps import inplace  # noqa: F401  (the first step imports it otherwise: a module is not fit memory)
-    from .fit import FitSettings, build_fit_candidate, make_fit_data
-    from .peers import _library_of, _torch_device_for
-
-    settings = BenchSettings(**spec["settings"], rounds=1, memory=False)
-    fit = FitSettings(**spec["fit"])
-    cfg = _config_from(spec["config"])
-    name = spec["candidate"]
-    on_torch = name.startswith("torch") or settings.backend.startswith("torch")
-    with _thread_limits(settings.threads, want_torch=on_torch, want_sklearn=True):
-        if name == "xpnet-estimator":
-            from .. import estimators  # noqa: F401  (scikit-learn's import is not fit memory)
-        bk = get_backend(settings.backend)
-        # A fit of a 2-3-k network on 4 rows first: what the libraries load and set up on first use (torch's
-        # optimizers pull in ~70 MiB of modules) is not the fit's memory, as importing is not.
-        small = BenchConfig("warm-up", (2, 3, 3 if cfg.output == "softmax" else 1), 2, cfg.output)
-        small_fit = FitSettings(epochs=1, batches=2)
-        build_fit_candidate(name, make_fit_data(small, small_fit, settings.dtype), settings, small_fit, bk).fit()
-        data = make_fit_data(cfg, fit, settings.dtype, settings.seed)
-        library = "torch" if name.startswith("torch") else _library_of(bk)
-        meter = _Meter(types.SimpleNamespace(device=_torch_device_for(bk), library=library))
-        held: list[float] = []
-        cand = build_fit_candidate(name, data, settings, fit, bk, on_epoch_end=lambda: held.append(meter.held()))
-        gc.collect()
-        base = meter.start()
-        summary = cand.fit()
-        peak, end = meter.peak(), meter.held()
-    out = {"kind": meter.kind, "peak_mib": max(0.0, peak - base) / _MIB, "end_mib": (end - base) / _MIB,
-           "growth_mib": (held[-1] - held[0]) / _MIB if len(held) >= 2 else None, "epochs": summary["epochs"]}
-    if meter.note:
-        out["note"] = meter.note
-    return out
 
 
 class _Meter:

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..device import xp as _xp
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, DeviceMismatchError, NamespaceMismatchError, ShapeError
 
-__all__ = ["ArrayBatches", "BatchSource", "check_batch_size"]
+__all__ = ["ArrayBatches", "BatchSource", "CheckedSource", "check_batch_size", "check_owned"]
 
 
 def check_batch_size(batch_size: Any, m: int) -> int:
@@ -104,19 +104,12 @@ class ArrayBatches(BatchSource):
     def from_columns(cls, backend: Any, X: Any, Y: Any, sample_weight: Any = None) -> ArrayBatches:
         """A source for the lecture's layout: ``X`` (n_x, m), ``Y`` (n_L, m), ``sample_weight`` (1, m) or None.
 
-        The rows are the transposed views. On NumPy and CuPy a view that is not row-contiguous (a C-ordered
-        ``(n_x, m)`` array) is copied once here, so that gathering a batch copies whole rows; an array that
-        is the transpose of row-major data (``X_rows.T``, the estimators' case) is used as it is.
+        The rows are the transposed views. Without shuffling a batch is a slice of them, whatever their
+        layout. On NumPy and CuPy, rows that are not contiguous (a C-ordered ``(n_x, m)`` array) are copied once,
+        at the first shuffled epoch, so that gathering a batch copies whole rows; an array that is the transpose
+        of row-major data (``X_rows.T``, the estimators' case) is used as it is.
         """
-        mod = _ufunc_module(backend.xp)
-
-        def rows(a: Any) -> Any:
-            if a is None:
-                return None
-            r = a.T
-            return mod.ascontiguousarray(r) if mod is not None else r
-
-        return cls(backend, rows(X), rows(Y), rows(sample_weight))
+        return cls(backend, X.T, Y.T, None if sample_weight is None else sample_weight.T)
 
     def _gather(self, slot: str, rows: Any, idx: Any, batch_size: int) -> Any:
         """``rows[idx]`` (b, n) into the slot's buffer of ``batch_size`` rows, kept for the run."""
@@ -125,7 +118,8 @@ class ArrayBatches(BatchSource):
             return self.backend.xp.take(rows, idx, axis=0)
         buf = self._buffers.get(slot)
         if buf is None or buf.shape != (batch_size, rows.shape[1]) or buf.dtype != rows.dtype:
-            buf = self._buffers[slot] = mod.empty((batch_size, rows.shape[1]), dtype=rows.dtype)
+            with self.backend.activate():
+                buf = self._buffers[slot] = mod.empty((batch_size, rows.shape[1]), dtype=rows.dtype)
         out = buf[: idx.shape[0]]
         if self._numpy:
             # NumPy buffers take(out=) in its default mode="raise", a second copy of every batch (2.8x slower
@@ -135,7 +129,21 @@ class ArrayBatches(BatchSource):
             mod.take(rows, idx, axis=0, out=out)
         return out
 
+    def _row_major(self) -> None:
+        """Make the stored rows contiguous (once, NumPy and CuPy): gathers then copy whole rows."""
+        mod = self._mod
+        if mod is not None and not all(a is None or a.flags.c_contiguous for a in (self.X, self.Y, self.w)):
+            with self.backend.activate():  # CuPy allocates on the current device
+                self.X, self.Y = mod.ascontiguousarray(self.X), mod.ascontiguousarray(self.Y)
+                self.w = None if self.w is None else mod.ascontiguousarray(self.w)
+
     def batches(self, order: Any, batch_size: int) -> Iterator[tuple[Any, Any, Any]]:
+        if order is not None:
+            # The gather trusts its indices (NumPy's take runs in mode="wrap"): one host check per epoch.
+            if order.shape != (self.m,) or (self.m and (order.min() < 0 or order.max() >= self.m)):
+                raise ShapeError(f"the order of an epoch must index the {self.m} examples, got shape "
+                                 f"{order.shape} with values from {order.min()} to {order.max()}")
+            self._row_major()
         m, X, Y, w = self.m, self.X, self.Y, self.w
         # The order moves to the device once per epoch; each batch slices it there.
         idx = None if order is None else self.backend.asarray(order)
@@ -168,3 +176,64 @@ def _ufunc_module(xp: Any) -> Any:
 
         return cupy
     return None
+
+
+def check_owned(backend: Any, name: str, A: Any) -> None:
+    """``A`` must be an array of ``backend`` (its library and device): the engine never copies silently."""
+    if backend.owns(A):
+        return
+    if _xp.is_array(A) and _xp.namespace_of(A) is backend.xp:
+        raise DeviceMismatchError(f"{name} is on device {_xp.device_of(A)!r} but the network lives on "
+                                  f"{backend.device!r}: move it with network.backend.asarray({name})")
+    raise NamespaceMismatchError(f"{name} is a {type(A).__module__}.{type(A).__name__} but the network computes on "
+                                 f"{backend.spec}: move it with network.backend.asarray({name})")
+
+
+class CheckedSource(BatchSource):
+    """A user's :class:`BatchSource` as :meth:`~xpnet.engine.trainer.Trainer.fit` runs it: its batches checked as
+    they pass: shapes ``(n_x, b)``, ``(n_L, b)`` and
+    ``(1, b)`` with one ``b``, arrays of the network's backend, cast to the network's dtype (as arrays handed to
+    ``Trainer.fit`` are), and ``m`` examples per epoch. Attribute checks only: no device work, no sync."""
+
+    def __init__(self, source: BatchSource, network: Any) -> None:
+        m = getattr(source, "m", None)
+        if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
+            raise ConfigError(f"a BatchSource needs m, its number of examples (an int >= 1), got {m!r} from "
+                              f"{type(source).__name__}")
+        self.source, self.network = source, network
+        self.m = int(m)
+        self.n_outputs = getattr(source, "n_outputs", network.layer_dims[-1])
+        self.weighted = bool(getattr(source, "weighted", False))
+        if self.n_outputs != network.layer_dims[-1]:
+            raise ShapeError(f"{type(source).__name__} yields targets of {self.n_outputs} rows but the network has "
+                             f"{network.layer_dims[-1]} outputs: give Y_b as (n_L, b) targets (one-hot for softmax)")
+
+    def batches(self, order: Any, batch_size: int) -> Any:
+        net = self.network
+        n_x, n_out, bk = net.layer_dims[0], net.layer_dims[-1], net.backend
+        seen = 0
+        for batch in self.source.batches(order, batch_size):
+            Xb, Yb, wb = batch
+            b = getattr(Xb, "shape", (None, None))[-1]
+            want = {"X_b": (n_x, b), "Y_b": (n_out, b), "w_b": (1, b)}
+            for name, A in (("X_b", Xb), ("Y_b", Yb), ("w_b", wb)):
+                if A is None and name == "w_b":
+                    continue
+                if tuple(getattr(A, "shape", ())) != want[name] or not b:
+                    shown = tuple(A.shape) if hasattr(A, "shape") else type(A).__name__
+                    raise ShapeError(f"{type(self.source).__name__} yielded {name} of shape "
+                                     f"{shown}; the network needs X_b ({n_x}, b), "
+                                     f"Y_b ({n_out}, b) and w_b (1, b) or None, with one b >= 1 (the lecture's "
+                                     "layout: examples are columns)")
+                check_owned(bk, name, A)
+            seen += b
+            yield tuple(a if a is None or a.dtype == net.dtype else bk.xp.astype(a, net.dtype) for a in batch)
+        if seen != self.m:
+            raise ShapeError(f"{type(self.source).__name__} yielded {seen} examples in an epoch but says m = {self.m}: "
+                             "the epoch's loss is averaged over m, so they must agree")
+
+    def targets(self) -> Any:
+        return self.source.targets()
+
+    def release(self) -> None:
+        self.source.release()

@@ -48,9 +48,9 @@ from typing import Any
 
 from ..device import xp as _xp
 from ..device.random import check_seed, host_generator
-from ..errors import ConfigError, DeviceMismatchError, DivergenceError, NamespaceMismatchError, ShapeError
+from ..errors import ConfigError, DivergenceError, ShapeError
 from ..lecture.network import forward_output, l2_penalty
-from .batches import ArrayBatches, BatchSource, check_batch_size
+from .batches import ArrayBatches, BatchSource, CheckedSource, check_batch_size, check_owned
 from .callbacks import Callback, ProgressBar, check_nonnegative
 from .checkpoint import (
     check_checkpoint_path,
@@ -154,7 +154,10 @@ class Trainer:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state.setdefault("gradient_hook", IDENTITY)  # trainers pickled before the hook existed
+        # Attributes a pickle may lack (they are rebuilt on the next step); pickles are not promised to move
+        # between xpnet versions, as scikit-learn does not promise it for its estimators.
+        for key, default in (("gradient_hook", IDENTITY), ("_impl", None), ("_impl_key", None), ("_owned", None)):
+            state.setdefault(key, default)
         self.__dict__.update(state)
 
     # ------------------------------------------------------------------------------------ one step
@@ -246,7 +249,7 @@ class Trainer:
                              f"columns, got X {tuple(X.shape)} and Y {tuple(Y.shape)}{hint}")
         for name, A in (("X", X), ("Y", Y), ("sample_weight", w)):
             if A is not None:
-                _check_owned(net.backend, name, A)
+                check_owned(net.backend, name, A)
         X, Y, w = self._in_dtype(xp, X, Y, w)
         return ArrayBatches.from_columns(net.backend, X, Y, w)
 
@@ -274,12 +277,13 @@ class Trainer:
         backend), or None (stored order) without shuffling."""
         return self._shuffle_rng.permutation(m) if self.shuffle else None
 
-    def _spread(self, xp: Any, key: Any, Y: Any) -> Any:
+    def _spread(self, xp: Any, key: Any, targets: Any) -> Any:
         """The targets' spread (R^2's denominator) on the host: it does not change between epochs (nor under
-        shuffling), so it is read back once per fit for each target set (``key`` keeps it alive)."""
+        shuffling), so it is read back once per fit for each target set (``key`` keeps it alive). ``targets()``
+        gives the ``(n_L, m)`` targets; it is called only then."""
         cached = self._totals.get(id(key))
         if cached is None or cached[0] is not key:
-            cached = self._totals[id(key)] = (key, self.network.backend.to_numpy(target_spread(xp, Y)))
+            cached = self._totals[id(key)] = (key, self.network.backend.to_numpy(target_spread(xp, targets())))
         return cached[1]
 
     def _readback(self, xp: Any, loss: Any, metric: Any) -> tuple[float, Any]:
@@ -324,7 +328,7 @@ class Trainer:
         finite_parameters = math.isfinite(numerators[-1]) or not self._count_non_finite(xp)
         if not math.isfinite(loss) or not finite_parameters:
             raise self._diverged(xp, costs, loss / m, lr, parameters_finite=finite_parameters)
-        spread = self._spread(xp, source, source.targets()) if out == "linear" else None
+        spread = self._spread(xp, source, source.targets) if out == "linear" else None
         return loss / m, finish_metric(out, numerators[:-1], m, spread)
 
     def _count_non_finite(self, xp: Any) -> int:
@@ -382,7 +386,8 @@ class Trainer:
             cost = cost + (0.5 * self.l2 * scale) * l2_penalty(xp, net.parameters)
         out = net.output.name
         loss, numerators = self._readback(xp, cost, metric_terms(xp, out, AL, Y))
-        return loss, finish_metric(out, numerators, Y.shape[1], self._spread(xp, Y, Y) if out == "linear" else None)
+        spread = self._spread(xp, Y, lambda: Y) if out == "linear" else None
+        return loss, finish_metric(out, numerators, Y.shape[1], spread)
 
     # ----------------------------------------------------------------------------------------- fit
     def fit(self, X: Any, Y: Any = None, *, epochs: int, validation_data: tuple[Any, Any] | None = None,
@@ -438,9 +443,10 @@ class Trainer:
             if Y is not None or sample_weight is not None:
                 raise ConfigError("Trainer.fit takes a BatchSource alone: its targets and weights come from it "
                                   "(pass Y=None and sample_weight=None)")
-            source = X if isinstance(X, ArrayBatches) else _CheckedSource(X, self.network)
+            source = X if isinstance(X, ArrayBatches) else CheckedSource(X, self.network)
         else:
-            source = self._array_source(xp, X, Y, sample_weight)
+            with self.network.backend.activate():  # CuPy allocates on the current device: the network's
+                source = self._array_source(xp, X, Y, sample_weight)
         active = self.callbacks + list(callbacks)
         for cb in active:
             if not isinstance(cb, Callback):
@@ -561,63 +567,3 @@ class Trainer:
             # A copy of the dict: this trainer's updates must not rewrite the previous trainer's state.
             self.optimizer.state, self.optimizer.t = dict(previous.optimizer.state), previous.optimizer.t
         return self
-
-
-def _check_owned(backend: Any, name: str, A: Any) -> None:
-    """``A`` must be an array of ``backend`` (its library and device): the engine never copies silently."""
-    if backend.owns(A):
-        return
-    if _xp.is_array(A) and _xp.namespace_of(A) is backend.xp:
-        raise DeviceMismatchError(f"{name} is on device {_xp.device_of(A)!r} but the network lives on "
-                                  f"{backend.device!r}: move it with network.backend.asarray({name})")
-    raise NamespaceMismatchError(f"{name} is a {type(A).__module__}.{type(A).__name__} but the network computes on "
-                                 f"{backend.spec}: move it with network.backend.asarray({name})")
-
-
-class _CheckedSource(BatchSource):
-    """A user's :class:`BatchSource`, its batches checked as they pass: shapes ``(n_x, b)``, ``(n_L, b)`` and
-    ``(1, b)`` with one ``b``, arrays of the network's backend, cast to the network's dtype (as arrays handed to
-    :meth:`Trainer.fit` are), and ``m`` examples per epoch. Attribute checks only: no device work, no sync."""
-
-    def __init__(self, source: BatchSource, network: Any) -> None:
-        m = getattr(source, "m", None)
-        if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
-            raise ConfigError(f"a BatchSource needs m, its number of examples (an int >= 1), got {m!r} from "
-                              f"{type(source).__name__}")
-        self.source, self.network = source, network
-        self.m = int(m)
-        self.n_outputs = getattr(source, "n_outputs", network.layer_dims[-1])
-        self.weighted = bool(getattr(source, "weighted", False))
-        if self.n_outputs != network.layer_dims[-1]:
-            raise ShapeError(f"{type(source).__name__} yields targets of {self.n_outputs} rows but the network has "
-                             f"{network.layer_dims[-1]} outputs: give Y_b as (n_L, b) targets (one-hot for softmax)")
-
-    def batches(self, order: Any, batch_size: int) -> Any:
-        net = self.network
-        n_x, n_out, bk = net.layer_dims[0], net.layer_dims[-1], net.backend
-        seen = 0
-        for batch in self.source.batches(order, batch_size):
-            Xb, Yb, wb = batch
-            b = getattr(Xb, "shape", (None, None))[-1]
-            want = {"X_b": (n_x, b), "Y_b": (n_out, b), "w_b": (1, b)}
-            for name, A in (("X_b", Xb), ("Y_b", Yb), ("w_b", wb)):
-                if A is None and name == "w_b":
-                    continue
-                if tuple(getattr(A, "shape", ())) != want[name] or not b:
-                    shown = tuple(A.shape) if hasattr(A, "shape") else type(A).__name__
-                    raise ShapeError(f"{type(self.source).__name__} yielded {name} of shape "
-                                     f"{shown}; the network needs X_b ({n_x}, b), "
-                                     f"Y_b ({n_out}, b) and w_b (1, b) or None, with one b >= 1 (the lecture's "
-                                     "layout: examples are columns)")
-                _check_owned(bk, name, A)
-            seen += b
-            yield tuple(a if a is None or a.dtype == net.dtype else bk.xp.astype(a, net.dtype) for a in batch)
-        if seen != self.m:
-            raise ShapeError(f"{type(self.source).__name__} yielded {seen} examples in an epoch but says m = {self.m}: "
-                             "the epoch's loss is averaged over m, so they must agree")
-
-    def targets(self) -> Any:
-        return self.source.targets()
-
-    def release(self) -> None:
-        self.source.release()
