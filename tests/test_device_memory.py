@@ -355,3 +355,23 @@ def test_a_batch_too_large_for_the_gpu_is_a_device_memory_error_and_chunks_fit(l
                                    _xp.to_numpy(net.predict_proba(X[:, :1000], batch_size=1000)), rtol=1e-4, atol=1e-5)
     finally:
         _free_gpu_memory(library)
+
+
+def test_a_translated_out_of_memory_error_does_not_keep_the_failed_attempts_buffers():
+    import gc
+    import weakref
+
+    from xpnet.device.xp import translating_oom
+
+    held = []
+
+    def attempt():
+        buffers = np.ones(1 << 20)  # what a failed step had allocated, a local of a frame below the with block
+        held.append(weakref.ref(buffers))
+        raise MemoryError("cannot allocate the next one")
+
+    with pytest.raises(DeviceMemoryError) as info, translating_oom("training", 64):
+        attempt()
+    gc.collect()
+    assert held[0]() is None  # freed while the error (as a notebook's last exception) is still held
+    assert isinstance(info.value.__cause__, MemoryError) and "cannot allocate the next one" in str(info.value)

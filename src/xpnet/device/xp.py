@@ -11,7 +11,6 @@ import contextlib
 import math
 import sys
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import array_api_compat as _compat
@@ -228,7 +227,6 @@ def detached(x: Any) -> Any:
 def device_context(xp: Any, device: Any) -> Any:
     """Make ``device`` current for the ``with`` block where the library needs it (CuPy's kernels run on the
     current device, so arrays on ``cupy:1`` need device 1 current); ``nullcontext`` elsewhere."""
-    import contextlib
 
     if is_cupy_namespace(xp):
         return device
@@ -297,8 +295,7 @@ def suggested_batch_size(batch_size: int) -> int:
     return max(1, batch_size // 2)
 
 
-@contextlib.contextmanager
-def translating_oom(what: str, batch_size: int | None, *, how: str = "batch_size={n}") -> Iterator[None]:
+class translating_oom:  # noqa: N801  (used as a function: ``with translating_oom(...):``)
     """A ``with`` block that turns an out-of-memory error (:func:`is_out_of_memory`: CuPy's, torch's, JAX's,
     NumPy's ``MemoryError``) raised inside it into :class:`~xpnet.errors.DeviceMemoryError`, chained
     ``from`` the original.
@@ -306,17 +303,26 @@ def translating_oom(what: str, batch_size: int | None, *, how: str = "batch_size
     The message says what was being done (``what``, e.g. ``"predicting"``), the batch size that was tried
     (``batch_size`` examples; ``None``: all of them at once), a smaller one (:func:`suggested_batch_size`) and
     how to pass it: ``how`` with ``{n}`` replaced by that size, e.g. ``"net.predict(X, batch_size={n})"``.
-    A :class:`DeviceMemoryError` raised inside passes through unchanged; any other error too.
+    A :class:`DeviceMemoryError` raised inside passes through unchanged; any other error too. The original
+    error stays the cause, without its traceback: the failed attempt's frames, and the buffers their locals
+    hold, are freed at once, so a retry with half the batch (a notebook keeps the last exception) finds the
+    memory free. (A class rather than a generator: ``contextlib``'s frame would hold the traceback.)
     """
-    from ..errors import DeviceMemoryError
 
-    try:
-        yield
-    except DeviceMemoryError:
-        raise
-    except Exception as err:
-        if not is_out_of_memory(err):
-            raise
+    def __init__(self, what: str, batch_size: int | None, *, how: str = "batch_size={n}") -> None:
+        self.what, self.batch_size, self.how = what, batch_size, how
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, err: Any, tb: Any) -> bool:
+        from ..errors import DeviceMemoryError
+
+        del tb  # this frame is part of the new error's traceback: it must not hold the old one
+        if err is None or isinstance(err, DeviceMemoryError) or not isinstance(err, Exception) \
+                or not is_out_of_memory(err):
+            return False
+        what, batch_size, how = self.what, self.batch_size, self.how
         details = " ".join(str(err).split()) or "no details"  # the library's text, on one line
         source = f"{type(err).__module__}.{type(err).__qualname__}: {details}"
         if batch_size is None:
@@ -331,4 +337,5 @@ def translating_oom(what: str, batch_size: int | None, *, how: str = "batch_size
             advice = ("no smaller batch exists: free device memory (other arrays, a memory pool such as "
                       "cupy.get_default_memory_pool().free_all_blocks()), use a smaller network or a device "
                       "with more memory")
+        err.__traceback__ = None
         raise DeviceMemoryError(f"out of memory while {what} with {tried} ({source}); {advice}") from err
