@@ -238,6 +238,20 @@ def _cli_train_file(b: B, name: str, bad_row: str) -> None:
     cli_fails(b, "train", "--dataset", path, "--epochs", "1", "-q")
 
 
+def _fifo(b: B) -> str:
+    import os
+
+    path = b.tmp / "pipe"
+    if not path.exists():
+        os.mkfifo(path)
+    return str(path)
+
+
+def _output_over(b: B, *argv: str) -> None:
+    data = write_csv(b, "data.csv", "x1,x2,y", [f"{a:.4f},{c:.4f},{i % 2}" for i, (a, c) in enumerate(XS[:, :2])])
+    cli_fails(b, *(a.format(data=data, fifo=_fifo(b)) for a in argv))
+
+
 def _mixed_devices_linear(b: B) -> None:
     other = b.other_device()
     W = b.arr(np.ones((2, 3)), dtype="float32")
@@ -479,6 +493,20 @@ ROWS: tuple[Row, ...] = (
               (r"text\.csv", r"holds 'abc', not a number")),
         Entry("xpnet predict", lambda b: _predict_npz(b, "nan.npz", with_value(np.ones((3, 2)), (1, 0), np.nan)),
               (r"X in \S*nan\.npz", r"X\[1, 0\] is nan")),
+    )),
+    Row("output-over-input", cli.CommandError, (
+        Entry("xpnet train", lambda b: _output_over(b, "train", "--dataset", "{data}", "--epochs", "1", "-q",
+                                                    "--out", "{data}"),
+              (r"cannot write model '\S*data\.csv'", r"same file as the input '\S*data\.csv'")),
+        Entry("xpnet predict", lambda b: _output_over(b, "predict", b.model_file, "{data}", "--out", b.model_file),
+              (r"cannot write predictions", r"same file as the input")),
+        Entry("xpnet train", lambda b: _output_over(b, "train", "--dataset", "{data}", "--epochs", "1", "-q",
+                                                    "--out", "{fifo}"),
+              (r"cannot write model '\S*pipe'", r"it is a FIFO")),
+    )),
+    Row("special-file-output", xpnet.ModelFileError, (
+        Entry("xpnet.save", lambda b: xpnet.save(xpnet.DNN([2, 3, 1], backend="numpy"), _fifo(b)),
+              (r"cannot save model to '\S*pipe'", r"it is a FIFO \(named pipe\)")),
     )),
     Row("cli-usage", SystemExit, (
         Entry("xpnet train", lambda b: cli_usage(b, "train", "--lr=-0.1"), (r"argument --lr: -0\.1 is outside",)),

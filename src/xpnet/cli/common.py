@@ -4,7 +4,7 @@ work starts, and loading a dataset given on the command line."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import os
 from typing import Any
 
 from ..errors import XpnetError
@@ -21,16 +21,24 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text)
 
 
-def _check_output_dir(path: str | None, what: str) -> None:
-    # Checked before training starts: minutes of training must not end in "no such directory".
+def _check_output_dir(path: str | None, what: str, inputs: Any = ()) -> None:
+    """Check an output before any work starts (:func:`xpnet.files.check_destination`): minutes of training must
+    not end in "no such directory", and no output may replace a special file or one of the command's
+    ``inputs``."""
     if path is None:
         return
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise CommandError(f"cannot write {what} {path!r}: it is a directory; name a file inside it")
-    parent = target.resolve().parent
-    if not parent.is_dir():
-        raise CommandError(f"cannot write {what} {path!r}: directory {str(parent)!r} does not exist")
+    from ..files import check_destination
+
+    check_destination(path, inputs=inputs, what=what, error=_write_failed(what))
+
+
+def _check_distinct(**outputs: str | None) -> None:
+    """Two outputs of one command at the same path would overwrite each other: refused."""
+    given = [(flag, path) for flag, path in outputs.items() if path]
+    for i, (flag, path) in enumerate(given):
+        for other, other_path in given[i + 1:]:
+            if os.path.realpath(os.path.expanduser(path)) == os.path.realpath(os.path.expanduser(other_path)):
+                raise CommandError(f"--{flag} and --{other} name the same file {path!r}: give each output its own path")
 
 
 def _require_matplotlib() -> Any:

@@ -153,8 +153,8 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
 def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
+    _check_output_dir(args.out, "predictions", (args.model, args.data))  # never written over an input
     model = _load_model(args.model, args.backend)
-    _check_output_dir(args.out, "predictions")
     X = _read_features(args.data, model.n_features_in_, args.label_column)
     _check_features(model, X, args.data)
     pred = np.asarray(model.predict(X))

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import LabelError
 from .common import (
     CommandError,
+    _check_distinct,
     _check_output_dir,
     _describe_data,
     _load_dataset,
@@ -59,11 +60,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..estimators import DNNClassifier, DNNRegressor
     from ..files import save
 
-    _check_output_dir(args.out, "model")
-    _check_output_dir(args.plot, "plot")
     if args.resume and not args.checkpoint:
         raise CommandError("--resume needs --checkpoint PATH, the checkpoint file to resume from")
-    _check_output_dir(args.checkpoint, "checkpoint")
+    _check_distinct(out=args.out, plot=args.plot, checkpoint=args.checkpoint)
+    # The dataset is the command's input: no output may be written over it (a checkpoint is read by --resume
+    # and rewritten by design).
+    inputs = (args.dataset,)
+    _check_output_dir(args.out, "model", inputs)
+    _check_output_dir(args.plot, "plot", inputs)
+    _check_output_dir(args.checkpoint, "checkpoint", inputs)
     if args.plot:
         _require_matplotlib()
     schedule = get_schedule(args.schedule, args.lr, decay_rate=args.decay_rate,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ModelFileError
-from ..files import read_model_file, write_model_file
+from ..files import check_destination, read_model_file, write_model_file
 from .callbacks import Callback
 from .history import History
 
@@ -135,6 +135,9 @@ def check_checkpoint_path(path: Any) -> Path:
     parent = Path(os.path.realpath(target)).parent
     if not parent.is_dir():
         raise ModelFileError(f"cannot write checkpoint '{target}': directory '{parent}' does not exist")
+    # Not a special file, and a file can be created there (proved): the safe writer's own check.
+    check_destination(target, what="a checkpoint",
+                      error=lambda p, reason: ModelFileError(f"cannot write checkpoint '{p}': {reason}"))
     return target
 
 

@@ -32,6 +32,7 @@ The package's modules: :mod:`~xpnet.files.models` (``save``, ``load``, reading a
 
 from __future__ import annotations
 
+from .atomic import check_destination as check_destination
 from .atomic import write_file_atomically as write_file_atomically
 from .format import _digest as _digest
 from .format import _text_digest as _text_digest
@@ -40,6 +41,7 @@ from .models import load, read_metadata, read_model_file, save, write_model_file
 
 __all__ = [
     "FORMAT_VERSION",
+    "check_destination",
     "load",
     "read_metadata",
     "read_model_file",

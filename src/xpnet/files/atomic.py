@@ -1,20 +1,127 @@
-"""Atomic file writes: a temporary file in the target's directory, fsync, rename, then fsync of the directory.
+"""The one safe writer: every file xpnet writes (models, checkpoints, predictions, plots, benchmark results)
+goes through :func:`_atomic_write`.
 
-Model files are written this way, so an interrupted save leaves the old file; :func:`write_file_atomically` does
-the same for anything else that must never be left half-written (plots, predictions, benchmark results).
+A write goes to a temporary file in the target's directory (``.NAME.<random>.tmp``), is fsynced, renamed over
+the target and the directory fsynced: an interrupted write leaves the old file. The writer also:
+
+* refuses a destination that exists and is not a regular file (a directory, a FIFO, a device such as
+  ``/dev/null``): the rename would replace it with a regular file;
+* holds an advisory lock on its temporary file until the rename, and removes the temporaries of earlier
+  writes of the same target whose writer is gone (killed between writing and renaming), never a live one's;
+* with :func:`check_destination`, lets a command check a destination before any work starts: not a special
+  file, not one of the command's own inputs (the same file, also through links or another name), and a file
+  can be created in its directory (proved by creating and removing one).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .paths import _model_write_error
+
+try:  # POSIX: advisory locks tell a live writer's temporary file from a dead one's
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: stale temporaries are left alone there
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["check_destination", "write_file_atomically"]
+
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def _not_regular(real: Path) -> str | None:
+    """What ``real`` is when it exists and is not a regular file (``"a FIFO (named pipe)"``), else None."""
+    try:
+        mode = os.stat(real).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_destination(path: str | os.PathLike[str], *, inputs: Any = (), what: str = "output",
+                      error: Callable[[Any, str], Exception] | None = None) -> Path:
+    """Check, before any work starts, that ``path`` can be written by :func:`write_file_atomically` without
+    destroying anything; returns the path.
+
+    Refused (``error(path, reason)``, default :class:`~xpnet.errors.ModelFileError`): a destination that exists
+    and is not a regular file; one that is the same file as one of ``inputs`` (paths the command reads: the
+    dataset, the model), also through symbolic or hard links; a directory that does not exist or where no file
+    can be created (a file is created there and removed). Stale temporaries of earlier writes of ``path`` are
+    removed.
+    """
+    fail = error or _model_write_error
+    target = Path(os.fspath(path)).expanduser()
+    real = Path(os.path.realpath(target))
+    kind = _not_regular(real)
+    if kind is not None:
+        hint = "; name a file inside it" if kind == "a directory" else ""
+        raise fail(target, f"it is {kind}, which writing {what} would replace with a regular file{hint}")
+    for source in inputs:
+        if source is not None and os.path.exists(os.fspath(source)) and _same_file(real, Path(os.fspath(source))):
+            raise fail(target, f"it is the same file as the input '{os.fspath(source)}', which writing {what} there "
+                               "would destroy; choose another path")
+    if not real.parent.is_dir():
+        raise fail(target, f"directory '{real.parent}' does not exist; create it first")
+    try:
+        fd, probe = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".probe")
+    except OSError as exc:
+        raise fail(target, f"cannot create a file in '{real.parent}' ({exc.strerror or exc})") from exc
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    remove_stale_temporaries(real)
+    return target
+
+
+def remove_stale_temporaries(real: Path) -> int:
+    """Remove the temporary files that earlier writes of ``real`` left when their process was killed between
+    writing and renaming; returns how many. A temporary whose writer is alive is locked by it and left alone
+    (POSIX advisory locks; without them, nothing is removed), and so is one younger than a second."""
+    if fcntl is None:
+        return 0
+    pattern = re.compile(re.escape(f".{real.name}.") + r"[A-Za-z0-9_]+\.tmp")
+    try:
+        names = os.listdir(real.parent)
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        if not pattern.fullmatch(name):
+            continue
+        try:
+            # A writer locks its file right after creating it: one younger than a second may not be locked yet.
+            if time.time() - os.stat(real.parent / name).st_mtime < 1.0:
+                continue
+            fd = os.open(real.parent / name, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken only when no live writer holds it
+            os.unlink(real.parent / name)
+            removed += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def write_file_atomically(path: str | os.PathLike[str], data: bytes,
@@ -34,6 +141,10 @@ def _atomic_write(real: Path, data: bytes, shown: Path, error: Callable[[Any, st
     the target is then untouched and no temporary file is left.
     """
     fail = error or _model_write_error
+    kind = _not_regular(real)
+    if kind is not None:
+        raise fail(shown, f"it is {kind}, which an atomic write would replace with a regular file")
+    remove_stale_temporaries(real)
     try:
         old_mode = stat.S_IMODE(os.stat(real).st_mode)
     except OSError:
@@ -45,6 +156,8 @@ def _atomic_write(real: Path, data: bytes, shown: Path, error: Callable[[Any, st
             from exc
     try:
         with os.fdopen(fd, "wb") as fh:
+            if fcntl is not None:  # held until the rename: a cleaner never removes a live write's file
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -52,7 +165,7 @@ def _atomic_write(real: Path, data: bytes, shown: Path, error: Callable[[Any, st
             # a new file under the usual umask, or keep the permissions of the file being replaced.
             if hasattr(os, "fchmod"):
                 os.fchmod(fh.fileno(), old_mode if old_mode is not None else 0o644)
-        os.replace(tmp_name, real)
+            os.replace(tmp_name, real)  # while the lock is held (renaming an open file is fine on POSIX)
     except BaseException as exc:
         # Also on KeyboardInterrupt: never leave a half-written temporary file behind.
         with contextlib.suppress(OSError):
