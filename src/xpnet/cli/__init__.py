@@ -13,6 +13,8 @@ types in :mod:`~xpnet.cli.args`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -187,7 +189,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     warnings.showwarning = one_line  # a user reads one line, not a source location
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a reader that went away shows here, among the handlers, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`xpnet train | head -1`): what it wanted it has. Exit quietly, as a Unix tool
+        # killed by SIGPIPE does (status 141), with stdout pointed at /dev/null so that the interpreter's
+        # final flush does not fail again.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except XpnetError as exc:
         print(f"xpnet: error: {exc}", file=sys.stderr)
         return 1

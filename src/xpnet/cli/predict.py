@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import math
 import sys
 from pathlib import Path
@@ -168,12 +170,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         header = [f"prediction_{i}" for i in range(columns[0].shape[1])]
     table = np.concatenate([c.astype(str) if c.dtype.kind not in "f" else np.char.mod("%.8g", c) for c in columns],
                            axis=1)
-    text = ",".join(header) + "\n" + "\n".join(",".join(row) for row in table) + "\n"
+    # The csv module quotes what needs it (a class name holding a comma or a quote), so every row keeps its fields.
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(table.tolist())
+    text = buffer.getvalue()
     if args.out:
         from ..files import write_file_atomically
 
         write_file_atomically(args.out, text.encode("utf-8"), error=_write_failed("predictions"))
         print(f"wrote {len(X)} predictions to {args.out}")
+    elif sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to write
+        raise CommandError("standard output is closed, so the predictions have nowhere to go: pass --out FILE")
     else:
         sys.stdout.write(text)
     return 0
