@@ -21,7 +21,7 @@ import pytest
 import xpnet
 from xpnet import cli
 from xpnet import functional as F
-from xpnet.estimators import DNNClassifier, DNNRegressor
+from xpnet.estimators import DNNClassifier, DNNRegressor, NotFittedError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -238,10 +238,10 @@ def _cli_train_file(b: B, name: str, bad_row: str) -> None:
     cli_fails(b, "train", "--dataset", path, "--epochs", "1", "-q")
 
 
-def _fifo(b: B) -> str:
+def _fifo(b: B, name: str = "pipe") -> str:
     import os
 
-    path = b.tmp / "pipe"
+    path = b.tmp / name
     if not path.exists():
         os.mkfifo(path)
     return str(path)
@@ -493,6 +493,37 @@ ROWS: tuple[Row, ...] = (
               (r"text\.csv", r"holds 'abc', not a number")),
         Entry("xpnet predict", lambda b: _predict_npz(b, "nan.npz", with_value(np.ones((3, 2)), (1, 0), np.nan)),
               (r"X in \S*nan\.npz", r"X\[1, 0\] is nan")),
+        Entry("xpnet train", lambda b: cli_fails(b, "train", "--dataset", _fifo(b, "pipe.csv"), "--epochs", "1", "-q"),
+              (r"\S*pipe\.csv': it is a FIFO \(named pipe\), not a regular file",)),
+    )),
+    Row("not-fitted", NotFittedError, (
+        Entry("DNNClassifier.predict", lambda b: clf(b).predict(b.arr(XS)),
+              (r"this DNNClassifier is not fitted yet", r"call fit\(X, y\)")),
+        Entry("DNNRegressor.score", lambda b: reg(b).score(b.arr(XS), YR), (r"DNNRegressor is not fitted",)),
+        Entry("xpnet.save", lambda b: xpnet.save(clf(b), b.tmp / "m.safetensors"), (r"cannot be saved",)),
+    )),
+    Row("score-lengths", xpnet.ShapeError, (
+        Entry("DNNClassifier.score", lambda b: fitted_clf(b).score(b.arr(XS), YS[:-1]),
+              (r"y has 19 entries but X has 20 rows",)),
+        Entry("DNNRegressor.score", lambda b: fitted_reg(b).score(b.arr(XS), YR, sample_weight=np.ones(3)),
+              (r"sample_weight has 3 entries but X has 20 rows",)),
+    )),
+    Row("bad-caches", xpnet.InputTypeError, (
+        Entry("model_backward", lambda b: F.model_backward(b.arr(np.full((1, 4), 0.5)), b.arr(np.ones((1, 4))),
+                                                           [1, 2]),
+              (r"the cache of layer 2 must be the \(linear_cache, Z\) pair", r"got int")),
+        Entry("model_backward", lambda b: F.model_backward(b.arr(np.full((1, 4), 0.5)), b.arr(np.ones((1, 4))), 7),
+              (r"caches must be the list of caches model_forward returns, got int",)),
+        Entry("linear_backward", lambda b: F.linear_backward(b.arr(np.ones((1, 4))), (b.arr(np.ones((3, 4))),)),
+              (r"cache must be the \(A_prev, W, b\) triple", r"tuple of length 1")),
+    )),
+    Row("network-too-large", xpnet.DeviceMemoryError, (
+        Entry("DNN", lambda b: xpnet.DNN([10**6, 10**6, 1], backend=b.backend),
+              (r"layer_dims \[1000000, 1000000, 1\] needs \S+ TiB", r"more than the .* free")),
+        Entry("initialize_parameters", lambda b: F.initialize_parameters([10**6, 10**6, 1], backend=b.backend),
+              (r"1,000,002,000,001 values",)),
+        Entry("xpnet train", lambda b: cli_fails(b, "train", "--layers", "1000000000", "--epochs", "1", "-q"),
+              (r"layer_dims \[64, 1000000000, 10\]", r"use fewer or smaller layers")),
     )),
     Row("output-over-input", cli.CommandError, (
         Entry("xpnet train", lambda b: _output_over(b, "train", "--dataset", "{data}", "--epochs", "1", "-q",

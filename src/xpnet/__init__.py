@@ -79,7 +79,7 @@ del _name, _module
 def __getattr__(name: str) -> object:
     # The estimators import scikit-learn (and with it NumPy and SciPy): loaded on first use, so that
     # ``import xpnet`` stays free of array libraries.
-    if name in ("DNNClassifier", "DNNRegressor", "estimators"):
+    if name in ("DNNClassifier", "DNNRegressor", "NotFittedError", "estimators"):
         import importlib
 
         module = importlib.import_module(".estimators", __name__)
@@ -111,6 +111,7 @@ __all__ = [
     "ModelCheckpoint",
     "ModelFileError",
     "NamespaceMismatchError",
+    "NotFittedError",
     "ShapeError",
     "Trainer",
     "XpnetError",

@@ -18,9 +18,14 @@ def _existing_file(path: Any, kind: str) -> Path:
     if not p.exists():
         raise DatasetError(f"cannot load '{p}': no such file. Expected an existing {kind} file; check the path "
                            f"(a relative path is taken from the working directory {os.getcwd()!r})")
-    if not p.is_file():
+    if p.is_dir():
         raise DatasetError(f"cannot load '{p}': it is a directory, not a file. Expected a {kind} file; "
                            f"pass the path of the file inside it")
+    if not p.is_file():
+        what = "a FIFO (named pipe)" if p.is_fifo() else "a device" if p.is_char_device() or p.is_block_device() \
+            else "a socket" if p.is_socket() else "not a regular file"
+        raise DatasetError(f"cannot load '{p}': it is {what}, not a regular file; xpnet reads data from regular "
+                           f"files only: save the data to a {kind} file first")
     return p
 
 

@@ -289,6 +289,38 @@ def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and any(text in str(err) for text in _OOM_MESSAGES)
 
 
+def free_memory(xp: Any, device: Any) -> int | None:
+    """Bytes free for new arrays of ``xp`` on ``device``: the host's available memory for NumPy, JAX and
+    array_api_strict on a CPU (``MemAvailable`` of ``/proc/meminfo``), the device's free memory for CuPy and
+    torch on CUDA; None where it cannot be told (then no estimate is checked)."""
+    try:
+        if is_cupy_namespace(xp):
+            import cupy
+
+            with cupy.cuda.Device(device if isinstance(device, int) else getattr(device, "id", 0)):
+                return int(cupy.cuda.runtime.memGetInfo()[0])
+        if is_torch_namespace(xp) and getattr(device, "type", None) == "cuda":
+            import torch
+
+            return int(torch.cuda.mem_get_info(device)[0])
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except Exception:  # an estimate only: never a reason to fail
+        return None
+    return None
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes for a person: ``"7.28 TiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.3g} PiB"  # pragma: no cover
+
+
 def suggested_batch_size(batch_size: int) -> int:
     """The batch size to try after ``batch_size`` ran out of memory: half of it (at least 1). Memory grows
     about linearly with the batch, so halving until it fits takes few tries."""

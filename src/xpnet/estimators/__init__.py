@@ -38,7 +38,8 @@ The package's modules: :mod:`~xpnet.estimators.classifier`, :mod:`~xpnet.estimat
 
 from __future__ import annotations
 
+from .checks import NotFittedError
 from .classifier import DNNClassifier
 from .regressor import DNNRegressor
 
-__all__ = ["DNNClassifier", "DNNRegressor"]
+__all__ = ["DNNClassifier", "DNNRegressor", "NotFittedError"]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from ..device import xp as _xp
 from ..device.backend import Backend, backend_of, get_backend
@@ -29,7 +29,7 @@ from ..errors import (
     ShapeError,
     XpnetError,
 )
-from .checks import _check_int, _check_y_values, _column, _input_error, _jsonable, _num_rows, _seed_from
+from .checks import _check_fitted, _check_int, _check_y_values, _column, _input_error, _jsonable, _num_rows, _seed_from
 from .model_files import _ModelFileMixin
 
 _SOLVERS = ("adam", "sgd", "momentum", "rmsprop", "gd")
@@ -440,7 +440,7 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         """``(AL^T (n_samples, n_L), give_back_numpy)``: the network's outputs for ``X``, computed in chunks of
         ``batch_size`` samples (None: automatic, bounded memory; see :meth:`xpnet.DNN.predict_proba`), each
         chunk standardized on its own when ``standardize``."""
-        check_is_fitted(self, "network_")
+        _check_fitted(self, "predict")
         Xb, give_numpy, _ = self._validate_X(X, reset=False)
         with self._backend_.activate():
             xp = self._backend_.xp
@@ -458,13 +458,13 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
     def coefs_(self) -> list[Any]:
         """Weights as NumPy arrays in scikit-learn's orientation: ``coefs_[i]`` is ``W[i+1].T``,
         ``(n_units_in, n_units_out)``."""
-        check_is_fitted(self, "network_")
+        _check_fitted(self, "give coefs_")
         p = self.network_.get_parameters()
         return [p[f"W{l}"].T.copy() for l in range(1, self.network_.num_layers + 1)]
 
     @property
     def intercepts_(self) -> list[Any]:
         """Biases as NumPy arrays, ``intercepts_[i]`` of shape ``(n_units_out,)`` (``b[i+1]`` flattened)."""
-        check_is_fitted(self, "network_")
+        _check_fitted(self, "give intercepts_")
         p = self.network_.get_parameters()
         return [p[f"b{l}"].reshape(-1) for l in range(1, self.network_.num_layers + 1)]

@@ -7,10 +7,36 @@ import re
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from ..device import xp as _xp
 from ..device.random import check_seed
-from ..errors import ConfigError, InputTypeError, InvalidValueError, ShapeError
+from ..errors import ConfigError, InputTypeError, InvalidValueError, ShapeError, XpnetError
+
+
+class NotFittedError(XpnetError, _SklearnNotFittedError):
+    """An estimator used (``predict``, ``score``, ``xpnet.save``, ...) before ``fit``: an xpnet error that is also
+    scikit-learn's ``NotFittedError`` (so scikit-learn's tools recognise it), a ``ValueError`` and an
+    ``AttributeError``."""
+
+
+def _check_fitted(est: Any, action: str) -> None:
+    """Raise :class:`NotFittedError` unless ``est`` is fitted (it has ``network_``)."""
+    try:
+        check_is_fitted(est, "network_")
+    except _SklearnNotFittedError:
+        raise NotFittedError(f"this {type(est).__name__} is not fitted yet, so it cannot {action}: call fit(X, y) "
+                             "(or partial_fit) first") from None
+
+
+def _check_score_lengths(X: Any, y: Any, sample_weight: Any) -> None:
+    """``score``'s ``y`` and ``sample_weight`` must hold one entry per row of ``X``."""
+    n = _num_rows(X)
+    for name, value in (("y", y), ("sample_weight", sample_weight)):
+        got = _num_rows(value) if value is not None else None
+        if n is not None and got is not None and got != n:
+            raise ShapeError(f"score: {name} has {got} entries but X has {n} rows; pass one per row of X")
 
 
 def _check_int(name: str, value: Any, low: int) -> int:

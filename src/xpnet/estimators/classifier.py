@@ -18,7 +18,7 @@ from ..device import xp as _xp
 from ..device.backend import Backend
 from ..errors import ConfigError, LabelError, ModelFileError, ShapeError
 from .base import _DNNEstimator
-from .checks import _check_y_values, _refuse_partial_standardize
+from .checks import _check_score_lengths, _check_y_values, _refuse_partial_standardize
 
 
 class DNNClassifier(ClassifierMixin, _DNNEstimator):
@@ -226,6 +226,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         """Mean accuracy of ``predict(X)`` against ``y``."""
         from sklearn.metrics import accuracy_score
 
+        _check_score_lengths(X, y, sample_weight)
         y_true = _xp.to_numpy(y) if _xp.is_array(y) else y
         _check_y_values(y_true)
         return float(accuracy_score(y_true, _xp.to_numpy(self.predict(X)), sample_weight=sample_weight))

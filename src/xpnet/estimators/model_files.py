@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from ..dnn import DNN
 from ..engine import History
 from ..engine.optimizers import Schedule
 from ..errors import ModelFileError
-from .checks import _jsonable
+from .checks import _check_fitted, _jsonable
 
 
 class _ModelFileMixin:
@@ -20,7 +19,7 @@ class _ModelFileMixin:
     the classmethod ``_xpnet_import`` and its subclass hook ``_import_extra``."""
 
     def _xpnet_export(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        check_is_fitted(self, "network_")
+        _check_fitted(self, "be saved")
         tensors, meta = self.network_._xpnet_export()
         if self.mean_ is not None:
             tensors["mean"], tensors["scale"] = np.asarray(self.mean_), np.asarray(self.scale_)

@@ -10,7 +10,7 @@ from sklearn.base import RegressorMixin
 from ..device import xp as _xp
 from ..errors import InputTypeError, ShapeError
 from .base import _DNNEstimator
-from .checks import _check_y_values, _refuse_partial_standardize
+from .checks import _check_score_lengths, _check_y_values, _refuse_partial_standardize
 
 
 class DNNRegressor(RegressorMixin, _DNNEstimator):
@@ -84,6 +84,7 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
         """R^2 of ``predict(X)`` against ``y``."""
         from sklearn.metrics import r2_score
 
+        _check_score_lengths(X, y, sample_weight)
         y_true = _xp.to_numpy(y) if _xp.is_array(y) else y
         _check_y_values(y_true)
         return float(r2_score(y_true, _xp.to_numpy(self.predict(X)), sample_weight=sample_weight))

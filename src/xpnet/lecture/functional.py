@@ -199,13 +199,46 @@ def initialize_parameters(
     bk = get_backend(backend)
     dt = bk.float_dtype(dtype)
     dt_name = _xp.dtype_name(bk.xp, dt)
+    _check_parameters_fit(bk, dims, dt_name)
     rng = host_generator(seed, "init")
     parameters: dict[str, Any] = {}
-    for l in range(1, len(dims)):
-        W = normal(rng, (dims[l], dims[l - 1]), scale(dims[l - 1], dims[l]), dt_name)
-        parameters[f"W{l}"] = bk.asarray(W, dtype=dt)
-        parameters[f"b{l}"] = bk.xp.zeros((dims[l], 1), dtype=dt, device=bk.device)
+    try:
+        for l in range(1, len(dims)):
+            W = normal(rng, (dims[l], dims[l - 1]), scale(dims[l - 1], dims[l]), dt_name)
+            parameters[f"W{l}"] = bk.asarray(W, dtype=dt)
+            parameters[f"b{l}"] = bk.xp.zeros((dims[l], 1), dtype=dt, device=bk.device)
+    except Exception as err:  # the estimate passed, the allocation did not (other processes, fragmentation)
+        if not _xp.is_out_of_memory(err):
+            raise
+        from ..errors import DeviceMemoryError
+
+        raise DeviceMemoryError(f"out of memory while initializing the parameters of layer_dims {dims} on "
+                                f"{bk.spec} ({type(err).__name__}: {err}): use fewer or smaller layers") from None
     return parameters
+
+
+def _check_parameters_fit(bk: Backend, dims: list[int], dt_name: str) -> None:
+    """Estimate, before allocating anything, the memory the parameters need and refuse a network that cannot
+    fit (a ``DeviceMemoryError`` naming the size) rather than fail deep in an allocation, or be killed.
+
+    The estimate: every ``W[l]`` and ``b[l]`` in the dtype, plus the largest layer drawn in float64 on the host
+    and scaled (two float64 copies of it) while it is made; on a CPU backend both count against the host."""
+    from ..errors import DeviceMemoryError
+
+    itemsize = 8 if dt_name == "float64" else 4
+    values = sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims)))
+    draw = 2 * 8 * max(dims[l] * dims[l - 1] for l in range(1, len(dims)))
+    free = _xp.free_memory(bk.xp, bk.device)
+    if free is None:
+        return
+    on_host = _xp.is_numpy_namespace(bk.xp) or _xp.is_array_api_strict_namespace(bk.xp) or \
+        _xp.is_jax_namespace(bk.xp) or getattr(bk.device, "type", None) == "cpu"
+    need = values * itemsize + (draw if on_host else 0)
+    if need > free:
+        raise DeviceMemoryError(
+            f"a network of layer_dims {dims} needs {_xp.format_bytes(need)} for its parameters ({values:,} values "
+            f"in {dt_name}{', plus the float64 draw of its largest layer' if on_host else ''}), more than the "
+            f"{_xp.format_bytes(free)} free on {bk.spec}: use fewer or smaller layers")
 
 
 # --------------------------------------------------------------------------------------------- forward
@@ -311,6 +344,16 @@ def _model_forward(X: Any, parameters: Mapping[str, Any], hidden: str | Activati
 
 
 # ------------------------------------------------------------------------------------------------ cost
+def _unpack_cache(cache: Any, size: int, what: str, layer: int | None) -> tuple:
+    """``cache`` as the ``size``-tuple it must be, or an :class:`InputTypeError` saying what was expected."""
+    if isinstance(cache, (tuple, list)) and len(cache) == size:
+        return tuple(cache)
+    got = f"{type(cache).__name__} of length {len(cache)}" if isinstance(cache, (tuple, list)) else \
+        type(cache).__name__
+    where = "cache" if layer is None else f"the cache of layer {layer}"
+    raise InputTypeError(f"{where} must be the {what}, got {got}")
+
+
 def _check_examples(m: int, what: str) -> None:
     if m == 0:
         raise ShapeError(f"{what} has no examples (0 columns): the cost and gradients average over m >= 1")
@@ -364,7 +407,7 @@ def linear_backward(dZ: Any, cache: tuple, *, layer: int | None = None) -> tuple
     -------
     dA_prev : (n_{l-1}, m), dW : (n_l, n_{l-1}), db : (n_l, 1)
     """
-    A_prev, W, _b = cache
+    A_prev, W, _b = _unpack_cache(cache, 3, "(A_prev, W, b) triple that linear_forward returns", layer)
     xp = _xp.namespace_of(dZ, A_prev, W)
     _check_2d(layer, dZ=dZ)
     expected = (W.shape[0], A_prev.shape[1])
@@ -398,7 +441,7 @@ def linear_activation_backward(
     dA_prev : (n_{l-1}, m), dW : (n_l, n_{l-1}), db : (n_l, 1)
     """
     act = get_activation(activation)
-    linear_cache, Z = cache
+    linear_cache, Z = _unpack_cache(cache, 2, "(linear_cache, Z) pair that linear_activation_forward returns", layer)
     xp = _xp.namespace_of(dA, Z)
     if _shape(dA) != _shape(Z):
         raise ShapeError(f"{_where(layer)}dA has shape {_shape(dA)} but Z has shape {_shape(Z)}: they must match")
@@ -438,6 +481,8 @@ def model_backward(
     loss_ = default_loss_for(output) if loss is None else get_loss(loss)
     hidden_act, output_act = get_activation(hidden), get_activation(output)
     xp, Yt = _targets(AL, Y, loss_)
+    if isinstance(caches, (str, bytes)) or not isinstance(caches, Sequence):
+        raise InputTypeError(f"caches must be the list of caches model_forward returns, got {type(caches).__name__}")
     L = len(caches)
     if L == 0:
         raise ConfigError("caches is empty: pass the caches returned by model_forward")
