@@ -154,13 +154,15 @@ def test_early_stopping_does_not_swap_in_other_weights_after_a_divergence():
 def test_dnn_fit_keeps_the_last_recorded_finite_parameters(xpb64):
     X, Y = _regression(60)
     net = xpnet.DNN([5, 8, 1], output="linear", seed=0, dtype="float64", backend=xpb64.backend)
-    with pytest.raises(DivergenceError, match=r"the cost became (nan|inf) at iteration \d+ .*record_every=1") as info:
-        net.fit(X, Y, learning_rate=1e30, num_iterations=50, record_every=1)
+    # A rate that makes the cost run away over a few iterations (finite, then caught by the runaway rule).
+    with pytest.raises(DivergenceError, match=r"the cost (became (nan|inf)|ran away to \S+) at iteration \d+\b"
+                                              r".*record_every=1") as info:
+        net.fit(X, Y, learning_rate=1.0, num_iterations=50, record_every=1)
     kept = net.n_iter_
     assert kept == net.cost_iterations[-1] and kept == info.value.step - 1 and kept >= 1
     assert f"parameters of iteration {kept}, the last recorded one whose cost was finite" in str(info.value)
     again = xpnet.DNN([5, 8, 1], output="linear", seed=0, dtype="float64", backend=xpb64.backend)
-    again.fit(X, Y, learning_rate=1e30, num_iterations=kept)
+    again.fit(X, Y, learning_rate=1.0, num_iterations=kept)
     for key, value in net.get_parameters().items():
         assert np.isfinite(value).all() and np.array_equal(value, again.get_parameters()[key]), key
 
@@ -243,3 +245,50 @@ def test_cli_train_exits_1_with_the_message_and_saves_nothing(tmp_path, capsys):
     assert "epoch 1, mini-batch" in captured.err and "Try a lower learning rate, e.g. 1e+29" in captured.err
     assert "No model was saved" in captured.err and "Traceback" not in captured.err
     assert captured.err.count("\n") == 1 and not out.exists()
+
+
+# ----------------------------------------------------------------------------- runaway finite losses
+def _exploding(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(3, 200)) * 10, rng.normal(size=(1, 200))
+
+
+def test_a_finite_loss_that_runs_away_is_a_divergence_in_train():
+    X, Y = _exploding()
+    net = xpnet.DNN([3, 8, 1], hidden="linear", output="linear", dtype="float64", backend="numpy", seed=0)
+    with pytest.raises(DivergenceError, match=r"the loss ran away to \S+ in epoch 3, more than 1e\+06 times the "
+                                              r"first epoch's 338") as info:
+        net.train(X, Y, epochs=200, optimizer="gd", learning_rate=0.02, batch_size="full", shuffle=False)
+    assert np.isfinite(info.value.loss) and info.value.epoch == 2
+    assert len(net.history) == 2  # epochs 1 and 2 were in bounds; the network keeps the end of epoch 2
+    replay = xpnet.DNN([3, 8, 1], hidden="linear", output="linear", dtype="float64", backend="numpy", seed=0)
+    replay.train(X, Y, epochs=2, optimizer="gd", learning_rate=0.02, batch_size="full", shuffle=False)
+    for k in replay.parameters:
+        assert np.array_equal(net.parameters[k], replay.parameters[k]), k
+
+
+def test_a_finite_cost_that_runs_away_is_a_divergence_in_fit():
+    X, Y = _exploding()
+    net = xpnet.DNN([3, 8, 1], hidden="linear", output="linear", dtype="float64", backend="numpy", seed=0)
+    with pytest.raises(DivergenceError, match=r"the cost ran away to \S+ at iteration \d+, more than 1e\+06 times"):
+        net.fit(X, Y, learning_rate=0.02, num_iterations=50, record_every=1)
+    assert all(np.isfinite(net.costs)) and net.costs[-1] <= 1e6 * max(net.costs[0], 1.0)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_an_estimator_whose_loss_runs_away_raises_instead_of_scoring_minus_infinity():
+    X, Y = _exploding()
+    est = xpnet.DNNRegressor(hidden_layer_sizes=(8,), activation="identity", solver="gd", learning_rate_init=0.02,
+                             batch_size=200, shuffle=False, max_iter=300, standardize=False, backend="numpy",
+                             dtype="float64", random_state=0)
+    with pytest.raises(DivergenceError, match="ran away"):
+        est.fit(X.T, Y[0])
+
+
+def test_the_runaway_rule_never_fires_on_ordinary_training():
+    # The README's and the examples' runs are in the suite; here, a run whose loss first rises (a learning rate a
+    # little too high) and recovers stays under the limit.
+    X, y = xpnet.datasets.make_moons(400, noise=0.2, seed=0)
+    net = xpnet.DNN([2, 16, 1], output="sigmoid", backend="numpy", seed=0)
+    history = net.train(X.T, y, epochs=40, optimizer="adam", learning_rate=0.3, batch_size=32)
+    assert len(history) == 40 and max(history["loss"]) < 1e6 * max(history["loss"][0], 1.0)

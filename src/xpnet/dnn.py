@@ -22,6 +22,7 @@ from .device import xp as _xp
 from .device.backend import Backend, get_backend
 from .engine import EarlyStopping, Trainer, split_indices
 from .engine.optimizers import default_decay_steps
+from .engine.trainer import RUNAWAY_FACTOR, runaway_limit
 from .errors import (
     ConfigError,
     DeviceMismatchError,
@@ -370,6 +371,7 @@ class DNN:
         # parameters that cost was computed from: a snapshot taken before that step (a copy only where the step
         # updates in place, once per recorded iteration).
         last_good = (self.parameters, self.n_iter_)
+        reference = None  # the first recorded cost of this call, for the runaway rule
         for i in range(num_iterations):
             last = i == num_iterations - 1
             show = print_every is not None and (i % print_every == 0 or last)
@@ -381,6 +383,13 @@ class DNN:
                 if not math.isfinite(value):
                     raise self._diverged(f"the cost became {value!r} at iteration {self.n_iter_}", value,
                                          self.n_iter_, last_good, lr, record_every, i == 0)
+                if reference is None:
+                    reference = value
+                elif value > runaway_limit(reference):
+                    raise self._diverged(f"the cost ran away to {value:.3g} at iteration {self.n_iter_}, more than "
+                                         f"{RUNAWAY_FACTOR:.0e} times this call's first recorded cost {reference:.3g} "
+                                         "(finite, but growing without bound)", value, self.n_iter_, last_good, lr,
+                                         record_every, False)
                 last_good = (before, self.n_iter_)
                 self.costs.append(value)
                 self.cost_iterations.append(self.n_iter_)

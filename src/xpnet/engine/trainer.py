@@ -137,6 +137,7 @@ class Trainer:
         self.history = History(metric_name(network.output.name), bk.spec, str(bk.device),
                                _xp.dtype_name(bk.xp, network.dtype))
         self._totals: dict[int, Any] = {}
+        self._reference_loss: float | None = None  # the run's first epoch loss, for the runaway rule
         self._shuffle_rng = host_generator(self.seed, "shuffle")
         self._dropout_rng = host_generator(self.seed, "dropout")
         self._impl: Any = None  # the step (xpnet.engine.steps) once chosen, for the settings in _impl_key
@@ -156,7 +157,8 @@ class Trainer:
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Attributes a pickle may lack (they are rebuilt on the next step); pickles are not promised to move
         # between xpnet versions, as scikit-learn does not promise it for its estimators.
-        for key, default in (("gradient_hook", IDENTITY), ("_impl", None), ("_impl_key", None), ("_owned", None)):
+        for key, default in (("gradient_hook", IDENTITY), ("_impl", None), ("_impl_key", None), ("_owned", None),
+                             ("_reference_loss", None)):
             state.setdefault(key, default)
         self.__dict__.update(state)
 
@@ -328,6 +330,11 @@ class Trainer:
         finite_parameters = math.isfinite(numerators[-1]) or not self._count_non_finite(xp)
         if not math.isfinite(loss) or not finite_parameters:
             raise self._diverged(xp, costs, loss / m, lr, parameters_finite=finite_parameters)
+        # A runaway: finite, but grown far beyond where the run started (float64 can hold a loss of 1e300).
+        if self._reference_loss is None:
+            self._reference_loss = loss / m
+        elif loss / m > runaway_limit(self._reference_loss):
+            raise self._diverged(xp, costs, loss / m, lr, runaway=self._reference_loss)
         spread = self._spread(xp, source, source.targets) if out == "linear" else None
         return loss / m, finish_metric(out, numerators[:-1], m, spread)
 
@@ -337,7 +344,7 @@ class Trainer:
         return int(self.network.backend.to_numpy(bad))
 
     def _diverged(self, xp: Any, costs: list[Any], loss: float, lr: float, *, parameters_finite: bool = True,
-                  validation: bool = False) -> DivergenceError:
+                  validation: bool = False, runaway: float | None = None) -> DivergenceError:
         """The :class:`DivergenceError` of the current epoch: which batch first had a non-finite loss (its
         costs read back now, once), the loss, the learning rate, what to try and what the network keeps."""
         import numpy as np
@@ -346,6 +353,9 @@ class Trainer:
         step = None
         if validation:
             what = f"the validation loss became {loss!r} after epoch {e + 1} (the training loss was finite)"
+        elif runaway is not None:
+            what = (f"the loss ran away to {loss:.3g} in epoch {e + 1}, more than {RUNAWAY_FACTOR:.0e} times the first "
+                    f"epoch's {runaway:.3g} (finite, but growing without bound)")
         else:
             host = self.network.backend.to_numpy(xp.stack(costs)) if costs else np.zeros(0)
             bad = np.flatnonzero(~np.isfinite(host))
@@ -361,7 +371,7 @@ class Trainer:
                 what = f"the loss summed over epoch {e + 1} overflowed to {loss!r} (each batch's loss was finite)"
         global_step = None if step is None else t_end - n + step + 1
         where = "" if global_step is None else f" (optimizer step {global_step})"
-        kept = (f"from the end of epoch {e}, the last epoch whose loss was finite" if e > 0 else
+        kept = (f"from the end of epoch {e}, the last epoch whose loss was finite and in bounds" if e > 0 else
                 "from before epoch 1, its initial ones")
         a0 = self.schedule.initial
         err = DivergenceError(
@@ -567,3 +577,15 @@ class Trainer:
             # A copy of the dict: this trainer's updates must not rewrite the previous trainer's state.
             self.optimizer.state, self.optimizer.t = dict(previous.optimizer.state), previous.optimizer.t
         return self
+
+
+#: A finite loss above this many times the run's first one (or above this many, when that was under 1) is a
+#: divergence too: a run whose loss grew a millionfold is not going to come back, whatever float64 can hold.
+RUNAWAY_FACTOR = 1e6
+
+
+def runaway_limit(reference: float) -> float:
+    """The loss above which a run has run away: ``RUNAWAY_FACTOR * max(reference, 1)``, ``reference`` being the
+    run's first epoch loss (the floor at 1 keeps a run that starts near a perfect fit from being flagged for
+    a rise that is still a small loss)."""
+    return RUNAWAY_FACTOR * max(reference, 1.0)
