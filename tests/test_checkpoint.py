@@ -294,9 +294,10 @@ def test_resume_without_a_file_starts_afresh_and_without_resume_overwrites(tmp_p
 def test_stale_temporary_files_are_removed_and_others_left_alone(tmp_path):
     X, y = _moons()
     path = tmp_path / "run.ckpt"
-    stale = tmp_path / ".run.ckpt.k3j_x9a2.tmp"
+    stale = tmp_path / ".run.ckpt.xpnet-k3j_x9a2.tmp"  # as the writer names its temporaries
     stale.write_bytes(b"half a checkpoint")
-    others = [tmp_path / ".other.ckpt.abcdefgh.tmp", tmp_path / "run.ckpt.tmp", tmp_path / ".run.ckpt.notes"]
+    others = [tmp_path / ".other.ckpt.xpnet-abcdefgh.tmp", tmp_path / "run.ckpt.tmp", tmp_path / ".run.ckpt.notes",
+              tmp_path / ".run.ckpt.k3j_x9a2.tmp"]  # the last: a user's file without the writer's marker
     for other in others:
         other.write_text("keep")
     _net().train(X, y, epochs=1, checkpoint=path)

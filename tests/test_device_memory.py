@@ -375,3 +375,34 @@ def test_a_translated_out_of_memory_error_does_not_keep_the_failed_attempts_buff
     gc.collect()
     assert held[0]() is None  # freed while the error (as a notebook's last exception) is still held
     assert isinstance(info.value.__cause__, MemoryError) and "cannot allocate the next one" in str(info.value)
+
+
+def test_an_out_of_memory_error_in_fit_does_not_keep_the_epoch_snapshot(monkeypatch):
+    import gc
+    import weakref
+
+    from xpnet.engine import Trainer
+
+    monkeypatch.setenv("XPNET_FAST", "1")  # the in-place step: the snapshot copies the parameters
+    refs = []
+    snapshot, run_epoch = Trainer._epoch_snapshot, Trainer._run_epoch
+
+    def recording(self):
+        taken = snapshot(self)
+        refs.extend(weakref.ref(a) for a in taken[0].values())
+        return taken
+
+    def failing_second(self, *args):
+        if self.epoch == 1:
+            raise MemoryError("no more")
+        return run_epoch(self, *args)
+
+    monkeypatch.setattr(Trainer, "_epoch_snapshot", recording)
+    monkeypatch.setattr(Trainer, "_run_epoch", failing_second)
+    net = xpnet.DNN([3, 8, 1], backend="numpy", dtype="float64")
+    X, Y = np.random.default_rng(0).normal(size=(3, 40)), np.ones((1, 40))
+    with pytest.raises(DeviceMemoryError) as info:
+        net.train(X, Y, epochs=3, batch_size=8)
+    gc.collect()
+    copies = [r for r in refs[len(net.parameters):] if r() is not None]  # the failed epoch's snapshot
+    assert refs and not copies and info.value is not None

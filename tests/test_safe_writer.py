@@ -77,7 +77,7 @@ def test_a_special_file_is_never_replaced(tmp_path, capsys):
     with pytest.raises(xpnet.ModelFileError, match="a FIFO"):
         xpnet.save(net, fifo)  # the library refuses it too, not only the command
     assert fifo.is_fifo()
-    with pytest.raises(xpnet.ModelFileError, match="a character device"):
+    with pytest.raises(xpnet.ModelFileError, match="it is a device"):
         check_destination("/dev/null")  # root could otherwise replace it with a regular file
     assert Path("/dev/null").is_char_device()
 
@@ -105,8 +105,9 @@ def test_two_outputs_of_one_command_may_not_share_a_path(tmp_path, capsys):
     _refused(["train", *FAST, "--out", path, "--checkpoint", path], capsys, says="--out and --checkpoint")
 
 
-def _temporary(target: Path, name: str, age: float) -> Path:
-    tmp = target.parent / f".{target.name}.{name}.tmp"
+def _temporary(target: Path, name: str, age: float = 60) -> Path:
+    """A file named as the writer names its temporaries (``.NAME.xpnet-XXXXXXXX.tmp``)."""
+    tmp = target.parent / f".{target.name}.xpnet-{name}.tmp"
     tmp.write_bytes(b"half a model")
     then = time.time() - age
     os.utime(tmp, (then, then))
@@ -115,23 +116,74 @@ def _temporary(target: Path, name: str, age: float) -> Path:
 
 def test_stale_temporaries_of_every_output_are_removed_but_never_a_live_writers(tmp_path):
     target = tmp_path / "m.safetensors"
-    dead = _temporary(target, "killed1", age=60)  # its writer was killed between writing and renaming
-    live = _temporary(target, "writing", age=60)  # its writer still holds the lock
-    young = _temporary(target, "justmade", age=0)  # created a moment ago: maybe not locked yet
-    other = _temporary(tmp_path / "other.csv", "killed2", age=60)  # another output's: not this write's business
+    dead = _temporary(target, "killed01")  # its writer was killed between writing and renaming
+    young = _temporary(target, "justmade", age=0)  # unlocked: its writer is gone, however recent
+    live = _temporary(target, "writing1")  # its writer still holds the lock
+    other = _temporary(tmp_path / "other.csv", "killed02")  # another output's: not this write's business
+    notes = tmp_path / ".m.safetensors.MyNotes.tmp"  # a user's file that merely looks like one
+    notes.write_text("mine")
+    fifo = tmp_path / ".m.safetensors.xpnet-fifo0000.tmp"  # a FIFO so named: never opened (it would block)
+    os.mkfifo(fifo)
     holder = os.open(live, os.O_RDONLY)
     fcntl.flock(holder, fcntl.LOCK_EX)
     try:
         xpnet.save(xpnet.DNN([2, 3, 1], backend="numpy"), target)
     finally:
         os.close(holder)
-    assert not dead.exists() and live.exists() and young.exists() and other.exists()
+    assert not dead.exists() and not young.exists()
+    assert live.exists() and other.exists() and notes.exists() and fifo.is_fifo()
     assert xpnet.load(target).layer_dims == [2, 3, 1]
     # A text output (predictions, plots, benchmark results) cleans its own the same way.
     out = tmp_path / "p.csv"
-    stale = _temporary(out, "killed3", age=60)
+    stale = _temporary(out, "killed03")
     xpnet.files.write_file_atomically(out, b"prediction\n1\n")
     assert not stale.exists() and out.read_bytes() == b"prediction\n1\n"
+
+
+def test_a_temporary_removed_before_its_writer_locked_it_is_replaced(tmp_path, monkeypatch):
+    """The window between creating a temporary and locking it: a cleaner may remove the file there; the writer
+    sees it has no link left and takes a new one."""
+    real_flock = atomic.fcntl.flock
+    calls = []
+
+    def flock(fd, op):
+        if not calls:  # the first temporary vanishes before its lock, as if a cleaner had run
+            name = os.readlink(f"/proc/self/fd/{fd}")
+            os.unlink(name)
+        calls.append(op)
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(atomic.fcntl, "flock", flock)
+    target = tmp_path / "m.bin"
+    xpnet.files.write_file_atomically(target, b"data")
+    assert len(calls) == 2 and target.read_bytes() == b"data"
+    assert not [p for p in tmp_path.iterdir() if p.name != "m.bin"]
+
+
+def test_a_filesystem_without_locks_still_saves(tmp_path, monkeypatch):
+    import errno
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(atomic.fcntl, "flock", no_locks)
+    xpnet.files.write_file_atomically(tmp_path / "m.bin", b"data")
+    assert (tmp_path / "m.bin").read_bytes() == b"data"
+
+
+def test_paths_that_are_not_files_to_replace_are_refused(tmp_path):
+    for bad, says in ((str(tmp_path / "newdir") + "/", "ends with a separator"), ("/dev/stdout", "it is a device"),
+                      (f"/proc/{os.getpid()}/fd/1", "a process's file")):
+        with pytest.raises(xpnet.ModelFileError, match=says):
+            check_destination(bad)
+    a, b = tmp_path / "loopa", tmp_path / "loopb"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    with pytest.raises(xpnet.ModelFileError, match="loop of symbolic links"):
+        check_destination(a)
+    assert a.is_symlink()
+    check_destination(tmp_path / "fine.bin")
+    assert not list(tmp_path.glob(".fine.bin.*"))  # the probe leaves nothing behind
 
 
 def test_the_writer_holds_its_lock_until_the_rename(tmp_path, monkeypatch):
@@ -165,3 +217,17 @@ def test_a_checkpoint_over_a_special_file_is_refused_before_the_first_epoch(tmp_
         net.train(X.T, y, epochs=3, checkpoint=fifo)
     assert net.history is None or len(net.history) == 0
     assert fifo.is_fifo()
+
+
+def test_a_new_file_gets_the_mode_a_plain_open_would_give_it(tmp_path):
+    old = os.umask(0o077)
+    try:
+        xpnet.files.write_file_atomically(tmp_path / "private.bin", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "private.bin").stat().st_mode & 0o777 == 0o600
+    kept = tmp_path / "shared.bin"
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    xpnet.files.write_file_atomically(kept, b"new")
+    assert kept.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its permissions

@@ -25,6 +25,7 @@ from .engine.optimizers import default_decay_steps
 from .engine.trainer import RUNAWAY_FACTOR, runaway_limit
 from .errors import (
     ConfigError,
+    DeviceMemoryError,
     DeviceMismatchError,
     DivergenceError,
     InputTypeError,
@@ -245,9 +246,15 @@ class DNN:
         Yb, _ = self._to_backend(Y, "Y")
         xp = self.backend.xp
         Y = as_targets(xp, Yb, self.layer_dims[-1], X.shape[1], self.dtype, self.loss, device=self.backend.device)
-        with _xp.translating_oom("training by full-batch gradient descent", X.shape[1],
-                                 how="DNN.train(X, Y, batch_size={n}), which trains on mini-batches"):
-            self._train(xp, X, Y, lr, int(num_iterations), print_every, record_every)
+        try:
+            with _xp.translating_oom("training by full-batch gradient descent", X.shape[1],
+                                     how="DNN.train(X, Y, batch_size={n}), which trains on mini-batches"):
+                self._train(xp, X, Y, lr, int(num_iterations), print_every, record_every)
+        except DeviceMemoryError:
+            # This frame stays in the error's traceback: it must not keep the device copies of the data alive
+            # for the retry the message suggests.
+            X = Y = Yb = None
+            raise
         return self
 
     @_on_device

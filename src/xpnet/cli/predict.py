@@ -155,6 +155,8 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
 def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
+    if args.out == "-":  # the usual spelling of standard output, which is the default
+        args.out = None
     _check_output_dir(args.out, "predictions", (args.model, args.data))  # never written over an input
     model = _load_model(args.model, args.backend)
     X = _read_features(args.data, model.n_features_in_, args.label_column)

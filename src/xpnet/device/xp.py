@@ -369,5 +369,8 @@ class translating_oom:  # noqa: N801  (used as a function: ``with translating_oo
             advice = ("no smaller batch exists: free device memory (other arrays, a memory pool such as "
                       "cupy.get_default_memory_pool().free_all_blocks()), use a smaller network or a device "
                       "with more memory")
-        err.__traceback__ = None
+        cause: BaseException | None = err
+        while cause is not None:  # the errors being handled when it happened hold frames too
+            cause.__traceback__ = None
+            cause = cause.__context__
         raise DeviceMemoryError(f"out of memory while {what} with {tried} ({source}); {advice}") from err

@@ -9,15 +9,14 @@ here take the :class:`~xpnet.engine.trainer.Trainer` whose state they write or r
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ModelFileError
 from ..files import check_destination, read_model_file, write_model_file
+from ..files.atomic import remove_stale_temporaries as _remove_stale
 from .callbacks import Callback
 from .history import History
 
@@ -142,18 +141,9 @@ def check_checkpoint_path(path: Any) -> Path:
 
 
 def remove_stale_temporaries(path: Path) -> None:
-    """Remove the temporary files an atomic write of ``path`` left when its process was killed mid-write
-    (:func:`xpnet.io.write_model_file` writes ``.NAME.<random>.tmp`` beside the target, then renames it)."""
-    real = Path(os.path.realpath(path))
-    pattern = re.compile(re.escape(f".{real.name}.") + r"[A-Za-z0-9_]+\.tmp")
-    try:
-        names = os.listdir(real.parent)
-    except OSError:
-        return
-    for name in names:
-        if pattern.fullmatch(name):
-            with contextlib.suppress(OSError):
-                os.unlink(real.parent / name)
+    """Remove the temporary files that writes of ``path`` left when their process was killed mid-write
+    (:func:`xpnet.files.atomic.remove_stale_temporaries`: never a live writer's, which holds a lock on it)."""
+    _remove_stale(Path(os.path.realpath(path)))
 
 
 def _stateful(callbacks: Iterable[Callback]) -> list[Callback]:

@@ -48,7 +48,7 @@ from typing import Any
 
 from ..device import xp as _xp
 from ..device.random import check_seed, host_generator
-from ..errors import ConfigError, DivergenceError, ShapeError
+from ..errors import ConfigError, DeviceMemoryError, DivergenceError, ShapeError
 from ..lecture.network import forward_output, l2_penalty
 from .batches import ArrayBatches, BatchSource, CheckedSource, check_batch_size, check_owned
 from .callbacks import Callback, ProgressBar, check_nonnegative
@@ -484,56 +484,62 @@ class Trainer:
         # Out-of-memory errors of any backend become DeviceMemoryError naming the batch size (for DNN.train,
         # the estimators and the command alike).
         oom = _xp.translating_oom("training", check_batch_size(self.batch_size, source.m), how="batch_size={n}")
-        with self.network.backend.activate(), oom:
-            if loaded is not None:
-                restore_checkpoint(self, *loaded)
-            n_epochs = max(0, int(epochs) - self.epoch) if resume else int(epochs)
-            self.planned_epochs = n_epochs
-            start = time.perf_counter() - (self.history["time"][-1] if len(self.history) else 0.0)
-            written = self.epoch if loaded is not None else None  # the epoch the file on disk holds
-            for cb in active:
-                cb.on_train_begin(self)
-            try:
+        try:
+            with self.network.backend.activate(), oom:
                 if loaded is not None:
-                    restore_callback_states(self, *loaded, active)
-                for _ in range(n_epochs):
-                    if self.stop_training:  # resumed from a run a callback had stopped
-                        break
-                    for cb in active:
-                        cb.on_epoch_begin(self, self.epoch)
-                    lr = self.schedule(self.epoch)
-                    before = self._epoch_snapshot()
-                    try:
-                        loss, metric = self._run_epoch(xp, source)
-                        logs: dict[str, Any] = {"epoch": self.epoch, "loss": loss, "metric": metric, "lr": lr}
-                        if validation_data is not None:
-                            logs["val_loss"], logs["val_metric"] = self.evaluate(*validation_data)
-                            if not math.isfinite(logs["val_loss"]):
-                                raise self._diverged(xp, [], logs["val_loss"], lr, validation=True)
-                    except DivergenceError as exc:
-                        self._restore_snapshot(before)
-                        self.divergence = exc
-                        raise
-                    logs["time"] = time.perf_counter() - start
-                    self.history.append(logs)
-                    for cb in active:
-                        cb.on_epoch_end(self, self.epoch, logs)
-                    self.epoch += 1
-                    if checkpoint is not None and (self.epoch % checkpoint_every == 0 or self.stop_training):
-                        write_checkpoint(self, checkpoint, config, active)
-                        written = self.epoch
-                    if self.stop_training:
-                        break
-                if checkpoint is not None and written != self.epoch and len(self.history):
-                    write_checkpoint(self, checkpoint, config, active)
-            finally:
-                self._totals.clear()  # it holds the targets alive
-                # A fitted model holds its parameters and optimizer state, not the run's batch and step buffers.
-                source.release()
-                if self._impl is not None:
-                    self._impl.release()
+                    restore_checkpoint(self, *loaded)
+                n_epochs = max(0, int(epochs) - self.epoch) if resume else int(epochs)
+                self.planned_epochs = n_epochs
+                start = time.perf_counter() - (self.history["time"][-1] if len(self.history) else 0.0)
+                written = self.epoch if loaded is not None else None  # the epoch the file on disk holds
                 for cb in active:
-                    cb.on_train_end(self)
+                    cb.on_train_begin(self)
+                try:
+                    if loaded is not None:
+                        restore_callback_states(self, *loaded, active)
+                    for _ in range(n_epochs):
+                        if self.stop_training:  # resumed from a run a callback had stopped
+                            break
+                        for cb in active:
+                            cb.on_epoch_begin(self, self.epoch)
+                        lr = self.schedule(self.epoch)
+                        before = self._epoch_snapshot()
+                        try:
+                            loss, metric = self._run_epoch(xp, source)
+                            logs: dict[str, Any] = {"epoch": self.epoch, "loss": loss, "metric": metric, "lr": lr}
+                            if validation_data is not None:
+                                logs["val_loss"], logs["val_metric"] = self.evaluate(*validation_data)
+                                if not math.isfinite(logs["val_loss"]):
+                                    raise self._diverged(xp, [], logs["val_loss"], lr, validation=True)
+                        except DivergenceError as exc:
+                            self._restore_snapshot(before)
+                            self.divergence = exc
+                            raise
+                        logs["time"] = time.perf_counter() - start
+                        self.history.append(logs)
+                        for cb in active:
+                            cb.on_epoch_end(self, self.epoch, logs)
+                        self.epoch += 1
+                        if checkpoint is not None and (self.epoch % checkpoint_every == 0 or self.stop_training):
+                            write_checkpoint(self, checkpoint, config, active)
+                            written = self.epoch
+                        if self.stop_training:
+                            break
+                    if checkpoint is not None and written != self.epoch and len(self.history):
+                        write_checkpoint(self, checkpoint, config, active)
+                finally:
+                    self._totals.clear()  # it holds the targets alive
+                    # A fitted model holds its parameters and optimizer state, not the run's batch and step buffers.
+                    source.release()
+                    if self._impl is not None:
+                        self._impl.release()
+                    for cb in active:
+                        cb.on_train_end(self)
+        except DeviceMemoryError:
+            # This frame stays in the error's traceback: the epoch's snapshot (a copy of the parameters and the
+            # optimizer state) must not stay allocated for the retry the message suggests.
+            before = None
+            raise
         return self.history
 
     # ------------------------------------------------------------------------ divergence snapshots

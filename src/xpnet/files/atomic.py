@@ -16,11 +16,11 @@ the target and the directory fsynced: an interrupted write leaves the old file. 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,10 @@ try:  # POSIX: advisory locks tell a live writer's temporary file from a dead on
 except ImportError:  # pragma: no cover - Windows: stale temporaries are left alone there
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["check_destination", "write_file_atomically"]
+__all__ = ["check_destination", "remove_stale_temporaries", "write_file_atomically"]
+
+# Temporary files are named ``.NAME.xpnet-XXXXXXXX.tmp``: the marker keeps the cleaner away from a user's files.
+_MARK = "xpnet-"
 
 _KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
           stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
@@ -68,8 +71,20 @@ def check_destination(path: str | os.PathLike[str], *, inputs: Any = (), what: s
     removed.
     """
     fail = error or _model_write_error
-    target = Path(os.fspath(path)).expanduser()
+    text = os.fspath(path)
+    target = Path(text).expanduser()
+    if text.endswith(("/", os.sep)):
+        raise fail(target, "the path ends with a separator, so it names a directory; name a file")
     real = Path(os.path.realpath(target))
+    for where in (target.absolute(), real):
+        if str(where).startswith(("/dev/", "/proc/")):
+            raise fail(target, f"it is a device or a process's file ({where}); write {what} to a regular file (a "
+                               "command's default output is standard output)")
+    try:
+        os.stat(target)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise fail(target, "it is a loop of symbolic links") from None
     kind = _not_regular(real)
     if kind is not None:
         hint = "; name a file inside it" if kind == "a directory" else ""
@@ -80,24 +95,55 @@ def check_destination(path: str | os.PathLike[str], *, inputs: Any = (), what: s
                                "would destroy; choose another path")
     if not real.parent.is_dir():
         raise fail(target, f"directory '{real.parent}' does not exist; create it first")
-    try:
-        fd, probe = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".probe")
-    except OSError as exc:
-        raise fail(target, f"cannot create a file in '{real.parent}' ({exc.strerror or exc})") from exc
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
+    _check_replaceable(real, target, fail)
+    _probe(real, target, fail)
     remove_stale_temporaries(real)
     return target
 
 
+def _check_replaceable(real: Path, target: Path, fail: Callable[[Any, str], Exception]) -> None:
+    """In a sticky directory (``/tmp``-like), only the owner of a file (or of the directory) may replace it."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None or geteuid() == 0:
+        return
+    try:
+        directory, existing = os.stat(real.parent), os.stat(real)
+    except OSError:
+        return
+    if directory.st_mode & stat.S_ISVTX and geteuid() not in (directory.st_uid, existing.st_uid):
+        raise fail(target, f"it belongs to another user in the sticky directory '{real.parent}', where only its "
+                           "owner may replace it; choose another path")
+
+
+def _probe(real: Path, target: Path, fail: Callable[[Any, str], Exception]) -> None:
+    """Prove a file can be created, renamed and removed in ``real``'s directory, as a write will do."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.{_MARK}", suffix=".probe")
+    except OSError as exc:
+        raise fail(target, f"cannot create a file in '{real.parent}' ({exc.strerror or exc})") from exc
+    os.close(fd)
+    moved = probe[: -len(".probe")] + "x.probe"
+    try:
+        os.replace(probe, moved)
+        probe = moved
+    except OSError as exc:
+        raise fail(target, f"cannot rename a file in '{real.parent}' ({exc.strerror or exc})") from exc
+    finally:
+        try:
+            os.unlink(probe)
+        except OSError as exc:
+            raise fail(target, f"cannot remove a file in '{real.parent}' ({exc.strerror or exc})") from exc
+
+
 def remove_stale_temporaries(real: Path) -> int:
     """Remove the temporary files that earlier writes of ``real`` left when their process was killed between
-    writing and renaming; returns how many. A temporary whose writer is alive is locked by it and left alone
-    (POSIX advisory locks; without them, nothing is removed), and so is one younger than a second."""
+    writing and renaming (``.NAME.xpnet-XXXXXXXX.tmp``, and the ``.probe`` files of an interrupted
+    :func:`check_destination`); returns how many. A temporary whose writer is alive is locked by it and left
+    alone (POSIX advisory locks; without them, nothing is removed). A writer whose file was removed between its
+    creation and its lock sees that (no links left) and starts again with a new one."""
     if fcntl is None:
         return 0
-    pattern = re.compile(re.escape(f".{real.name}.") + r"[A-Za-z0-9_]+\.tmp")
+    pattern = re.compile(re.escape(f".{real.name}.{_MARK}") + r"[a-z0-9_]{8,9}\.(tmp|probe)")
     try:
         names = os.listdir(real.parent)
     except OSError:
@@ -107,10 +153,9 @@ def remove_stale_temporaries(real: Path) -> int:
         if not pattern.fullmatch(name):
             continue
         try:
-            # A writer locks its file right after creating it: one younger than a second may not be locked yet.
-            if time.time() - os.stat(real.parent / name).st_mtime < 1.0:
+            if not stat.S_ISREG(os.lstat(real.parent / name).st_mode):  # never a FIFO to block on, nor a link
                 continue
-            fd = os.open(real.parent / name, os.O_RDONLY)
+            fd = os.open(real.parent / name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
             continue
         try:
@@ -149,23 +194,20 @@ def _atomic_write(real: Path, data: bytes, shown: Path, error: Callable[[Any, st
         old_mode = stat.S_IMODE(os.stat(real).st_mode)
     except OSError:
         old_mode = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise fail(shown, f"cannot create a temporary file in '{real.parent}' ({exc.strerror or exc})") \
-            from exc
+    fd, tmp_name = _locked_temporary(real, shown, fail)
     try:
         with os.fdopen(fd, "wb") as fh:
-            if fcntl is not None:  # held until the rename: a cleaner never removes a live write's file
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
             # mkstemp makes the file 0600; a model file is not a secret, so use what a plain open() would give
             # a new file under the usual umask, or keep the permissions of the file being replaced.
             if hasattr(os, "fchmod"):
-                os.fchmod(fh.fileno(), old_mode if old_mode is not None else 0o644)
-            os.replace(tmp_name, real)  # while the lock is held (renaming an open file is fine on POSIX)
+                os.fchmod(fh.fileno(), old_mode if old_mode is not None else 0o666 & ~_umask())
+            if fcntl is not None:
+                os.replace(tmp_name, real)  # while the lock is held (renaming an open file is fine on POSIX)
+        if fcntl is None:
+            os.replace(tmp_name, real)  # Windows renames closed files only
     except BaseException as exc:
         # Also on KeyboardInterrupt: never leave a half-written temporary file behind.
         with contextlib.suppress(OSError):
@@ -174,6 +216,45 @@ def _atomic_write(real: Path, data: bytes, shown: Path, error: Callable[[Any, st
             raise fail(shown, f"writing failed ({exc.strerror or exc})") from exc
         raise
     _fsync_dir(real.parent)
+
+
+def _locked_temporary(real: Path, shown: Path, fail: Callable[[Any, str], Exception]) -> tuple[int, str]:
+    """A new temporary file beside ``real``, locked (where the filesystem has locks): ``(fd, name)``.
+
+    A cleaner may remove a file between its creation and its lock (it is not locked yet): after locking, the
+    file must still have a link, else another one is made."""
+    for _ in range(5):
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.{_MARK}", suffix=".tmp")
+        except OSError as exc:
+            raise fail(shown, f"cannot create a temporary file in '{real.parent}' ({exc.strerror or exc})") \
+                from exc
+        if fcntl is None:
+            return fd, tmp_name
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a filesystem without locks (some NFS, Lustre): write unlocked, as without fcntl
+            return fd, tmp_name
+        if os.fstat(fd).st_nlink > 0:
+            return fd, tmp_name
+        os.close(fd)  # removed before it was locked: take another
+    raise fail(shown, f"cannot keep a temporary file in '{real.parent}': another process keeps removing it")
+
+
+def _umask() -> int:
+    """The process's umask: from ``/proc/self/status`` where Linux shows it (reading it so changes nothing),
+    else by setting it and setting it back (the only portable way; another thread creating a file in that
+    instant would see 022)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: Path) -> None:
