@@ -23,7 +23,10 @@ from xpnet import cli
 from xpnet import functional as F
 from xpnet.estimators import DNNClassifier, DNNRegressor, NotFittedError
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+              # the nonfinite-output row overflows on purpose
+              pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
+              pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")]
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 ALL = ("numpy", "array_api_strict", "torch:cpu")
@@ -238,6 +241,29 @@ def _cli_train_file(b: B, name: str, bad_row: str) -> None:
     cli_fails(b, "train", "--dataset", path, "--epochs", "1", "-q")
 
 
+def _huge(network: xpnet.DNN) -> xpnet.DNN:
+    """Weights so large (finite) that every output overflows: what a forged or diverged model file holds."""
+    bk = network.backend
+    network.parameters = {k: bk.asarray(np.full(tuple(v.shape), 1e300 if v.dtype == bk.float_dtype("float64")
+                                                 and bk.supports_float64 else 3e38), dtype=v.dtype)
+                          for k, v in network.parameters.items()}
+    return network
+
+
+def _huge_est(est: Any) -> Any:
+    _huge(est.network_)
+    return est
+
+
+def _whole_number_targets(b: B) -> str:
+    """A regression target written as whole numbers (pandas writes 151.0): 120 distinct values in 120 rows."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 2))
+    targets = 100 + np.arange(120)
+    return write_csv(b, "diabetes_like.csv", "x1,x2,target",
+                     [f"{a:.4f},{c:.4f},{t:.1f}" for (a, c), t in zip(X, rng.permutation(targets), strict=True)])
+
+
 def _fifo(b: B, name: str = "pipe") -> str:
     import os
 
@@ -374,6 +400,8 @@ ROWS: tuple[Row, ...] = (
     Row("float32-overflow", xpnet.InvalidValueError, (
         Entry("DNNRegressor.fit", lambda b: reg(b, dtype="float32").fit(with_value(XS, (2, 0), 1e39), YR),
               (r"\bX\b", r"range of float32", r"X\[2, 0\] = 1e\+39")),
+        Entry("DNNRegressor.fit", lambda b: reg(b, dtype="float32").fit(b.arr(XS), with_value(YR, (4,), -3e39)),
+              (r"y holds values beyond the range of float32", r"y\[4\] = -3e\+39")),
     )),
     Row("non-real-x", xpnet.DTypeError, (
         Entry("model_forward", lambda b: F.model_forward(b.raw(X35 + 1j), params(b)),
@@ -524,6 +552,17 @@ ROWS: tuple[Row, ...] = (
               (r"1,000,002,000,001 values",)),
         Entry("xpnet train", lambda b: cli_fails(b, "train", "--layers", "1000000000", "--epochs", "1", "-q"),
               (r"layer_dims \[64, 1000000000, 10\]", r"use fewer or smaller layers")),
+    )),
+    Row("nonfinite-output", xpnet.InvalidValueError, (
+        Entry("DNN.predict", lambda b: _huge(net(b, output="linear")).predict(b.arr(np.ones((3, 4)))),
+              (r"output is not finite .* for 4 of 4 examples \(rows 0, 1, 2, 3\)",)),
+        Entry("DNNRegressor.predict", lambda b: _huge_est(fitted_reg(b)).predict(b.arr(XS)),
+              (r"for \d+ of 20 examples \(rows \d+", r"retrain the model")),
+    )),
+    Row("regression-lookalike", xpnet.LabelError, (
+        Entry("xpnet train", lambda b: cli_fails(b, "train", "--dataset", _whole_number_targets(b), "--epochs", "1",
+                                                 "-q"),
+              (r"the labels hold 120 distinct whole numbers among 120 samples", r"pass --task regression")),
     )),
     Row("output-over-input", cli.CommandError, (
         Entry("xpnet train", lambda b: _output_over(b, "train", "--dataset", "{data}", "--epochs", "1", "-q",

@@ -733,3 +733,17 @@ def test_partial_fit_refuses_classes_other_than_the_first_calls():
     with pytest.raises(xpnet.LabelError, match=r"classes=\[0, 1, 2\] differs .* \[0, 1\]"):
         clf.partial_fit(X, y, classes=[0, 1, 2])
     assert list(clf.classes_) == [0, 1]
+
+
+def test_standardizing_features_of_huge_magnitude_does_not_overflow():
+    # Squares of values beyond ~1e154 overflow float64: the statistics are computed on each feature divided by
+    # its largest magnitude (issue 11: scale_ was inf and every such feature became 0).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) * 1e155
+    y = X[:, 0] / 1e155
+    est = DNNRegressor(max_iter=60, dtype="float64", backend="numpy", standardize=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    np.testing.assert_allclose(est.scale_, np.std(X / 1e155, axis=0) * 1e155, rtol=1e-12)
+    assert np.isfinite(est.mean_).all() and est.score(X, y) > 0.5

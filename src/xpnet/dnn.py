@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from .errors import (
     DeviceMismatchError,
     DivergenceError,
     InputTypeError,
+    InvalidValueError,
     ModelFileError,
     NamespaceMismatchError,
     ShapeError,
@@ -67,6 +69,22 @@ def predict_chunk_size(layer_dims: Sequence[int], itemsize: int) -> int:
     at least 1, where ``n_max = max(layer_dims)`` is the widest layer and ``itemsize`` the bytes of one value
     (4 for float32): the (n_l, c) activations of a chunk then take at most about ``_PREDICT_CHUNK_BYTES``."""
     return max(1, _PREDICT_CHUNK_BYTES // (_LIVE_ARRAYS * max(layer_dims) * itemsize))
+
+
+def _check_outputs_finite(xp: Any, AL: Any, backend: Any) -> None:
+    """The outputs of finite inputs must be finite: one read-back per prediction call; on the error path the
+    examples are named (a model with huge finite weights, forged or diverged, overflows here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        total = float(xp.sum(AL))
+    if math.isfinite(total) or bool(xp.all(xp.isfinite(AL))):
+        return
+    bad = backend.to_numpy(xp.logical_not(xp.all(xp.isfinite(AL), axis=0)))
+    rows = [int(i) for i in bad.nonzero()[0]]
+    shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+    raise InvalidValueError(f"the network's output is not finite (NaN or infinity) for {len(rows)} of {AL.shape[1]} "
+                            f"examples (rows {shown}) although the inputs are: its parameters are too large or not "
+                            "finite for these inputs; retrain the model or check where its file came from")
 
 
 def _check_predict_batch_size(batch_size: Any) -> int | None:
@@ -445,7 +463,9 @@ class DNN:
                 if prepare is not None:
                     Xc = prepare(Xc)
                 parts.append(forward_output(xp, self.parameters, Xc, self.hidden, self.output)[1])
-            return parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
+            AL = parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
+        _check_outputs_finite(xp, AL, self.backend)
+        return AL
 
     @_on_device
     def predict_proba(self, X: Any, *, batch_size: int | None = None) -> Any:

@@ -77,6 +77,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     X_train, X_test, y_train, y_test = datasets.train_test_split(ds.X, ds.y, test_size=args.test_fraction,
                                                                  seed=args.seed)
     classify = ds.task == "classification" if args.task == "auto" else args.task == "classification"
+    if args.task == "auto" and classify and ds.y.dtype.kind in "biuf":
+        _refuse_regression_lookalike(ds.y)
     if not classify and ds.y.dtype.kind not in "biuf":
         raise LabelError(f"{ds.name} has non-numeric labels, which cannot be regression targets; use --task "
                          "classification (or auto)")
@@ -151,3 +153,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _plot_history(h, args.plot, f"xpnet {arch} on {ds.name}")
         _say(args, f"saved plot to {args.plot}")
     return 0
+
+
+def _refuse_regression_lookalike(y: Any) -> None:
+    """Whole-number targets with very many distinct values (more than 50, and more than a tenth of the samples)
+    are more likely a regression target written as whole numbers (pandas writes 151.0) than classes: ``auto``
+    refuses to guess and says which ``--task`` to pass."""
+    import numpy as np
+
+    n_classes, m = len(np.unique(y)), len(y)
+    if n_classes > 50 and n_classes > m / 10:
+        raise LabelError(f"the labels hold {n_classes} distinct whole numbers among {m} samples: that looks like a "
+                         "regression target written as whole numbers (e.g. 151.0) rather than classes; pass --task "
+                         f"regression, or --task classification to train a {n_classes}-class classifier")

@@ -343,8 +343,13 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
             # 1), else a float32 std of ~1e-7 would blow any change in it up millions of times at predict time.
             f64 = bk.float_dtype("float64") if bk.supports_float64 else net.dtype
             X64 = xp.astype(XT, f64)
-            mean = xp.mean(X64, axis=1)
-            std = xp.std(X64, axis=1)
+            # Each feature divided by its largest magnitude first: the squares of values beyond ~1e154 overflow
+            # float64 (a std of inf would make every such feature 0); the statistics are scaled back after.
+            peak = xp.max(xp.abs(X64), axis=1)
+            peak = xp.where(peak > 0, peak, xp.ones_like(peak))
+            unit = X64 / xp.reshape(peak, (-1, 1))
+            mean = xp.mean(unit, axis=1) * peak
+            std = xp.std(unit, axis=1) * peak
             eps = 1e-12 if bk.supports_float64 else 1e-6
             tiny = std <= eps * xp.maximum(xp.abs(mean), xp.ones_like(mean))
             scale = xp.where(tiny, xp.ones_like(std), std)

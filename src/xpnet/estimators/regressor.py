@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 
 from ..device import xp as _xp
-from ..errors import InputTypeError, ShapeError
+from ..errors import InputTypeError, InvalidValueError, ShapeError
 from .base import _DNNEstimator
 from .checks import _check_score_lengths, _check_y_values, _refuse_partial_standardize
 
@@ -44,6 +44,13 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
             raise ShapeError(f"y has {y_host.shape[1]} targets but the model was fitted with "
                              f"{self.network_.layer_dims[-1]}")
         dtype = Xb.dtype  # already the dtype this fit computes in
+        limit = float(np.finfo(_xp.dtype_name(bk.xp, dtype)).max)
+        if y_host.size and np.abs(y_host).max() > limit:
+            where = tuple(int(i) for i in np.unravel_index(np.abs(y_host).argmax(), y_host.shape))
+            shown = f"y[{where[0]}]" if len(given) == 1 else f"y[{where[0]}, {where[1]}]"
+            raise InvalidValueError(
+                f"y holds values beyond the range of {_xp.dtype_name(bk.xp, dtype)} (largest {limit:.3g}), which this "
+                f"estimator computes in: {shown} = {y_host[where]:g}; rescale y or use dtype='float64'")
         if first:
             self.y_mean_ = self.y_scale_ = None
             if self.standardize:
