@@ -20,7 +20,12 @@ from typing import Any
 
 from ..errors import ConfigError, XpnetError
 from .configs import ADAM, CONFIGS, SCHEMA_VERSION, SWITCH_PAUSE_S, BenchConfig, BenchSettings, custom_config
-from .environment import _busy_warning, _effective_threads, _thread_limits, cpus_busy, environment_info
+from .environment import (
+    _effective_threads,
+    _thread_limits,
+    environment_info,
+    note_busy_at_end,
+)
 from .fit import FitSettings, run_fit_bench
 from .peers import skip_reason
 from .profiling import run_profile
@@ -62,11 +67,7 @@ def run_bench(configs: Sequence[BenchConfig], settings: BenchSettings, *, emit: 
         emit("")
         emit(format_config_report(res, meaningful=meaningful, targets=show_targets))
     out["ok"] = all(c["correctness"]["ok"] for c in out["configs"])
-    out["cpus_busy_after"] = cpus_busy()
-    busy = _busy_warning(out["cpus_busy_after"], env["cpus"])
-    if busy:
-        emit("")
-        emit(busy.replace("warning: ", "warning: at the end of the run, "))
+    note_busy_at_end(out, env["cpus"], emit)
     return out
 
 

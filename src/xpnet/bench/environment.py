@@ -170,3 +170,12 @@ def _gpu_name(bk: Any, device: str) -> str:
         return torch.cuda.get_device_name(torch.device(device))
     return "unknown GPU"
 
+
+def note_busy_at_end(out: dict[str, Any], cpus: int, emit: Any) -> None:
+    """Measure how busy the CPUs were as a run ends (into ``out["cpus_busy_after"]``) and warn through ``emit``
+    when other processes kept them busy: the run's ratios may be off."""
+    out["cpus_busy_after"] = cpus_busy()
+    busy = _busy_warning(out["cpus_busy_after"], cpus)
+    if busy:
+        emit("")
+        emit(busy.replace("warning: ", "warning: at the end of the run, "))

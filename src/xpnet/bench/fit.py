@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .configs import ADAM, SCHEMA_VERSION, SWITCH_PAUSE_S, BenchConfig, BenchSettings
-from .environment import _busy_warning, _effective_threads, cpus_busy, environment_info
+from .environment import _effective_threads, environment_info, note_busy_at_end
 from .memory import measure_fit_memory
 from .peers import (
     SkippedCandidateError,
@@ -467,11 +467,7 @@ def run_fit_bench(configs: Sequence[BenchConfig], settings: BenchSettings, fit: 
         emit("")
         emit(format_fit_report(res, meaningful=meaningful, targets=show_targets))
     time.sleep(SWITCH_PAUSE_S)
-    out["cpus_busy_after"] = cpus_busy()
-    busy = _busy_warning(out["cpus_busy_after"], env["cpus"])
-    if busy:
-        emit("")
-        emit(busy.replace("warning: ", "warning: at the end of the run, "))
+    note_busy_at_end(out, env["cpus"], emit)
     return out
 
 

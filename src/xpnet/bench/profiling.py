@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .configs import SCHEMA_VERSION, SWITCH_PAUSE_S, BenchConfig, BenchSettings, GemmProduct, gemm_plan, make_problem
-from .environment import _busy_warning, cpus_busy, environment_info
+from .environment import environment_info, note_busy_at_end
 from .peers import build_candidate
 from .report import _fmt, format_header
 from .timing import _calibrate
@@ -382,10 +382,6 @@ def run_profile(configs: Sequence[BenchConfig], settings: BenchSettings, *, emit
         emit(format_profile(prof))
     # Our own OpenBLAS workers spin for ~0.1 s after the last GEMM: let them stop before sampling the machine.
     time.sleep(SWITCH_PAUSE_S)
-    out["cpus_busy_after"] = cpus_busy()
-    busy = _busy_warning(out["cpus_busy_after"], env["cpus"])
-    if busy:
-        emit("")
-        emit(busy.replace("warning: ", "warning: at the end of the run, "))
+    note_busy_at_end(out, env["cpus"], emit)
     return out
 

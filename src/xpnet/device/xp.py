@@ -289,6 +289,20 @@ def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and any(text in str(err) for text in _OOM_MESSAGES)
 
 
+def ufunc_module(xp: Any) -> Any:
+    """The raw module behind ``xp`` when it has NumPy's ufunc ``out=`` interface (NumPy, CuPy), else None: the
+    engine's in-place step and its batch buffers write into arrays through it."""
+    if is_numpy_namespace(xp):
+        import numpy
+
+        return numpy
+    if is_cupy_namespace(xp):
+        import cupy
+
+        return cupy
+    return None
+
+
 def free_memory(xp: Any, device: Any) -> int | None:
     """Bytes free for new arrays of ``xp`` on ``device``: the host's available memory for NumPy, JAX and
     array_api_strict on a CPU (``MemAvailable`` of ``/proc/meminfo``), the device's free memory for CuPy and

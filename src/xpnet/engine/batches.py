@@ -96,7 +96,7 @@ class ArrayBatches(BatchSource):
         self.m = int(X.shape[0])
         self.n_outputs = int(Y.shape[1])
         self.weighted = sample_weight is not None
-        self._mod = _ufunc_module(backend.xp)
+        self._mod = _xp.ufunc_module(backend.xp)
         self._numpy = _xp.is_numpy_namespace(backend.xp)
         self._buffers: dict[str, Any] = {}
 
@@ -163,19 +163,6 @@ class ArrayBatches(BatchSource):
 
     def release(self) -> None:
         self._buffers.clear()
-
-
-def _ufunc_module(xp: Any) -> Any:
-    """NumPy or CuPy (whose ``take`` writes into ``out=``) behind ``xp``, else None."""
-    if _xp.is_numpy_namespace(xp):
-        import numpy
-
-        return numpy
-    if _xp.is_cupy_namespace(xp):
-        import cupy
-
-        return cupy
-    return None
 
 
 def check_owned(backend: Any, name: str, A: Any) -> None:
