@@ -523,6 +523,8 @@ ROWS: tuple[Row, ...] = (
               (r"X in \S*nan\.npz", r"X\[1, 0\] is nan")),
         Entry("xpnet train", lambda b: cli_fails(b, "train", "--dataset", _fifo(b, "pipe.csv"), "--epochs", "1", "-q"),
               (r"\S*pipe\.csv': it is a FIFO \(named pipe\), not a regular file",)),
+        Entry("xpnet predict", lambda b: cli_fails(b, "predict", b.model_file, _fifo(b, "pipe.csv")),
+              (r"\S*pipe\.csv': it is a FIFO \(named pipe\), not a regular file",)),
     )),
     Row("not-fitted", NotFittedError, (
         Entry("DNNClassifier.predict", lambda b: clf(b).predict(b.arr(XS)),

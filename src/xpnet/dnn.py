@@ -22,8 +22,8 @@ from typing import Any
 from .device import xp as _xp
 from .device.backend import Backend, get_backend
 from .engine import EarlyStopping, Trainer, split_indices
+from .engine.divergence import RUNAWAY_FACTOR, runaway_limit
 from .engine.optimizers import default_decay_steps
-from .engine.trainer import RUNAWAY_FACTOR, runaway_limit
 from .errors import (
     ConfigError,
     DeviceMemoryError,
@@ -243,7 +243,8 @@ class DNN:
         Raises
         ------
         DivergenceError
-            A recorded cost is NaN or infinite, or the last update made the parameters so. The check happens
+            A recorded cost is NaN or infinite or ran away (more than 1e6 times this call's first recorded cost,
+            floor 1), or the last update made the parameters non-finite. The check happens
             where the cost is read back anyway (every ``record_every`` iterations, plus one read-back at the
             end), so the network goes back to the parameters of the last *recorded* iteration whose cost was
             finite, and ``n_iter_`` to that iteration (a copy of the parameters per recorded iteration where
@@ -334,7 +335,7 @@ class DNN:
         Raises
         ------
         DivergenceError
-            The loss became NaN or infinite; the network keeps the parameters of the last epoch whose loss
+            The loss became NaN or infinite or ran away; the network keeps the parameters of the last epoch whose loss
             was finite (see :meth:`xpnet.training.Trainer.fit`).
         """
         allowed = ("beta", "beta1", "beta2", "epsilon", "decay_rate", "decay_steps", "min_lr")

@@ -99,8 +99,9 @@ class ModelFileError(XpnetError, ValueError):
 
 
 class DivergenceError(XpnetError, RuntimeError):
-    """Training produced a NaN or infinite loss. The message names the epoch and step and suggests a lower
-    learning rate; the network keeps the last parameters whose loss was finite."""
+    """Training produced a NaN or infinite loss, or a finite one that ran away (more than 1e6 times the run's
+    first epoch loss, see :data:`xpnet.engine.divergence.RUNAWAY_FACTOR`). The message names the epoch and step and
+    suggests a lower learning rate; the network keeps the last parameters whose loss was finite."""
 
 
 class DeviceMemoryError(XpnetError, MemoryError):

@@ -91,8 +91,9 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
     suffix = path.suffix.lower()
     if suffix not in (".npz", ".csv"):
         return datasets.load(source).X
-    if not path.is_file():
-        raise DatasetError(f"no such file: {source!r}")
+    from ..datasets.checks import _existing_file
+
+    _existing_file(path, suffix)  # no such file, a directory, a FIFO or a device: each said as it is
     if suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as archive:

@@ -24,11 +24,12 @@ computed after the epoch on the whole validation set without dropout, the L2 pen
 so both curves measure the same objective.
 
 Numerical faults are caught where the loss is read back anyway, once per epoch: a NaN or infinite training
-loss (or validation loss, or parameters) stops training with a :class:`~xpnet.errors.DivergenceError` that
-names the epoch and the first mini-batch whose loss was not finite, and the network goes back to the
-parameters (and optimizer state and random streams) it had at the end of the previous epoch. Checking per
-epoch rather than per step is what keeps the loop free of host syncs; the batch costs of the epoch are kept
-as device arrays and read back only when the epoch diverged, to name the step.
+loss (or validation loss, or parameters), or a training loss that ran away (:func:`runaway_limit`), stops
+training with a :class:`~xpnet.errors.DivergenceError` that names the epoch and the first mini-batch whose loss
+was not finite, and the network goes back to the parameters (and optimizer state and random streams) it had at
+the end of the previous epoch. Checking per epoch rather than per step is what keeps the loop free of host
+syncs; the batch costs of the epoch are kept as device arrays and read back only when the epoch diverged, to
+name the step.
 
 Checkpoints (``Trainer.fit(..., checkpoint=path, checkpoint_every=N, resume=True)``) hold the whole training
 state: parameters, optimizer state and update count, the epoch, the shuffle and dropout generators' states,
@@ -60,6 +61,7 @@ from .checkpoint import (
     restore_checkpoint,
     write_checkpoint,
 )
+from .divergence import RUNAWAY_FACTOR, divergence_error, runaway_limit
 from .dropout import check_dropout, mask_chunks
 from .history import History
 from .hooks import IDENTITY, GradientHook
@@ -67,7 +69,7 @@ from .metrics import finish_metric, metric_name, metric_terms, target_spread
 from .optimizers import Optimizer, Schedule, get_optimizer, get_schedule
 from .steps import choose_step
 
-__all__ = ["Trainer"]
+__all__ = ["RUNAWAY_FACTOR", "Trainer", "runaway_limit"]
 
 
 class Trainer:
@@ -137,7 +139,7 @@ class Trainer:
         self.history = History(metric_name(network.output.name), bk.spec, str(bk.device),
                                _xp.dtype_name(bk.xp, network.dtype))
         self._totals: dict[int, Any] = {}
-        self._reference_loss: float | None = None  # the run's first epoch loss, for the runaway rule
+        self._run_start = 0  # the history index of this fit call's first epoch (0 when it resumed a checkpoint)
         self._shuffle_rng = host_generator(self.seed, "shuffle")
         self._dropout_rng = host_generator(self.seed, "dropout")
         self._impl: Any = None  # the step (xpnet.engine.steps) once chosen, for the settings in _impl_key
@@ -158,7 +160,7 @@ class Trainer:
         # Attributes a pickle may lack (they are rebuilt on the next step); pickles are not promised to move
         # between xpnet versions, as scikit-learn does not promise it for its estimators.
         for key, default in (("gradient_hook", IDENTITY), ("_impl", None), ("_impl_key", None), ("_owned", None),
-                             ("_reference_loss", None)):
+                             ("_run_start", 0)):
             state.setdefault(key, default)
         self.__dict__.update(state)
 
@@ -331,10 +333,12 @@ class Trainer:
         if not math.isfinite(loss) or not finite_parameters:
             raise self._diverged(xp, costs, loss / m, lr, parameters_finite=finite_parameters)
         # A runaway: finite, but grown far beyond where the run started (float64 can hold a loss of 1e300).
-        if self._reference_loss is None:
-            self._reference_loss = loss / m
-        elif loss / m > runaway_limit(self._reference_loss):
-            raise self._diverged(xp, costs, loss / m, lr, runaway=self._reference_loss)
+        # The reference is the first accepted epoch of this fit call (of the original run, after a resume: it is
+        # in the checkpoint's history), so a resumed run stops where the uninterrupted one would, and a
+        # partial_fit call (one epoch) on data of another scale is not measured against an earlier call's.
+        losses = self.history["loss"]
+        if len(losses) > self._run_start and loss / m > runaway_limit(losses[self._run_start]):
+            raise self._diverged(xp, costs, loss / m, lr, runaway=losses[self._run_start])
         spread = self._spread(xp, source, source.targets) if out == "linear" else None
         return loss / m, finish_metric(out, numerators[:-1], m, spread)
 
@@ -343,42 +347,9 @@ class Trainer:
         bad = sum(xp.sum(xp.astype(xp.logical_not(xp.isfinite(p)), p.dtype)) for p in self.network.parameters.values())
         return int(self.network.backend.to_numpy(bad))
 
-    def _diverged(self, xp: Any, costs: list[Any], loss: float, lr: float, *, parameters_finite: bool = True,
-                  validation: bool = False, runaway: float | None = None) -> DivergenceError:
-        """The :class:`DivergenceError` of the current epoch: which batch first had a non-finite loss (its
-        costs read back now, once), the loss, the learning rate, what to try and what the network keeps."""
-        import numpy as np
-
-        e, n, t_end = self.epoch, len(costs), self.optimizer.t
-        step = None
-        if validation:
-            what = f"the validation loss became {loss!r} after epoch {e + 1} (the training loss was finite)"
-        elif runaway is not None:
-            what = (f"the loss ran away to {loss:.3g} in epoch {e + 1}, more than {RUNAWAY_FACTOR:.0e} times the first "
-                    f"epoch's {runaway:.3g} (finite, but growing without bound)")
-        else:
-            host = self.network.backend.to_numpy(xp.stack(costs)) if costs else np.zeros(0)
-            bad = np.flatnonzero(~np.isfinite(host))
-            if bad.size:
-                step = int(bad[0])
-                loss = float(host[step])
-                what = f"the loss became {loss!r} in epoch {e + 1}, mini-batch {step + 1} of {n}"
-            elif not parameters_finite:
-                step = n - 1
-                what = (f"the parameters became non-finite (nan or inf) in epoch {e + 1}, at its last update "
-                        f"(mini-batch {n} of {n}), while every batch's loss was finite")
-            else:
-                what = f"the loss summed over epoch {e + 1} overflowed to {loss!r} (each batch's loss was finite)"
-        global_step = None if step is None else t_end - n + step + 1
-        where = "" if global_step is None else f" (optimizer step {global_step})"
-        kept = (f"from the end of epoch {e}, the last epoch whose loss was finite and in bounds" if e > 0 else
-                "from before epoch 1, its initial ones")
-        a0 = self.schedule.initial
-        err = DivergenceError(
-            f"training diverged: {what}{where}, at learning rate {lr:g}. Try a lower learning rate, e.g. "
-            f"{a0 / 10:g} instead of {a0:g}. The network keeps its parameters {kept}")
-        err.epoch, err.step, err.global_step, err.loss, err.learning_rate = e, step, global_step, loss, lr
-        return err
+    def _diverged(self, xp: Any, costs: list[Any], loss: float, lr: float, **kwargs: Any) -> DivergenceError:
+        """The :class:`DivergenceError` of the current epoch (:func:`xpnet.engine.divergence.divergence_error`)."""
+        return divergence_error(self, xp, costs, loss, lr, **kwargs)
 
     def evaluate(self, X: Any, Y: Any, w: Any = None) -> tuple[float, float]:
         """Loss and metric of the current parameters on ``(X, Y)``, without dropout.
@@ -437,7 +408,9 @@ class Trainer:
         Raises
         ------
         DivergenceError
-            The epoch's training loss, its validation loss or the parameters after it are NaN or infinite. The
+            The epoch's training loss, its validation loss or the parameters after it are NaN or infinite, or the
+            training loss ran away: more than 1e6 times the first epoch loss of this call (of the original run
+            after a resume; floor 1), so a ``partial_fit`` call of one epoch is never measured this way. The
             message names the epoch and the first mini-batch whose loss was not finite (counted from 1; the
             error's ``epoch``, ``step`` and ``global_step`` attributes count from 0 as :attr:`epoch` does, and
             ``global_step`` is the optimizer's update count), the loss and the learning rate, and suggests a
@@ -481,6 +454,7 @@ class Trainer:
         self.stop_training = False
         self.divergence = None
         self.resumed_epoch = None
+        self._run_start = len(self.history)
         # Out-of-memory errors of any backend become DeviceMemoryError naming the batch size (for DNN.train,
         # the estimators and the command alike).
         oom = _xp.translating_oom("training", check_batch_size(self.batch_size, source.m), how="batch_size={n}")
@@ -488,6 +462,7 @@ class Trainer:
             with self.network.backend.activate(), oom:
                 if loaded is not None:
                     restore_checkpoint(self, *loaded)
+                    self._run_start = 0
                 n_epochs = max(0, int(epochs) - self.epoch) if resume else int(epochs)
                 self.planned_epochs = n_epochs
                 start = time.perf_counter() - (self.history["time"][-1] if len(self.history) else 0.0)
@@ -583,15 +558,3 @@ class Trainer:
             # A copy of the dict: this trainer's updates must not rewrite the previous trainer's state.
             self.optimizer.state, self.optimizer.t = dict(previous.optimizer.state), previous.optimizer.t
         return self
-
-
-#: A finite loss above this many times the run's first one (or above this many, when that was under 1) is a
-#: divergence too: a run whose loss grew a millionfold is not going to come back, whatever float64 can hold.
-RUNAWAY_FACTOR = 1e6
-
-
-def runaway_limit(reference: float) -> float:
-    """The loss above which a run has run away: ``RUNAWAY_FACTOR * max(reference, 1)``, ``reference`` being the
-    run's first epoch loss (the floor at 1 keeps a run that starts near a perfect fit from being flagged for
-    a rise that is still a small loss)."""
-    return RUNAWAY_FACTOR * max(reference, 1.0)

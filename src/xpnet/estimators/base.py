@@ -265,7 +265,7 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         Raises
         ------
         DivergenceError
-            The loss became NaN or infinite (the message says at which epoch and step; try a lower
+            The loss became NaN or infinite or ran away (the message says at which epoch and step; try a lower
             ``learning_rate_init``). ``fit`` never returns a broken model: a fit that starts afresh leaves the
             estimator as it was before the call (unfitted, or with its previous fit); a continuing one
             (``warm_start``, ``partial_fit``) keeps the parameters of the last epoch whose loss was finite
