@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -74,10 +73,7 @@ def predict_chunk_size(layer_dims: Sequence[int], itemsize: int) -> int:
 def _check_outputs_finite(xp: Any, AL: Any, backend: Any) -> None:
     """The outputs of finite inputs must be finite: one read-back per prediction call; on the error path the
     examples are named (a model with huge finite weights, forged or diverged, overflows here)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        total = float(xp.sum(AL))
-    if math.isfinite(total) or bool(xp.all(xp.isfinite(AL))):
+    if _xp.all_finite(xp, AL):
         return
     bad = backend.to_numpy(xp.logical_not(xp.all(xp.isfinite(AL), axis=0)))
     rows = [int(i) for i in bad.nonzero()[0]]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DatasetError
+from ..files.atomic import _not_regular
 
 
 def _existing_file(path: Any, kind: str) -> Path:
@@ -22,8 +23,7 @@ def _existing_file(path: Any, kind: str) -> Path:
         raise DatasetError(f"cannot load '{p}': it is a directory, not a file. Expected a {kind} file; "
                            f"pass the path of the file inside it")
     if not p.is_file():
-        what = "a FIFO (named pipe)" if p.is_fifo() else "a device" if p.is_char_device() or p.is_block_device() \
-            else "a socket" if p.is_socket() else "not a regular file"
+        what = _not_regular(Path(os.path.realpath(p))) or "not a regular file"
         raise DatasetError(f"cannot load '{p}': it is {what}, not a regular file; xpnet reads data from regular "
                            f"files only: save the data to a {kind} file first")
     return p

@@ -12,11 +12,10 @@ import numbers
 import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..files import save
+from ..files import check_destination, save
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -145,11 +144,11 @@ class ModelCheckpoint(Callback):
         self.saved = 0
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        # Checked before the first epoch: a missing directory must not surface only after `every` epochs.
-        parent = Path(os.path.realpath(os.fspath(self.path))).parent
-        if not parent.is_dir():
-            raise ConfigError(f"ModelCheckpoint cannot write {os.fspath(self.path)!r}: directory {str(parent)!r} "
-                              "does not exist; create it first")
+        # Checked before the first epoch, by the safe writer's own check (a missing or unwritable directory, a
+        # special file): a bad destination must not surface only after `every` epochs.
+        check_destination(self.path, what="a model",
+                          error=lambda p, reason: ConfigError(f"ModelCheckpoint cannot write {os.fspath(p)!r}: "
+                                                              f"{reason}"))
 
     def _save(self, trainer: Trainer) -> None:
         save(trainer.model, self.path)

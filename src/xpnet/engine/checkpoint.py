@@ -128,16 +128,9 @@ def check_checkpoint_path(path: Any) -> Path:
     """The checkpoint path, checked before training starts: a run must not fail after its first epoch."""
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise ConfigError(f"checkpoint must be a file path, got {path!r}")
-    target = Path(os.fspath(path)).expanduser()
-    if target.is_dir():
-        raise ModelFileError(f"cannot write checkpoint '{target}': it is a directory; name a file inside it")
-    parent = Path(os.path.realpath(target)).parent
-    if not parent.is_dir():
-        raise ModelFileError(f"cannot write checkpoint '{target}': directory '{parent}' does not exist")
-    # Not a special file, and a file can be created there (proved): the safe writer's own check.
-    check_destination(target, what="a checkpoint",
-                      error=lambda p, reason: ModelFileError(f"cannot write checkpoint '{p}': {reason}"))
-    return target
+    # A directory, a special file, a missing or unwritable directory: the safe writer's own check.
+    return check_destination(path, what="a checkpoint",
+                             error=lambda p, reason: ModelFileError(f"cannot write checkpoint '{p}': {reason}"))
 
 
 def remove_stale_temporaries(path: Path) -> None:
