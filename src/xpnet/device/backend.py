@@ -155,6 +155,10 @@ class Backend:
         -------
         array of ``self.xp`` on ``self.device``, same shape as ``data``.
         """
+        with self.activate():  # CuPy casts and copies on the current device: this backend's
+            return self._asarray(data, dtype)
+
+    def _asarray(self, data: Any, dtype: Any) -> Any:
         import numpy as np
 
         xp = self.xp

@@ -271,9 +271,10 @@ class Trainer:
             raise ShapeError(f"Trainer.step takes X (n_x, b) and Y (n_L, b) with the same b, got "
                              f"{getattr(X, 'shape', type(X).__name__)} and {getattr(Y, 'shape', type(Y).__name__)}")
         xp = self.network.backend.xp
-        X, Y, sample_weight = self._in_dtype(xp, X, Y, sample_weight)
-        masks = next(self._mask_chunks(X.shape[1], X.shape[1])) if self.keep else None
-        return self._step(xp, X, Y, self.schedule(self.epoch), masks, sample_weight)[0]
+        with self.network.backend.activate():  # CuPy allocates and launches on the current device: the network's
+            X, Y, sample_weight = self._in_dtype(xp, X, Y, sample_weight)
+            masks = next(self._mask_chunks(X.shape[1], X.shape[1])) if self.keep else None
+            return self._step(xp, X, Y, self.schedule(self.epoch), masks, sample_weight)[0]
 
     # ------------------------------------------------------------------------------------ one epoch
     def _batch_order(self, m: int) -> Any:
@@ -357,6 +358,10 @@ class Trainer:
         The loss includes the L2 penalty at the scale the training loss carries it (``lambd/(2 b) sum||W||^2``
         for batches of ``b``), so the train and validation curves measure the same objective.
         """
+        with self.network.backend.activate():
+            return self._evaluate(X, Y, w)
+
+    def _evaluate(self, X: Any, Y: Any, w: Any) -> tuple[float, float]:
         net = self.network
         xp = net.backend.xp
         # Forward only: the validation set needs the cost and the outputs, not a backward pass.
@@ -449,7 +454,8 @@ class Trainer:
                 loaded = read_checkpoint(self, checkpoint, config, active)
             remove_stale_temporaries(checkpoint)
         if validation_data is not None:
-            validation_data = self._in_dtype(xp, *validation_data, None)[:2]
+            with self.network.backend.activate():
+                validation_data = self._in_dtype(xp, *validation_data, None)[:2]
         self._owned = None  # the in-place step copies the parameters once per call (arrays read meanwhile stay)
         self.stop_training = False
         self.divergence = None

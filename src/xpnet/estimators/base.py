@@ -292,9 +292,11 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         # puts this back: never an untrained network that looks fitted.
         before_fit = None if continuing else dict(self.__dict__)
         try:
-            return self._fit_body(X, y, epochs=epochs, validation_data=validation_data, incremental=incremental,
-                                  callbacks=callbacks, classes=classes, checkpoint=checkpoint,
-                                  continuing=continuing)
+            # The fit's device current throughout (CuPy allocates and launches on the current device).
+            with (self._backend_ if continuing else self._resolve_backend(X)).activate():
+                return self._fit_body(X, y, epochs=epochs, validation_data=validation_data,
+                                      incremental=incremental, callbacks=callbacks, classes=classes,
+                                      checkpoint=checkpoint, continuing=continuing)
         except BaseException as exc:
             if before_fit is not None:
                 self.__dict__.clear()
@@ -446,8 +448,8 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         ``batch_size`` samples (None: automatic, bounded memory; see :meth:`xpnet.DNN.predict_proba`), each
         chunk standardized on its own when ``standardize``."""
         _check_fitted(self, "predict")
-        Xb, give_numpy, _ = self._validate_X(X, reset=False)
         with self._backend_.activate():
+            Xb, give_numpy, _ = self._validate_X(X, reset=False)
             xp = self._backend_.xp
             prepare = None
             if self.mean_ is not None:

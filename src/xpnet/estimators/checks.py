@@ -104,3 +104,19 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _on_device(method: Any) -> Any:
+    """Run an estimator method with its fitted backend's device current (CuPy allocates and launches on the
+    current device: an estimator on cupy:1 needs device 1 current for everything it computes); as it is before
+    a fit (the method then raises NotFittedError)."""
+    import contextlib
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        backend = getattr(self, "_backend_", None)
+        with backend.activate() if backend is not None else contextlib.nullcontext():
+            return method(self, *args, **kwargs)
+
+    return wrapper

@@ -18,7 +18,7 @@ from ..device import xp as _xp
 from ..device.backend import Backend
 from ..errors import ConfigError, LabelError, ModelFileError, ShapeError
 from .base import _DNNEstimator
-from .checks import _check_score_lengths, _check_y_values, _refuse_partial_standardize
+from .checks import _check_score_lengths, _check_y_values, _on_device, _refuse_partial_standardize
 
 
 class DNNClassifier(ClassifierMixin, _DNNEstimator):
@@ -191,6 +191,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
                                  "a new estimator")
         return self._fit(X, y, epochs=1, validation_data=None, incremental=True, classes=classes)
 
+    @_on_device
     def predict_proba(self, X: Any, *, batch_size: int | None = None) -> Any:
         """Class probabilities, shape ``(n_samples, n_classes)`` in the order of ``classes_``.
 
@@ -202,6 +203,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
             P = xp.concat([1.0 - P, P], axis=1)
         return self._backend_.to_numpy(P) if give_numpy else P
 
+    @_on_device
     def predict_log_proba(self, X: Any, *, batch_size: int | None = None) -> Any:
         """``log(predict_proba(X))``, shape ``(n_samples, n_classes)``."""
         P = self.predict_proba(X, batch_size=batch_size)
@@ -210,6 +212,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
                 return np.log(P)
         return self._backend_.xp.log(P)
 
+    @_on_device
     def predict(self, X: Any, *, batch_size: int | None = None) -> Any:
         """Predicted class labels, shape ``(n_samples,)`` (values from ``classes_``); ``batch_size`` as in
         :meth:`predict_proba`."""

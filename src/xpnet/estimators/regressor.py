@@ -10,7 +10,7 @@ from sklearn.base import RegressorMixin
 from ..device import xp as _xp
 from ..errors import InputTypeError, InvalidValueError, ShapeError
 from .base import _DNNEstimator
-from .checks import _check_score_lengths, _check_y_values, _refuse_partial_standardize
+from .checks import _check_score_lengths, _check_y_values, _on_device, _refuse_partial_standardize
 
 
 class DNNRegressor(RegressorMixin, _DNNEstimator):
@@ -75,6 +75,7 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
             _refuse_partial_standardize(self)
         return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
 
+    @_on_device
     def predict(self, X: Any, *, batch_size: int | None = None) -> Any:
         """Predictions, shape ``(n_samples,)`` for one target (as scikit-learn's MLPRegressor, also when fitted
         on a ``(n_samples, 1)`` y), else ``(n_samples, n_targets)``. ``batch_size``: samples per forward pass

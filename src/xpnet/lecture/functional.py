@@ -203,10 +203,12 @@ def initialize_parameters(
     rng = host_generator(seed, "init")
     parameters: dict[str, Any] = {}
     try:
-        for l in range(1, len(dims)):
-            W = normal(rng, (dims[l], dims[l - 1]), scale(dims[l - 1], dims[l]), dt_name)
-            parameters[f"W{l}"] = bk.asarray(W, dtype=dt)
-            parameters[f"b{l}"] = bk.xp.zeros((dims[l], 1), dtype=dt, device=bk.device)
+        # CuPy's zeros (array-api-compat's too) ignore device= and allocate on the current device: make it bk's.
+        with bk.activate():
+            for l in range(1, len(dims)):
+                W = normal(rng, (dims[l], dims[l - 1]), scale(dims[l - 1], dims[l]), dt_name)
+                parameters[f"W{l}"] = bk.asarray(W, dtype=dt)
+                parameters[f"b{l}"] = bk.xp.zeros((dims[l], 1), dtype=dt, device=bk.device)
     except Exception as err:  # the estimate passed, the allocation did not (other processes, fragmentation)
         if not _xp.is_out_of_memory(err):
             raise
