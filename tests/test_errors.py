@@ -278,6 +278,13 @@ def _output_over(b: B, *argv: str) -> None:
     cli_fails(b, *(a.format(data=data, fifo=_fifo(b)) for a in argv))
 
 
+def _forged(b: B) -> str:
+    """The model file with ``classes[0]`` forged to ``{}`` and its checksums recomputed (by write_model_file)."""
+    tensors, meta = xpnet.files.read_model_file(b.model_file)
+    meta["classes"][0] = {}
+    return str(xpnet.files.write_model_file(b.tmp / "forged.safetensors", tensors, meta))
+
+
 def _mixed_devices_linear(b: B) -> None:
     other = b.other_device()
     W = b.arr(np.ones((2, 3)), dtype="float32")
@@ -579,6 +586,14 @@ ROWS: tuple[Row, ...] = (
     Row("special-file-output", xpnet.ModelFileError, (
         Entry("xpnet.save", lambda b: xpnet.save(xpnet.DNN([2, 3, 1], backend="numpy"), _fifo(b)),
               (r"cannot save model to '\S*pipe'", r"it is a FIFO \(named pipe\)")),
+    )),
+    Row("forged-metadata", xpnet.ModelFileError, (
+        Entry("xpnet.load", lambda b: xpnet.load(_forged(b), backend=b.backend),
+              (r"cannot read model file '\S*forged\.safetensors'", r"its metadata is invalid: classes\[0\] = \{\}")),
+        Entry("xpnet.read_metadata", lambda b: xpnet.files.read_metadata(_forged(b)),
+              (r"its metadata is invalid: classes\[0\] = \{\}",)),
+        Entry("xpnet predict", lambda b: cli_fails(b, "predict", _forged(b), two_class_csv(b)),
+              (r"its metadata is invalid",)),
     )),
     Row("cli-usage", SystemExit, (
         Entry("xpnet train", lambda b: cli_usage(b, "train", "--lr=-0.1"), (r"argument --lr: -0\.1 is outside",)),

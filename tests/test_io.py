@@ -127,7 +127,11 @@ def test_round_trip_is_bit_identical(tmp_path):
         assert got.dtype == expected.dtype, name
         assert got.shape == arr.shape, name
         assert got.tobytes() == np.ascontiguousarray(expected).tobytes(), name
-        assert got.flags.writeable and got.flags.owndata, name
+        # Writeable memory of its own (safetensors' per-tensor buffer, not a view of a memory-mapped file).
+        assert got.flags.writeable and got.flags.c_contiguous, name
+        from xpnet.files.models import _borrows_file
+
+        assert not _borrows_file(got), name
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -636,23 +640,30 @@ def test_header_over_100_mb_is_refused_without_reading_it(tmp_path, monkeypatch)
     _refused(path, "corrupt or truncated")
 
 
-def test_safetensors_failure_becomes_model_file_error(tmp_path, monkeypatch):
+class PanicException(BaseException):
+    """What pyo3 raises for a Rust panic in safetensors (pyo3_runtime.PanicException derives from BaseException)."""
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("safetensors internal error"),
+                                     PanicException("safetensors internal error: memory allocation failed")])
+def test_safetensors_failure_becomes_model_file_error(tmp_path, monkeypatch, failure):
     path = _save_valid(tmp_path)
 
-    def broken(data):
-        raise RuntimeError("safetensors internal error")
+    def broken(*args, **kwargs):
+        raise failure
 
-    monkeypatch.setattr(safetensors.numpy, "load", broken)
+    monkeypatch.setattr(safetensors, "safe_open", broken)
     _refused(path, "safetensors internal error")
+    _refused(path, "safetensors internal error", reader=xio.load)
 
 
 def test_interrupt_while_reading_is_not_swallowed(tmp_path, monkeypatch):
     path = _save_valid(tmp_path)
 
-    def interrupt(data):
+    def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(safetensors.numpy, "load", interrupt)
+    monkeypatch.setattr(safetensors, "safe_open", interrupt)
     with pytest.raises(KeyboardInterrupt):
         xio.read_model_file(path)
 

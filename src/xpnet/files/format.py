@@ -196,6 +196,13 @@ def _guarded(path: Any, action: Any) -> Any:
         raise _read_error(path, f"reading failed ({exc.strerror or exc})") from exc
     except Exception as exc:  # a bad file must not surface as some other exception type
         raise _read_error(path, f"corrupt file ({type(exc).__name__}: {exc})") from exc
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:
+        # The format library's Rust code reports a failed allocation or a broken invariant as
+        # pyo3_runtime.PanicException, a BaseException that neither ``except Exception`` nor the command catch.
+        raise _read_error(path, f"the safetensors library failed on it ({type(exc).__name__}: {exc}); the file "
+                                "may be damaged, or the machine short of memory") from exc
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -213,9 +220,13 @@ def _digest(arrays: dict[str, Any]) -> str:
     """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
     import hashlib
 
+    import numpy as np
+
     h = hashlib.sha256()
     for name in sorted(arrays):
         arr = arrays[name]
         h.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
-        h.update(arr.tobytes(order="C"))
+        # The bytes in C order without a copy of a (possibly large) contiguous tensor.
+        contiguous = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+        h.update(memoryview(contiguous.reshape(-1)).cast("B"))
     return h.hexdigest()

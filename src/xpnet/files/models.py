@@ -30,6 +30,7 @@ from .format import (
 )
 from .metadata import _FORMAT_NAME, FORMAT_VERSION, _check_meta_for_writing, _parse_header, _resolve_kind
 from .paths import _as_path, _read_error, _write_error
+from .schema import validate_metadata
 
 # --------------------------------------------------------------------------------------------------------
 # Writing
@@ -160,6 +161,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         with open(p, "rb") as fh:
             raw, data_len = _read_header(fh, size, p)
         _, meta, format_version, written_by = _parse_header(raw, data_len, p)
+        validate_metadata(meta, p)
         return {**meta, "format_version": format_version, "xpnet_version": written_by}
 
     return _guarded(p, action)
@@ -191,35 +193,18 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     def action() -> tuple[dict[str, Any], dict[str, Any]]:
         with open(p, "rb") as fh:
             raw, data_len = _read_header(fh, size, p)
-            header, meta, _, _ = _parse_header(raw, data_len, p)
-            fh.seek(0)
-            data = fh.read(size + 1)  # one more: to notice a file that grew since it was checked
-        if len(data) != size:
-            raise _read_error(p, "corrupt or truncated: the file changed while it was read")
-
-        import numpy as np
-        import safetensors.numpy
-
-        loaded = safetensors.numpy.load(data)
-        del data
-        tensors: dict[str, Any] = {}
-        for name, entry in header.items():
-            if name == _METADATA_KEY:
-                continue
-            arr = loaded.get(name)
-            want_dtype = np.dtype(_DTYPES[entry["dtype"]][0])
-            if arr is None or arr.dtype != want_dtype or list(arr.shape) != entry["shape"]:
-                raise _read_error(p, f"corrupt file: tensor {name!r} did not load as declared")
-            # safetensors hands back read-only views of its buffer; models train in place, so own a copy.
-            tensors[name] = np.array(arr, copy=True)
-        if len(loaded) != len(tensors):
-            raise _read_error(p, "corrupt file: it holds tensors its header does not declare")
+        header, meta, _, _ = _parse_header(raw, data_len, p)
+        validate_metadata(meta, p)
+        tensors = _read_tensors(p, header)
         expected = header.get(_METADATA_KEY, {}).get("sha256")
         if expected is None:
             raise _read_error(p, "corrupt file: its header has no checksum (sha256) of the tensors")
+        # The checksum also catches a file replaced or changed between the header check and the tensor reads.
         if _digest(tensors) != expected:
             raise _read_error(p, "corrupt file: the tensors do not match the checksum in its header (the file "
                                  "was damaged after it was written)")
+        import numpy as np
+
         for name, arr in tensors.items():
             # Not written by xpnet (it refuses to save them): a NaN weight would predict class 0 silently.
             if arr.dtype.kind == "f" and not bool(np.isfinite(arr).all()):
@@ -228,6 +213,53 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
         return tensors, meta
 
     return _guarded(p, action)
+
+
+def _read_tensors(path: Path, header: dict[str, Any]) -> dict[str, Any]:
+    """The tensors a checked header declares, read one at a time into arrays of their own.
+
+    safetensors' ``safe_open`` reads each tensor's bytes from the file (``pread``, or a memory map on versions
+    without that backend) instead of the whole file into one buffer first: loading peaks at about the tensors'
+    own size plus at most one file's worth, not three (bytes, safetensors' view, the copies).
+    """
+    import numpy as np
+    from safetensors import safe_open
+
+    try:
+        handle = safe_open(path, framework="numpy", backend="pread")
+    except TypeError:  # safetensors before the backend option: memory-mapped
+        handle = safe_open(path, framework="numpy")
+    tensors: dict[str, Any] = {}
+    with handle as f:
+        declared = {name for name in header if name != _METADATA_KEY}
+        if set(f.keys()) != declared:
+            raise _read_error(path, "corrupt or changed file: its tensors are not the ones its header declares")
+        if (f.metadata() or {}) != header.get(_METADATA_KEY, {}):
+            raise _read_error(path, "the file changed while it was read (its metadata differs between two reads)")
+        for name in sorted(declared):
+            entry = header[name]
+            arr = f.get_tensor(name)
+            want_dtype = np.dtype(_DTYPES[entry["dtype"]][0])
+            if arr.dtype != want_dtype or list(arr.shape) != entry["shape"]:
+                raise _read_error(path, f"corrupt file: tensor {name!r} did not load as declared")
+            # Models train in place: an array of their own, writeable (a copy only when safetensors lent a view).
+            if not (arr.flags.writeable and arr.flags.c_contiguous) or _borrows_file(arr):
+                arr = np.array(arr, copy=True)
+            tensors[name] = arr
+    return tensors
+
+
+def _borrows_file(arr: Any) -> bool:
+    """Whether ``arr``'s memory is lent by something other than an array or buffer of its own (a memory map)."""
+    import numpy as np
+
+    base = arr
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    if isinstance(base, memoryview):
+        # safetensors reads each tensor into a bytearray of its own (pread and mmap backends alike).
+        return base.readonly or not isinstance(base.obj, bytearray)
+    return not isinstance(base, np.ndarray)
 
 
 def _check_declared_size(tensors: dict[str, Any], meta: dict[str, Any], path: Any) -> None:
