@@ -99,6 +99,9 @@ class ArrayBatches(BatchSource):
         self._mod = _xp.ufunc_module(backend.xp)
         self._numpy = _xp.is_numpy_namespace(backend.xp)
         self._buffers: dict[str, Any] = {}
+        # Each example's class, (m, 1), once per run (keep_labels), and the current batch's, (b,).
+        self.labels: Any = None
+        self.batch_labels: Any = None
 
     @classmethod
     def from_columns(cls, backend: Any, X: Any, Y: Any, sample_weight: Any = None) -> ArrayBatches:
@@ -110,6 +113,16 @@ class ArrayBatches(BatchSource):
         of row-major data (``X_rows.T``, the estimators' case) is used as it is.
         """
         return cls(backend, X.T, Y.T, None if sample_weight is None else sample_weight.T)
+
+    def keep_labels(self) -> None:
+        """Compute each example's class once for the run: ``argmax`` of its target row (one-hot for a softmax
+        network). Every batch then carries its own in :attr:`batch_labels` (``(b,)``), sliced or gathered with
+        the batch, so the accuracy of a step compares the predicted class with it instead of taking an ``argmax``
+        over the targets at every step. Dropped by :meth:`release`."""
+        if self.labels is None:
+            with self.backend.activate():
+                xp = self.backend.xp
+                self.labels = xp.reshape(xp.argmax(self.Y, axis=1), (-1, 1))
 
     def _gather(self, slot: str, rows: Any, idx: Any, batch_size: int) -> Any:
         """``rows[idx]`` (b, n) into the slot's buffer of ``batch_size`` rows, kept for the run."""
@@ -156,6 +169,9 @@ class ArrayBatches(BatchSource):
                 ib = idx[start:stop]
                 Xr, Yr = self._gather("X", X, ib, batch_size), self._gather("Y", Y, ib, batch_size)
                 wr = None if w is None else self._gather("w", w, ib, batch_size)
+            if self.labels is not None:
+                lr = self.labels[start:stop, :] if idx is None else self._gather("labels", self.labels, ib, batch_size)
+                self.batch_labels = lr[:, 0]
             yield Xr.T, Yr.T, None if wr is None else wr.T
 
     def targets(self) -> Any:
@@ -163,6 +179,7 @@ class ArrayBatches(BatchSource):
 
     def release(self) -> None:
         self._buffers.clear()
+        self.labels = self.batch_labels = None
 
 
 def check_owned(backend: Any, name: str, A: Any) -> None:

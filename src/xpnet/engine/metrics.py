@@ -13,15 +13,16 @@ def metric_name(output: str) -> str:
     return "r2" if output == "linear" else "accuracy"
 
 
-def metric_terms(xp: Any, output: str, AL: Any, Y: Any) -> Any:
+def metric_terms(xp: Any, output: str, AL: Any, Y: Any, labels: Any = None) -> Any:
     """A batch's numerators of the metric, a 1-D device array: the count of correct examples (one entry; a
     sigmoid output is correct when every unit is on the label's side of 0.5, a softmax output when its argmax
-    is the label's) or, for a linear output, the squared error of each output (``n_L`` entries). ``AL`` and
-    ``Y`` are ``(n_L, b)``."""
+    is the label's, ``argmax(Y, axis=0)``, or ``labels`` (``(b,)``) when the batch source computed them once per
+    run) or, for a linear output, the squared error of each output (``n_L`` entries). ``AL`` and ``Y`` are
+    ``(n_L, b)``."""
     if output == "sigmoid":
         correct = xp.all((AL > 0.5) == (Y > 0.5), axis=0)
     elif output == "softmax":
-        correct = xp.argmax(AL, axis=0) == xp.argmax(Y, axis=0)
+        correct = xp.argmax(AL, axis=0) == (xp.argmax(Y, axis=0) if labels is None else labels)
     else:
         D = AL - Y
         return xp.sum(D * D, axis=1)

@@ -315,7 +315,7 @@ class Trainer:
             costs.append(cost)
             # Terms are summed on the device; the host reads them once, after the epoch.
             batch_loss = cost * Xb.shape[1]
-            batch_metric = metric_terms(xp, out, AL, Yb)
+            batch_metric = metric_terms(xp, out, AL, Yb, getattr(source, "batch_labels", None))
             loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
             metric_sum = batch_metric if metric_sum is None else metric_sum + batch_metric
         n_batches = len(costs)
@@ -435,6 +435,8 @@ class Trainer:
         else:
             with self.network.backend.activate():  # CuPy allocates on the current device: the network's
                 source = self._array_source(xp, X, Y, sample_weight)
+        if isinstance(source, ArrayBatches) and self.network.output.name == "softmax":
+            source.keep_labels()  # the classes once per run, not an argmax over the targets at every step
         active = self.callbacks + list(callbacks)
         for cb in active:
             if not isinstance(cb, Callback):

@@ -132,7 +132,8 @@ class InplaceStep:
             reduce = mod.add.reduce
             self._sum_into = lambda a, axis, out: reduce(a, axis, None, out, True)
         else:  # CuPy (tests/test_fast.py runs this branch on NumPy)
-            self._sum_into = lambda a, axis, out: mod.sum(a, axis=axis, keepdims=True, out=out)
+            self._sum_into = self._sum_by_product
+        self._ones: Any = None
 
     # ------------------------------------------------------------------------------------ helpers
     def _buffers_for(self, m: int) -> _Buffers:
@@ -170,12 +171,28 @@ class InplaceStep:
             self._scratch = self.mod.empty((self._scratch_size,), dtype=self.dtype)
         return self._scratch[: a.size].reshape(a.shape)
 
+    def _sum_by_product(self, a: Any, axis: int, out: Any) -> None:
+        """``out = sum(a, axis, keepdims=True)`` for a 2-D ``a``, written straight into ``out`` as a product with a
+        vector of ones: ``a @ 1`` (k, 1) for ``axis=1``, ``1^T @ a`` (1, k) for ``axis=0`` (one GEMV).
+
+        CuPy's ``sum(..., out=)`` reduces through CUB, which allocates a temporary and copies it into ``out``:
+        the product allocates nothing. The sum is the same up to the order of the additions (rounding only;
+        ``tests/test_fast.py`` bounds the difference)."""
+        k = a.shape[axis]
+        ones = self._ones
+        if ones is None or ones.shape[0] < k or ones.dtype != a.dtype:
+            ones = self._ones = self.mod.ones((max(k, 1),), dtype=a.dtype)
+        if axis == 1:
+            self.mod.matmul(a, ones[:k].reshape((k, 1)), out=out)
+        else:
+            self.mod.matmul(ones[:k].reshape((1, k)), a, out=out)
+
     def release(self) -> None:
         """Drop every buffer (the end of a ``fit`` call), so a fitted model holds only its parameters and
         optimizer state; the next step allocates them again."""
         self._buffers.clear()
         self._grads.clear()
-        self._scratch = None
+        self._scratch = self._ones = None
 
     # --------------------------------------------------------------------------- activations
     def _sigmoid_into(self, Z: Any, out: Any, T: Any) -> None:
