@@ -84,6 +84,10 @@ def __getattr__(name: str) -> object:
 
         module = importlib.import_module(".estimators", __name__)
         return module if name == "estimators" else getattr(module, name)
+    if name in ("to_onnx", "register_skl2onnx"):  # ONNX export: loaded on first use, with the estimators
+        import importlib
+
+        return getattr(importlib.import_module(".export", __name__), name)
     raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
 
 
@@ -140,8 +144,10 @@ __all__ = [
     "model_forward",
     "optimizers",
     "predict",
+    "register_skl2onnx",
     "save",
     "to_numpy",
+    "to_onnx",
     "training",
     "update_parameters",
     "use_backend",

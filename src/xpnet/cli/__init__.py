@@ -26,6 +26,7 @@ from ..errors import XpnetError
 from .args import _ACTIVATIONS, _OPTIMIZERS, _SCHEDULES, _SEED, _batch_size, _layers, _number
 from .common import CommandError as CommandError
 from .common import _check_output_dir
+from .export import add_export_parser
 from .predict import _cmd_evaluate, _cmd_predict
 from .train import _cmd_train
 
@@ -126,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="CSV", help="write here (default: standard output)")
     p.add_argument("--backend", default=None, help="backend to compute on (default: auto)")
     p.set_defaults(func=_cmd_predict)
+
+    add_export_parser(sub)
 
     b = sub.add_parser("backends", help="list the backends, whether each is usable here, devices and float64")
     b.set_defaults(func=_cmd_backends)

@@ -192,14 +192,26 @@ def all_finite(xp: Any, x: Any) -> bool:
     return math.isfinite(total) or bool(xp.all(xp.isfinite(x)))
 
 
+def values_readable(x: Any) -> bool:
+    """Whether the values of ``x`` exist to be read: False only for an ``ndonnx`` array that stands for a graph's
+    input (an ONNX export traces the forward code with one: its values come at run time, in another program)."""
+    if _compat.is_ndonnx_array(x):
+        try:
+            x.unwrap_numpy()
+        except ValueError:
+            return False
+    return True
+
+
 def check_finite(xp: Any, x: Any, name: str) -> None:
     """Raise :class:`~xpnet.errors.InvalidValueError` when the floating array ``x`` holds NaN or infinity.
 
     Costs one boolean read back from the device: call it once per public call where user data enters, never
     inside a training loop. Integer and boolean arrays cannot hold either and are not read. The message names
     ``name``, counts the bad values and gives the first one's position (in ``x``'s own layout) and value;
-    describing them costs a few more reads, on the error path only. The test itself is :func:`all_finite`."""
-    if not xp.isdtype(x.dtype, "real floating") or all_finite(xp, x):
+    describing them costs a few more reads, on the error path only. The test itself is :func:`all_finite`. Arrays
+    whose values cannot be read (:func:`values_readable`: traced for ONNX export) are not checked."""
+    if not xp.isdtype(x.dtype, "real floating") or not values_readable(x) or all_finite(xp, x):
         return
     shape = tuple(int(d) for d in x.shape)
     flat = xp.reshape(x, (-1,))
