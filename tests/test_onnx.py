@@ -15,6 +15,7 @@ from xpnet.estimators import DNNClassifier, DNNRegressor, NotFittedError
 from xpnet.export.graph import _light_value_propagation
 
 ndx = pytest.importorskip("ndonnx")
+onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -34,6 +35,12 @@ def run(proto, Xin: np.ndarray) -> dict[str, np.ndarray]:
     return dict(zip([o.name for o in session.get_outputs()], session.run(None, {"X": Xin}), strict=True))
 
 
+def shapes(proto) -> dict[str, list]:
+    """Each input's and output's declared shape: the symbolic dimension's name, or the size."""
+    return {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in [*proto.graph.input, *proto.graph.output]}
+
+
 def fit(est, y):
     return est.fit(X, y)
 
@@ -45,7 +52,10 @@ def fit(est, y):
 def test_classifier_matches_predict_and_predict_proba(activation, y):
     est = fit(DNNClassifier((6, 5), activation=activation, max_iter=4, random_state=0, standardize=True,
                             learning_rate_init=0.05), y)
-    out = run(xpnet.to_onnx(est), X)
+    proto = xpnet.to_onnx(est)
+    onnx.checker.check_model(proto, full_check=True)  # the declared output shapes agree with shape inference
+    assert shapes(proto) == {"X": ["N", 5], "label": ["N"], "probabilities": ["N", len(est.classes_)]}
+    out = run(proto, X)
     np.testing.assert_allclose(out["probabilities"], est.predict_proba(X), rtol=0, atol=TOL)
     assert out["probabilities"].dtype == np.float32
     np.testing.assert_array_equal(out["label"], est.predict(X))
@@ -56,12 +66,22 @@ def test_regressor_matches_predict_with_its_target_rescaling(activation, targets
     y = YR[:, 0] if targets == 1 else YR
     est = fit(DNNRegressor((6,), activation=activation, max_iter=4, random_state=0, standardize=True), y)
     assert est.y_mean_ is not None and np.abs(est.y_mean_).max() > 1  # the rescaling is really in play
-    got = run(xpnet.to_onnx(est), X)["predictions"]
+    proto = xpnet.to_onnx(est)
+    onnx.checker.check_model(proto, full_check=True)
+    got = run(proto, X)["predictions"]
     want = est.predict(X)
+    assert shapes(proto)["predictions"] == ["N", *want.shape[1:]]
     assert got.shape == want.shape
     # Compared in the network's own units (before the rescaling to y's): float32 keeps 7 digits of those, and
     # y_scale * ZL + y_mean loses some of them where the two terms cancel.
     np.testing.assert_allclose((got - want) / est.y_scale_.astype(np.float32), 0, atol=TOL)
+
+
+def test_bool_class_labels_come_back_as_bool():
+    est = fit(DNNClassifier((4,), max_iter=2, random_state=0), Y3 == 1)
+    out = run(xpnet.to_onnx(est), X)
+    assert out["label"].dtype == np.bool_
+    np.testing.assert_array_equal(out["label"], est.predict(X))
 
 
 def test_float64_models_and_other_backends_export_in_their_dtype():
@@ -84,7 +104,11 @@ def test_the_batch_dimension_is_symbolic():
 @pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
 def test_dnn_outputs_are_the_transposes_of_predict(output):
     net = xpnet.DNN([5, 4, 3], hidden="tanh", output=output, seed=2, backend="numpy")
-    out = run(xpnet.to_onnx(net), X)
+    proto = xpnet.to_onnx(net)
+    onnx.checker.check_model(proto, full_check=True)
+    out = run(proto, X)
+    for name, value in out.items():
+        assert shapes(proto)[name] == ["N", *value.shape[1:]]
     if output == "linear":
         np.testing.assert_allclose(out["predictions"], net.predict_proba(X.T).T, atol=TOL)
     else:
@@ -113,8 +137,6 @@ def test_the_command_round_trip(tmp_path, capsys):
     assert cli.main(["export", str(model), str(out)]) == 0
     said = capsys.readouterr().out
     assert "DNNRegressor 5-5-1 (relu), input X (N, 5) float32; outputs predictions (N,) float32" in said
-    import onnx
-
     got = run(onnx.load(str(out)), X)["predictions"]
     np.testing.assert_allclose(got, xpnet.load(model).predict(X), rtol=TOL, atol=TOL)
     # Bad paths: one line, exit 1, nothing written.

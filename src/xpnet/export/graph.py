@@ -245,9 +245,34 @@ def _trace(m: ExportedModel, *, input_dtype: str | None, for_skl2onnx: bool) -> 
             out = xp.reshape(out, (-1,))
         outputs["predictions"] = as_input_dtype(out)
     proto = ndx.build({"X": X}, outputs)
+    _declare_output_shapes(proto, m, for_skl2onnx=for_skl2onnx)
     proto.producer_name, proto.producer_version = "xpnet", __version__
     dims = "-".join(str(d) for d in m.layer_dims)
     proto.graph.name = f"xpnet_{m.kind}"
     proto.doc_string = (f"xpnet {m.kind} {dims}, hidden {m.hidden.name}, output {m.output.name}, {dtype}"
                         f"{', standardized input' if m.mean is not None else ''}")
     return proto
+
+
+def _declare_output_shapes(proto: Any, m: ExportedModel, *, for_skl2onnx: bool) -> None:
+    """Write the outputs' shapes into the graph: ``N`` (the input's batch dimension) and the static sizes, which
+    ndonnx's shape inference loses on the way through a matrix product with a symbolic dimension (a reader of
+    the file, and a runtime allocating outputs, then sees ``(N, 3)`` rather than ``(?, ?)``)."""
+    n_out = m.layer_dims[-1]
+    if m.kind == "DNN":
+        label = ("N", n_out) if m.output.name == "sigmoid" else ("N", 1)
+        shapes = {"label": label, "probabilities": ("N", n_out), "predictions": ("N", n_out)}
+    elif m.kind == "DNNClassifier":
+        assert m.classes is not None
+        shapes = {"label": ("N",), "probabilities": ("N", len(m.classes))}
+    else:
+        shapes = {"predictions": ("N",) if n_out == 1 and not for_skl2onnx else ("N", n_out)}
+    for out in proto.graph.output:
+        shape = out.type.tensor_type.shape
+        shape.ClearField("dim")
+        for size in shapes[out.name]:
+            dim = shape.dim.add()
+            if size == "N":
+                dim.dim_param = "N"
+            else:
+                dim.dim_value = size
