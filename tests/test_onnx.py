@@ -179,6 +179,8 @@ def test_skl2onnx_errors_name_the_fix():
     est = fit(DNNClassifier((4,), max_iter=2, random_state=0), Y3)
     with pytest.raises(xpnet.ConfigError, match="target_opset=21"):
         skl2onnx.to_onnx(est, X[:1], target_opset=17, options={id(est): {"zipmap": False}})
+    with pytest.raises(xpnet.DTypeError, match="float32"):
+        skl2onnx.to_onnx(est, X[:1].astype(np.int64))
     floats = fit(DNNClassifier((4,), max_iter=2, random_state=0), Y3.astype(np.float64))
     with pytest.raises(xpnet.ConfigError, match="LabelEncoder"):
         skl2onnx.to_onnx(floats, X[:1], options={id(floats): {"zipmap": False}})
