@@ -289,11 +289,21 @@ def test_narrow_integer_class_labels_are_one_hot_encoded_correctly():
     assert from_labels == pytest.approx(F.compute_cost(AL, Y, loss="categorical_cross_entropy"), rel=1e-12)
 
 
-def test_binary_labels_outside_0_1_are_refused(xpb):
-    AL = xpb.asarray(np.full((1, 3), 0.5))
-    for labels in ([[0.0, 2.0, 1.0]], [[-1.0, 1.0, 1.0]]):
-        with pytest.raises(xpnet.LabelError, match=r"labels in \[0, 1\]"):
-            F.compute_cost(AL, xpb.asarray(np.array(labels)))
+def test_building_blocks_compute_the_formula_for_any_finite_real_labels(xpb):
+    """Issue 13: the building blocks are the lecture's formulas, defined for any finite real Y (the course's
+    own test of two_layer_model feeds Y = randn); they used to refuse labels outside [0, 1]. Training keeps
+    refusing them (tests/test_network.py::test_labels_outside_0_1)."""
+    AL_host = np.array([[0.3, 0.5, 0.8]])
+    AL = xpb.asarray(AL_host)
+    for labels in ([[0.0, 2.0, 1.0]], [[-1.0, 1.0, 1.3]]):
+        Y = np.array(labels)
+        want = -np.mean(Y * np.log(AL_host) + (1 - Y) * np.log(1 - AL_host))
+        assert F.compute_cost(AL, xpb.asarray(Y)) == pytest.approx(want, rel=1e-5)
+        dAL = F.model_backward(AL, xpb.asarray(Y), [((xpb.asarray(np.ones((2, 3))), xpb.asarray(np.ones((1, 2))),
+                                                      xpb.asarray(np.zeros((1, 1)))), AL)], output="linear",
+                               loss="binary_cross_entropy")["dW1"]
+        dZ = -(Y / AL_host - (1 - Y) / (1 - AL_host))
+        xpb.assert_close(dAL, dZ @ np.ones((3, 2)) / 3)
 
 
 def test_functional_refuses_what_would_crash_deep_inside(xpb):

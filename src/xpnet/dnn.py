@@ -104,7 +104,8 @@ class DNN:
     layer_dims : sequence of int
         ``[n_x, n_1, ..., n_L]``.
     hidden, output : activation names (see :mod:`xpnet.activations`)
-    init : "he", "xavier", "glorot" or "scaled_normal"
+    init : "he", "xavier" (the course's sqrt(1/n_prev), LeCun's scale), "glorot" (what PyTorch and Keras call
+        Xavier) or "scaled_normal"
     seed : int; the same seed gives the same initial weights on every backend
     dtype : "float32" (default) or "float64"
     backend : spec string, Backend, or None for the current default (:func:`xpnet.get_backend`)

@@ -43,7 +43,8 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
     backend : xpnet backend spec (``"auto"``, ``"cupy"``, ``"torch:cuda:0"``, ...); None follows the data
     dtype : ``"float32"``, ``"float64"`` or None (follow the input, see the module docstring)
     dropout : dropout rate for every hidden layer, or one per hidden layer
-    init : ``he``, ``xavier``/``glorot``, ``scaled_normal``
+    init : ``he``, ``xavier`` (the course's ``sqrt(1/n_prev)``, LeCun's scale), ``glorot`` (PyTorch's and
+        Keras's "Xavier": ``sqrt(2/(n_prev + n))``), ``scaled_normal``
     class_weight : None, ``"balanced"`` or ``{class: weight}``: each sample's loss is scaled by its class's
         weight (``"balanced"``: ``n_samples / (n_classes * count(class))``)
     standardize : learn per-feature mean and standard deviation on the training data and apply them

@@ -146,15 +146,13 @@ def num_layers(parameters: Mapping[str, Any]) -> int:
 
 
 def _as_input(xp: Any, X: Any, dtype: Any, *, check_values: bool = True) -> Any:
-    """Integer and boolean ``X`` are cast to the parameters' dtype (documented); another float dtype is an
-    error rather than a silent promotion; NaN or infinity in a float ``X`` is an
+    """``X`` in the parameters' dtype: integer, boolean and other float ``X`` are cast to it once (documented:
+    the parameters set the compute dtype, so float32 ``DNN`` parameters and NumPy's float64 data work
+    together); NaN or infinity in ``X`` (also one made by casting a value beyond float32's range) is an
     :class:`~xpnet.errors.InvalidValueError` (one boolean read back per call)."""
     if _xp.is_floating(xp, X):
         if X.dtype != dtype:
-            raise DTypeError(
-                f"X is {_xp.dtype_name(xp, X.dtype)} but the parameters are {_xp.dtype_name(xp, dtype)}; "
-                "cast X (xp.astype(X, W1.dtype)) or initialize the parameters in X's dtype"
-            )
+            X = xp.astype(X, dtype)
         if check_values:
             _xp.check_finite(xp, X, "X")
         return X
@@ -181,7 +179,8 @@ def initialize_parameters(
     layer_dims : sequence of int
         ``[n_x, n_1, ..., n_L]``; ``L = len(layer_dims) - 1``.
     init : {"he", "xavier", "glorot", "scaled_normal"}
-        The scale, see :mod:`xpnet.initializers`; ``"scaled_normal"`` is the lecture's ``randn * 0.01``.
+        The scale, see :mod:`xpnet.initializers`: ``"xavier"`` is the course's ``sqrt(1/n_{l-1})`` (LeCun's
+        scale; PyTorch's and Keras's "Xavier" is ``"glorot"``), ``"scaled_normal"`` the lecture's ``randn * 0.01``.
     seed : int or None
         The same seed gives bit-identical values on every backend and device.
     dtype : "float32", "float64", a dtype object or None
@@ -312,9 +311,9 @@ def model_forward(
     Parameters
     ----------
     X : (n_x, m) array
-        Integer or boolean X is cast to the parameters' dtype; a different float dtype is a
-        :class:`~xpnet.errors.DTypeError`, NaN or infinity an :class:`~xpnet.errors.InvalidValueError`
-        (checked once per call, not per layer).
+        Integer, boolean or another float dtype is cast once to the parameters' dtype (the parameters set the
+        compute dtype); NaN or infinity is an :class:`~xpnet.errors.InvalidValueError` (checked once per
+        call, not per layer).
     parameters : dict with ``W1, b1, ..., WL, bL``
     hidden, output : activation names
 
@@ -368,7 +367,9 @@ def _targets(AL: Any, Y: Any, loss: Loss) -> tuple[Any, Any]:
     _check_examples(AL.shape[1], "AL")
     _xp.check_same_device({"AL": AL, "Y": Y})
     _xp.check_finite(xp, Y, "Y")  # a NaN label would pass the label-range checks (comparisons with NaN are False)
-    return xp, as_targets(xp, Y, AL.shape[0], AL.shape[1], AL.dtype, loss)
+    # check_range=False: the building blocks compute the lecture's formula for any finite real Y (the course's
+    # own tests feed Y = randn); the training entry points keep refusing labels outside [0, 1].
+    return xp, as_targets(xp, Y, AL.shape[0], AL.shape[1], AL.dtype, loss, check_range=False)
 
 
 def compute_cost(AL: Any, Y: Any, *, loss: str | Loss = "binary_cross_entropy") -> float:
@@ -381,8 +382,10 @@ def compute_cost(AL: Any, Y: Any, *, loss: str | Loss = "binary_cross_entropy") 
     ----------
     AL : (n_L, m) array
     Y : (n_L, m) array of any numeric dtype (cast), a ``(m,)`` vector when ``n_L == 1``, or integer class
-        labels ``(m,)``/``(1, m)`` for categorical cross-entropy (one-hot encoded). NaN or infinity in ``Y`` is
-        an :class:`~xpnet.errors.InvalidValueError`. ``AL`` keeps the lecture's formula with ``0 log 0 = 0``: an
+        labels ``(m,)``/``(1, m)`` for categorical cross-entropy (one-hot encoded). Any finite real ``Y`` is
+        computed by the formula as written (the training entry points refuse labels outside ``[0, 1]``, the
+        building blocks do not); NaN or infinity in ``Y`` is an :class:`~xpnet.errors.InvalidValueError`.
+        ``AL`` keeps the lecture's formula with ``0 log 0 = 0``: an
         output saturated to exactly its label costs 0, one saturated to exactly the wrong end (where the formula
         is infinite) or, for the cross-entropies, NaN or values outside ``[0, 1]`` in ``AL`` raise
         :class:`~xpnet.errors.InvalidValueError`, which points at the fused cost of the logits

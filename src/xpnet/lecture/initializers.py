@@ -3,9 +3,13 @@
 | name          | scale                          | note                                              |
 | ------------- | ------------------------------ | ------------------------------------------------- |
 | he            | sqrt(2 / n_{l-1})              | for ReLU-family hidden layers (the default)       |
-| xavier        | sqrt(1 / n_{l-1})              | the lecture's "Xavier" (for tanh)                 |
+| xavier        | sqrt(1 / n_{l-1})              | the course's "Xavier" (for tanh); LeCun's scale   |
 | glorot        | sqrt(2 / (n_{l-1} + n_l))      | Glorot and Bengio's normal variant                |
 | scaled_normal | 0.01                           | the lecture's first ``np.random.randn(...) * 0.01`` |
+
+``xavier`` is the name the course gives ``randn / sqrt(n_{l-1})``; elsewhere that scale is LeCun's normal
+initialization, and "Xavier" (PyTorch's ``xavier_normal_``, Keras's ``GlorotNormal``) means Glorot and Bengio's
+``sqrt(2 / (n_{l-1} + n_l))``, which is ``glorot`` here. The two are different scales, not aliases.
 
 The normal draws come from :mod:`xpnet.random` on the host, so a seed gives the same bits on every backend.
 """

@@ -196,7 +196,8 @@ def default_loss_for(output: Any) -> Loss:
     return LOSSES[_DEFAULT_FOR_OUTPUT[name]]
 
 
-def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, device: Any = None) -> Any:
+def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, device: Any = None,
+               check_range: bool = True) -> Any:
     """Bring labels ``Y`` to the float ``(n_out, m)`` array the losses expect.
 
     Accepted: ``(n_out, m)`` arrays of any numeric dtype (cast to ``dtype``); a 1-D ``(m,)`` vector when
@@ -206,7 +207,9 @@ def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, d
     Raises :class:`~xpnet.errors.ShapeError` for a shape that fits none of these and
     :class:`~xpnet.errors.LabelError` for class labels outside ``0 .. C-1``, binary labels or one-hot
     targets outside ``[0, 1]`` or non-numeric labels. (Checking values reads one boolean back from the
-    device: done once per call, never inside a training loop.)
+    device: done once per call, never inside a training loop.) ``check_range=False`` skips the ``[0, 1]``
+    check of float targets: the lecture's formulas are defined for any finite real ``Y`` (the building blocks
+    compute them as written); the training entry points keep the check, where such labels are a mistake.
     """
     shape = tuple(Y.shape)
     device = device if device is not None else _xp.device_of(Y)
@@ -232,12 +235,12 @@ def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, d
         raise ShapeError(f"Y has shape {shape} but the output is ({n_out}, {m}): Y must be ({n_out}, {m}){hint}")
     if Y.dtype != dtype:
         Y = xp.astype(Y, dtype)
-    if loss.name == "binary_cross_entropy" and m and bool(xp.any((Y < 0.0) | (Y > 1.0))):
+    if check_range and loss.name == "binary_cross_entropy" and m and bool(xp.any((Y < 0.0) | (Y > 1.0))):
         raise LabelError(
             f"binary cross-entropy needs labels in [0, 1] (0/1 classes); got values from {float(xp.min(Y))} "
             f"to {float(xp.max(Y))}: map your two classes to 0 and 1"
         )
-    if loss.name == "categorical_cross_entropy" and m and bool(xp.any((Y < 0.0) | (Y > 1.0))):
+    if check_range and loss.name == "categorical_cross_entropy" and m and bool(xp.any((Y < 0.0) | (Y > 1.0))):
         # One-hot (or soft) targets are probabilities: -1 or 2 would train to a negative "cost" silently.
         raise LabelError(
             f"categorical cross-entropy needs one-hot (or probability) targets in [0, 1]; got values from "
