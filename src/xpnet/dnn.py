@@ -323,7 +323,8 @@ class DNN:
             ``checkpoint_every`` epochs and, with ``resume``, go on from it: ``epochs`` is then the run's total
             (see :meth:`xpnet.training.Trainer.fit`)
         options : ``beta``, ``beta1``, ``beta2``, ``epsilon``, ``decay_rate``, ``decay_steps`` (default: the
-            whole run for ``cosine``, a quarter of it for ``step``, 1 epoch otherwise), ``min_lr``
+            whole run for ``cosine``, a quarter of it for ``step``, 1 epoch otherwise), ``min_lr``, and
+            ``communicator`` (data-parallel training under ``mpiexec``: ``xpnet.distributed.world()``)
 
         Returns
         -------
@@ -335,7 +336,7 @@ class DNN:
             The loss became NaN or infinite or ran away; the network keeps the parameters of the last epoch whose loss
             was finite (see :meth:`xpnet.training.Trainer.fit`).
         """
-        allowed = ("beta", "beta1", "beta2", "epsilon", "decay_rate", "decay_steps", "min_lr")
+        allowed = ("beta", "beta1", "beta2", "epsilon", "decay_rate", "decay_steps", "min_lr", "communicator")
         unknown = sorted(set(options) - set(allowed))
         if unknown:
             raise ConfigError(f"DNN.train got unknown option(s) {', '.join(unknown)}; besides its named parameters "

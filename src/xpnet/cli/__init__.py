@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="go on from --checkpoint if it exists (same options and data: the result is the one an "
                         "uninterrupted run gives); --epochs stays the total")
     t.add_argument("--quiet", "-q", action="store_true", help="print only the test score")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the ranks of mpiexec -n N (pip install 'xpnet[mpi]'): each rank trains on "
+                        "its shard of every batch; rank 0 prints and writes the model (README: data-parallel)")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="score a saved model on a dataset",

@@ -60,6 +60,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..estimators import DNNClassifier, DNNRegressor
     from ..files import save
 
+    communicator = _communicator(args)
+    if communicator is not None and communicator.rank:  # rank 0 alone prints and writes
+        args.quiet, args.out, args.plot = True, None, None
     if args.resume and not args.checkpoint:
         raise CommandError("--resume needs --checkpoint PATH, the checkpoint file to resume from")
     _check_distinct(out=args.out, plot=args.plot, checkpoint=args.checkpoint)
@@ -116,7 +119,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         try:
             est.fit(X_fit, y_fit, validation_data=validation, callbacks=[stopper] if stopper else [],
-                    checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume)
+                    checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                    communicator=communicator)
         except DivergenceError as exc:
             kept = f"; {args.checkpoint!r} holds the last checkpointed epoch" if args.checkpoint else ""
             raise DivergenceError(f"{exc}. No model was saved{kept}") from None
@@ -145,6 +149,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if any("converge" in str(w.message) for w in caught) and not early and args.patience > 0:
         _say(args, "note: the training loss was still improving at the last epoch (raise --epochs to train longer)")
     score = est.score(X_test, y_test)
+    if communicator is not None and communicator.rank:
+        return 0
     print(f"test {'accuracy' if classify else 'R^2'}: {score:.4f}")
     if args.out:
         path = save(est, args.out)
@@ -153,6 +159,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _plot_history(h, args.plot, f"xpnet {arch} on {ds.name}")
         _say(args, f"saved plot to {args.plot}")
     return 0
+
+
+def _communicator(args: argparse.Namespace) -> Any:
+    """``--distributed``: the MPI world ``mpiexec`` started (:func:`xpnet.distributed.world`), else None."""
+    if not getattr(args, "distributed", False):
+        return None
+    from ..distributed import world
+
+    return world()
 
 
 def _refuse_regression_lookalike(y: Any) -> None:

@@ -151,26 +151,33 @@ class ArrayBatches(BatchSource):
                 self.w = None if self.w is None else mod.ascontiguousarray(self.w)
 
     def batches(self, order: Any, batch_size: int) -> Iterator[tuple[Any, Any, Any]]:
+        spans = [(start, min(start + batch_size, self.m)) for start in range(0, self.m, batch_size)]
+        return self.blocks(order, spans, batch_size)
+
+    def blocks(self, order: Any, spans: Any, capacity: int) -> Iterator[tuple[Any, Any, Any]]:
+        """Yield ``(X_b, Y_b, w_b)`` for the examples ``order[start:stop]`` of each ``(start, stop)`` in ``spans``
+        (rows ``start:stop`` in stored order when ``order`` is None), ``stop - start <= capacity``.
+        :meth:`batches` is the spans of consecutive batches; a data-parallel rank asks for its shard of each
+        (:class:`xpnet.engine.parallel.ShardedBatches`)."""
         if order is not None:
             # The gather trusts its indices (NumPy's take runs in mode="wrap"): one host check per epoch.
             if order.shape != (self.m,) or (self.m and (order.min() < 0 or order.max() >= self.m)):
                 raise ShapeError(f"the order of an epoch must index the {self.m} examples, got shape "
                                  f"{order.shape} with values from {order.min()} to {order.max()}")
             self._row_major()
-        m, X, Y, w = self.m, self.X, self.Y, self.w
+        X, Y, w = self.X, self.Y, self.w
         # The order moves to the device once per epoch; each batch slices it there.
         idx = None if order is None else self.backend.asarray(order)
-        for start in range(0, m, batch_size):
-            stop = min(start + batch_size, m)
+        for start, stop in spans:
             if idx is None:
                 Xr, Yr = X[start:stop, :], Y[start:stop, :]  # the standard needs every axis indexed
                 wr = None if w is None else w[start:stop, :]
             else:
                 ib = idx[start:stop]
-                Xr, Yr = self._gather("X", X, ib, batch_size), self._gather("Y", Y, ib, batch_size)
-                wr = None if w is None else self._gather("w", w, ib, batch_size)
+                Xr, Yr = self._gather("X", X, ib, capacity), self._gather("Y", Y, ib, capacity)
+                wr = None if w is None else self._gather("w", w, ib, capacity)
             if self.labels is not None:
-                lr = self.labels[start:stop, :] if idx is None else self._gather("labels", self.labels, ib, batch_size)
+                lr = self.labels[start:stop, :] if idx is None else self._gather("labels", self.labels, ib, capacity)
                 self.batch_labels = lr[:, 0]
             yield Xr.T, Yr.T, None if wr is None else wr.T
 

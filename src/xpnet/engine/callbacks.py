@@ -145,12 +145,17 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, trainer: Trainer) -> None:
         # Checked before the first epoch, by the safe writer's own check (a missing or unwritable directory, a
-        # special file): a bad destination must not surface only after `every` epochs.
+        # special file): a bad destination must not surface only after `every` epochs. Rank 0 of a data-parallel
+        # run alone writes, and checks.
+        if not getattr(trainer, "writes_files", True):
+            return
         check_destination(self.path, what="a model",
                           error=lambda p, reason: ConfigError(f"ModelCheckpoint cannot write {os.fspath(p)!r}: "
                                                               f"{reason}"))
 
     def _save(self, trainer: Trainer) -> None:
+        if not getattr(trainer, "writes_files", True):  # data-parallel: rank 0 alone writes the (equal) model
+            return
         save(trainer.model, self.path)
         self.saved += 1
 
@@ -179,7 +184,7 @@ class ProgressBar(Callback):
         return bool(self.verbose) and hasattr(stream, "isatty") and stream.isatty()
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        if self.enabled():
+        if self.enabled() and getattr(trainer, "writes_files", True):  # one bar, rank 0's, in a parallel run
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=trainer.planned_epochs, unit="epoch", file=self.stream or sys.stderr,

@@ -32,6 +32,12 @@ class GradientHook:
     def __call__(self, xp: Any, grads: MutableMapping[str, Any], batch_size: int) -> MutableMapping[str, Any]:
         raise NotImplementedError
 
+    def l2_batch_size(self, batch_size: int) -> int:
+        """The ``m`` of the L2 term ``(lambd/m) W[l]`` that the step adds after the hook: the batch the summed
+        gradients stand for. The local batch's size here; a sum across processes returns the global batch's
+        (so that L2 is counted once, at the global batch's scale)."""
+        return batch_size
+
 
 class IdentityHook(GradientHook):
     """The hook of a single process: the gradients are used as computed."""

@@ -51,6 +51,7 @@ from ..device import xp as _xp
 from ..device.random import check_seed, host_generator
 from ..errors import ConfigError, DeviceMemoryError, DivergenceError, ShapeError
 from ..lecture.network import forward_output, l2_penalty
+from . import parallel
 from .batches import ArrayBatches, BatchSource, CheckedSource, check_batch_size, check_owned
 from .callbacks import Callback, ProgressBar, check_nonnegative
 from .checkpoint import (
@@ -93,6 +94,9 @@ class Trainer:
     model : the object a :class:`ModelCheckpoint` saves (default: the network)
     gradient_hook : a :class:`~xpnet.engine.hooks.GradientHook` run between every step's backward pass and its
         update (default: the identity; a cross-process sum for data-parallel training)
+    communicator : an :mod:`xpnet.distributed` communicator (e.g. ``xpnet.distributed.world()`` under
+        ``mpiexec``) for data-parallel training (:mod:`xpnet.engine.parallel`): every rank trains on its shard of
+        each global batch, gradients and epoch sums are summed across ranks, only rank 0 writes files
     beta, beta1, beta2, epsilon : the optimizer's hyper-parameters (see :mod:`xpnet.optimizers`)
 
     The optimizer's state, the epoch counter, the random streams and the history carry over between calls
@@ -110,7 +114,8 @@ class Trainer:
                  dropout: float | Sequence[float] = 0.0, seed: int | None = None,
                  callbacks: Iterable[Callback] = (), verbose: int = 0, model: Any = None,
                  beta: float | None = None, beta1: float | None = None, beta2: float | None = None,
-                 epsilon: float | None = None, gradient_hook: GradientHook = IDENTITY) -> None:
+                 epsilon: float | None = None, gradient_hook: GradientHook = IDENTITY, communicator: Any = None
+                 ) -> None:
         self.network = network
         self.model = network if model is None else model
         self.optimizer = get_optimizer(optimizer, beta=beta, beta1=beta1, beta2=beta2, epsilon=epsilon)
@@ -122,6 +127,9 @@ class Trainer:
         self.l2 = check_nonnegative("l2 (alpha)", l2)
         self.keep = check_dropout(dropout, network.num_layers - 1)
         self.seed = network.seed if seed is None else check_seed(seed)
+        self.communicator = parallel.check_communicator(communicator)
+        if self.communicator is not None:  # data-parallel: the hook sums the ranks' gradients
+            gradient_hook = parallel.AllreduceHook(self.communicator, network.backend)
         if not isinstance(gradient_hook, GradientHook):
             raise ConfigError(f"gradient_hook must be an xpnet.engine.GradientHook, got {gradient_hook!r}: subclass "
                               "GradientHook and define __call__(self, xp, grads, batch_size) -> grads")
@@ -154,13 +162,15 @@ class Trainer:
         # and builds it again on its next step.
         state = self.__dict__.copy()
         state["_impl"], state["_owned"], state["_impl_key"] = None, None, None
+        if state.get("communicator") is not None:  # a process group does not travel: the pickle is one process's
+            state["communicator"], state["gradient_hook"] = None, IDENTITY
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Attributes a pickle may lack (they are rebuilt on the next step); pickles are not promised to move
         # between xpnet versions, as scikit-learn does not promise it for its estimators.
-        for key, default in (("gradient_hook", IDENTITY), ("_impl", None), ("_impl_key", None), ("_owned", None),
-                             ("_run_start", 0)):
+        for key, default in (("gradient_hook", IDENTITY), ("communicator", None), ("_impl", None),
+                             ("_impl_key", None), ("_owned", None), ("_run_start", 0)):
             state.setdefault(key, default)
         self.__dict__.update(state)
 
@@ -217,18 +227,25 @@ class Trainer:
         # The generic updates build new arrays and never write into old ones: the dict is a snapshot.
         return dict(params)
 
+    @property
+    def writes_files(self) -> bool:
+        """Whether this process writes checkpoints, model files and progress: rank 0 of a data-parallel run."""
+        return self.communicator is None or self.communicator.rank == 0
+
     def _step(self, xp: Any, Xb: Any, Yb: Any, lr: float, masks: Any, wb: Any) -> tuple[Any, Any]:
         """Forward, cost, backward, hook and update on one batch; returns ``(cost, AL)`` (0-d and (n_L, b) arrays).
 
         ``AL`` may live in a buffer the next step overwrites: use it before then."""
         impl = self._current_step()
+        penalty = parallel.local_penalty(self, xp, Xb.shape[1])  # counted by rank 0 only
         if not impl.writes_in_place:  # the generic step counts the update itself
-            return impl(self.network, self.optimizer, Xb, Yb, lr, masks, wb)
-        self._adopt()
-        self.optimizer.t += 1
-        out = impl(self.network, self.optimizer, Xb, Yb, lr, masks, wb)
-        self._note_new_state()
-        return out
+            out = impl(self.network, self.optimizer, Xb, Yb, lr, masks, wb)
+        else:
+            self._adopt()
+            self.optimizer.t += 1
+            out = impl(self.network, self.optimizer, Xb, Yb, lr, masks, wb)
+            self._note_new_state()
+        return out if penalty is None else (out[0] - penalty, out[1])
 
     def _in_dtype(self, xp: Any, X: Any, Y: Any, w: Any) -> tuple[Any, Any, Any]:
         # Data in another dtype (NumPy's default float64 for a float32 network) is cast once here: the generic
@@ -294,12 +311,16 @@ class Trainer:
     def _readback(self, xp: Any, loss: Any, metric: Any) -> tuple[float, Any]:
         # One transfer for the loss and the metric terms together.
         host = self.network.backend.to_numpy(xp.concat([xp.reshape(loss, (1,)), xp.astype(metric, loss.dtype)]))
+        if self.communicator is not None:  # the epoch's sums over every rank's shards
+            host = self.communicator.allreduce_host(host.astype("float64"))
         return float(host[0]), host[1:]
 
     def _mask_chunks(self, m: int, bs: int) -> Any:
         """The dropout masks of an epoch's batches, in order (:func:`xpnet.engine.dropout.mask_chunks`)."""
         net = self.network
-        return mask_chunks(self._dropout_rng, net.backend, net.layer_dims, self.keep, net.dtype, m, bs)
+        masks = mask_chunks(self._dropout_rng, net.backend, net.layer_dims, self.keep, net.dtype, m, bs)
+        # Each rank draws the global batch's masks (the same stream whatever the number of ranks), uses its columns.
+        return masks if self.communicator is None else parallel.shard_masks(masks, self.communicator)
 
     def _run_epoch(self, xp: Any, source: BatchSource) -> tuple[float, float]:
         net = self.network
@@ -362,6 +383,8 @@ class Trainer:
             return self._evaluate(X, Y, w)
 
     def _evaluate(self, X: Any, Y: Any, w: Any) -> tuple[float, float]:
+        if self.communicator is not None:
+            return parallel.evaluate_sharded(self, X, Y, w)
         net = self.network
         xp = net.backend.xp
         # Forward only: the validation set needs the cost and the outputs, not a backward pass.
@@ -437,6 +460,8 @@ class Trainer:
                 source = self._array_source(xp, X, Y, sample_weight)
         if isinstance(source, ArrayBatches) and self.network.output.name == "softmax":
             source.keep_labels()  # the classes once per run, not an argmax over the targets at every step
+        if self.communicator is not None:
+            source = parallel.ShardedBatches(source, self.communicator, self.gradient_hook)
         active = self.callbacks + list(callbacks)
         for cb in active:
             if not isinstance(cb, Callback):
@@ -449,12 +474,13 @@ class Trainer:
         config = None
         loaded = None
         if checkpoint is not None:
-            checkpoint = check_checkpoint_path(checkpoint)
+            checkpoint = check_checkpoint_path(checkpoint) if self.writes_files else parallel.read_path(checkpoint)
             n_val = None if validation_data is None else int(validation_data[0].shape[1])
             config = {**self._settings(), "examples": int(source.m), "validation_examples": n_val}
             if resume and checkpoint.exists():
                 loaded = read_checkpoint(self, checkpoint, config, active)
-            remove_stale_temporaries(checkpoint)
+            if self.writes_files:
+                remove_stale_temporaries(checkpoint)
         if validation_data is not None:
             with self.network.backend.activate():
                 validation_data = self._in_dtype(xp, *validation_data, None)[:2]
@@ -503,12 +529,13 @@ class Trainer:
                         for cb in active:
                             cb.on_epoch_end(self, self.epoch, logs)
                         self.epoch += 1
-                        if checkpoint is not None and (self.epoch % checkpoint_every == 0 or self.stop_training):
+                        if checkpoint is not None and self.writes_files and (self.epoch % checkpoint_every == 0
+                                                                             or self.stop_training):
                             write_checkpoint(self, checkpoint, config, active)
                             written = self.epoch
                         if self.stop_training:
                             break
-                    if checkpoint is not None and written != self.epoch and len(self.history):
+                    if checkpoint is not None and self.writes_files and written != self.epoch and len(self.history):
                         write_checkpoint(self, checkpoint, config, active)
                 finally:
                     self._totals.clear()  # it holds the targets alive

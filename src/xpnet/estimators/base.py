@@ -237,7 +237,7 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
     # ---------------------------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None,
             callbacks: Sequence[Any] = (), *, checkpoint: Any = None, checkpoint_every: int = 1,
-            resume: bool = False) -> Any:
+            resume: bool = False, communicator: Any = None) -> Any:
         """Train on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs.
 
         Each epoch shuffles the samples, runs mini-batches of ``batch_size`` (forward, fused backward, one
@@ -258,6 +258,10 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         ``standardize``, ``class_weight``, ``tol``, ``n_iter_no_change``, ``early_stopping``,
         ``validation_fraction``) raises :class:`~xpnet.errors.ConfigError` naming them.
 
+        ``communicator`` (e.g. ``xpnet.distributed.world()`` under ``mpiexec -n N``) trains data-parallel: every
+        rank fits on the same data, takes its shard of each global batch, and ends with the same model; only rank
+        0 writes files (see :mod:`xpnet.distributed`). It is not kept: the fitted estimator is one process's.
+
         Returns
         -------
         self
@@ -272,9 +276,13 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
             (for ``partial_fit``, exactly the state before the call), with its attributes describing those
             epochs.
         """
-        return self._fit(X, y, epochs=_check_int("max_iter", self.max_iter, 1), validation_data=validation_data,
-                         incremental=False, callbacks=callbacks,
-                         checkpoint=dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume))
+        self._communicator = communicator
+        try:
+            return self._fit(X, y, epochs=_check_int("max_iter", self.max_iter, 1), validation_data=validation_data,
+                             incremental=False, callbacks=callbacks,
+                             checkpoint=dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume))
+        finally:
+            del self._communicator
 
     def _fit(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool,
              callbacks: Sequence[Any] = (), classes: Any = None, checkpoint: dict[str, Any] | None = None) -> Any:
@@ -419,6 +427,7 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         return _EstimatorTrainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
                        l2=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate_init,
                        schedule=self.learning_rate, verbose=self.verbose,
+                       communicator=getattr(self, "_communicator", None),
                        # cosine anneals over the whole run and step decays 4 times in it, not every epoch
                        decay_steps=default_decay_steps(self.learning_rate, self.max_iter),
                        **self._optimizer_options())

@@ -42,7 +42,8 @@ class GenericStep:
                                           lambd=self.lambd, keep_masks=masks, sample_weight=w,
                                           l2_gradients=identity)
         if not identity:
-            grads = add_l2_gradients(xp, run_hook(self.hook, xp, grads, X.shape[1]), params, self.lambd, X.shape[1])
+            grads = run_hook(self.hook, xp, grads, X.shape[1])
+            grads = add_l2_gradients(xp, grads, params, self.lambd, self.hook.l2_batch_size(X.shape[1]))
         network.parameters = optimizer.update(xp, params, grads, lr)
         return cost, AL
 

@@ -350,6 +350,7 @@ class InplaceStep:
                 update(self, optimizer, kb, b, db, lr)
         if deferred:
             grads = run_hook(self.hook, self.xp, grads, m)
+            inv_m = 1.0 / self.hook.l2_batch_size(m)  # the global batch's, after a sum across processes
             for l in range(L, 0, -1):
                 kW, kb, kdW, kdb = keys[l]
                 dW = self._own(kdW, grads[kdW])
