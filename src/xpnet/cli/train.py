@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from typing import Any
@@ -51,6 +52,19 @@ def _plot_history(history: Any, path: str, title: str) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    communicator = _communicator(args)
+    if communicator is None or communicator.size == 1:
+        return _train(args, communicator)
+    try:
+        return _train(args, communicator)
+    except BaseException as exc:
+        # The other ranks would wait in their next collective forever: say why here, then end the whole job.
+        print(f"xpnet: error on rank {communicator.rank}: {exc}", file=sys.stderr, flush=True)
+        communicator.abort(1)
+        raise
+
+
+def _train(args: argparse.Namespace, communicator: Any) -> int:
     import numpy as np
 
     from .. import datasets
@@ -60,7 +74,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..estimators import DNNClassifier, DNNRegressor
     from ..files import save
 
-    communicator = _communicator(args)
     if communicator is not None and communicator.rank:  # rank 0 alone prints and writes
         args.quiet, args.out, args.plot = True, None, None
     if args.resume and not args.checkpoint:

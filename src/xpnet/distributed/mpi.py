@@ -85,6 +85,11 @@ class MPICommunicator(Communicator):
     def barrier(self) -> None:
         self.comm.Barrier()
 
+    def abort(self, code: int = 1) -> None:
+        """End every rank of the job (``MPI_Abort``): what a rank that failed alone must do, since the others
+        would wait for it in their next collective."""
+        self.comm.Abort(code)
+
     def bcast(self, obj: Any, root: int = 0) -> Any:
         """``obj`` of rank ``root`` on every rank (pickled)."""
         return self.comm.bcast(obj, root=root)
