@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .device import xp as _xp
+from .device.auto import resolve_for_problem
 from .device.backend import Backend, get_backend
 from .engine import EarlyStopping, Trainer, split_indices
 from .engine.divergence import RUNAWAY_FACTOR, runaway_limit
@@ -142,7 +143,8 @@ class DNN:
         if self.output.name == "softmax" and self.layer_dims[-1] < 2:
             raise ConfigError(f"a softmax output needs at least 2 units (one per class), got layer_dims "
                               f"{self.layer_dims}; for two classes use 2 units, or 1 unit with output='sigmoid'")
-        self.backend = get_backend(backend)
+        # "auto" chooses by the network's size (xpnet.device.auto); backend_choice says what it chose and why.
+        self.backend, self.backend_choice = resolve_for_problem(backend, self.layer_dims)
         self.dtype = self.backend.float_dtype(dtype)
         self.init = init
         self.seed = seed

@@ -321,7 +321,20 @@ def _load_torch(device: str | None) -> Backend:
     return Backend("torch", spec, xp, dev)
 
 
+# JAX's GPU client reserves 75% of the GPU's memory when it starts (XLA_PYTHON_CLIENT_PREALLOCATE's default),
+# which starves CuPy and torch in the same process. xpnet starts it allocating on demand instead, unless the user
+# set the variable. jaxlib reads it when the client is created (the first jax.devices()), not at import.
+JAX_MEMORY_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+
+
+def _jax_memory_on_demand() -> None:
+    """Set :data:`JAX_MEMORY_ENV` in ``os.environ`` where the user has not set those variables."""
+    for name, value in JAX_MEMORY_ENV.items():
+        os.environ.setdefault(name, value)
+
+
 def _load_jax(device: str | None) -> Backend:
+    _jax_memory_on_demand()
     jax = _import("jax", "jax")
     if not device:
         dev = jax.devices()[0]
@@ -529,6 +542,7 @@ def _devices_of(name: str, backend: Backend) -> list[str]:
     if name == "jax":
         import jax
 
+        _jax_memory_on_demand()
         return [f"jax:{d.platform}:{d.id}" for d in jax.devices()]
     # float64 differs between strict's devices: say which lack it.
     return [f"array_api_strict:{d}" + ("" if _xp.supports_float64(backend.xp, backend.xp.Device(d)) else
@@ -571,5 +585,7 @@ def format_backends_report(rows: list[BackendInfo] | None = None) -> str:
         auto = _resolve("auto").spec
     except Exception as exc:  # pragma: no cover - auto never fails by design
         auto = f"unavailable ({exc})"
+    if auto.startswith("cupy"):  # the problem-size rule of xpnet.device.auto
+        auto += " for networks whose step outweighs its kernel launches, numpy for smaller ones"
     out.append(f"auto -> {auto}")
     return "\n".join(out)

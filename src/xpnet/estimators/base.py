@@ -15,7 +15,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import validate_data
 
 from ..device import xp as _xp
-from ..device.backend import Backend, backend_of, get_backend
+from ..device.auto import resolve_for_data
+from ..device.backend import Backend, backend_of
 from ..dnn import DNN
 from ..engine import EarlyStopping, Trainer, split_indices
 from ..engine.optimizers import default_decay_steps
@@ -151,7 +152,12 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
     def _resolve_backend(self, X: Any) -> Backend:
         if self.backend is None and _xp.is_array(X) and not _xp.is_numpy_array(X):
             return backend_of(X)  # follow the data (DESIGN principle 3)
-        return get_backend(self.backend)
+        try:  # "auto" chooses by the problem's size (xpnet.device.auto), and says why in backend_choice_
+            sizes = self._hidden_sizes()
+        except XpnetError:
+            sizes = None  # the fit reports it
+        backend, self.backend_choice_ = resolve_for_data(self.backend, X, sizes, self.batch_size)
+        return backend
 
     # ------------------------------------------------------------------------------------- inputs
     def _validate_X(self, X: Any, *, reset: bool, y: Any = None) -> tuple[Any, bool, Any]:
