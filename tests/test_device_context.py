@@ -107,3 +107,18 @@ def test_a_regressor_fits_and_rescales_on_its_device(cupy1):
     reg.partial_fit(X, y)
     reg.predict(cupy1.asarray(X))  # the targets' scale put back on the device
     _assert_on_device_1("DNNRegressor")
+
+
+def test_the_fused_cupy_step_is_chosen_only_when_asked(cupy1, monkeypatch):
+    # Selection only: the fused kernels are CUDA code, which the fake cannot run (tests/test_gpu.py runs them).
+    from xpnet.engine.steps import choose_step, fused
+
+    net = xpnet.DNN([3, 5, 2], output="softmax", backend=cupy1)
+    opt = xpnet.optimizers.get_optimizer("adam")
+    monkeypatch.delenv("XPNET_FUSED", raising=False)
+    assert type(choose_step(net, opt, 0.0, {})) is InplaceStep  # off by default
+    monkeypatch.setenv("XPNET_FUSED", "1")
+    assert isinstance(choose_step(net, opt, 0.0, {}), fused.FusedStep)
+    assert type(choose_step(xpnet.DNN([3, 5, 2], backend="numpy"), opt, 0.0, {})) is InplaceStep  # CuPy only
+    monkeypatch.setenv("XPNET_FAST", "0")  # the generic path everywhere
+    assert choose_step(net, opt, 0.0, {}).writes_in_place is False

@@ -41,3 +41,57 @@ def test_a_network_on_the_second_gpu_keeps_its_arrays_there():
     net.fit(X.T, y, learning_rate=0.5, num_iterations=300)
     assert all(v.device.id == 1 for v in net.parameters.values())
     assert isinstance(net.predict(X.T), np.ndarray) and net.score(X.T, y) > 0.85
+
+
+# ------------------------------------------------------------------------------- the fused CuPy step
+# xpnet.engine.steps.fused is off by default (XPNET_FUSED=1 turns it on) until these pass on a GPU. Its kernels
+# compute the in-place step's arithmetic operation for operation, but nvcc may contract a * b + c into FMAs and
+# in-kernel exp/log1p need not round as CuPy's ufuncs: equal within the README's cross-backend tolerances.
+FUSED_RTOL = {"float64": 1e-9, "float32": 1e-4}
+
+
+def _fused_run(monkeypatch, fused: bool, *, hidden: str, output: str, optimizer: str, dtype: str,
+               weights: bool = False, dropout: float = 0.0, l2: float = 0.0):
+    from xpnet.engine.steps.fused import FusedStep
+
+    b = _cupy_backend()
+    monkeypatch.setenv("XPNET_FUSED", "1" if fused else "0")
+    monkeypatch.setenv("XPNET_FAST", "1" if fused else "0")  # the reference is the generic step
+    rng = np.random.default_rng(3)
+    n_out = 3 if output == "softmax" else 2
+    X = rng.normal(size=(5, 45))
+    Y = (np.eye(n_out)[:, rng.integers(0, n_out, 45)] if output == "softmax"
+         else (rng.random((n_out, 45)) > 0.5).astype(float) if output == "sigmoid" else rng.normal(size=(n_out, 45)))
+    net = xpnet.DNN([5, 7, 6, n_out], hidden=hidden, output=output, dtype=dtype, backend=b, seed=1)
+    w = b.asarray(np.linspace(0.5, 2.0, 45)[None, :], dtype=net.dtype) if weights else None
+    trainer = xpnet.Trainer(net, optimizer=optimizer, learning_rate=0.05, batch_size=16, l2=l2, dropout=dropout)
+    history = trainer.fit(b.asarray(X, dtype=net.dtype), b.asarray(Y, dtype=net.dtype), epochs=3, sample_weight=w)
+    assert isinstance(trainer._impl, FusedStep) is fused
+    return history["loss"] + history["metric"], net.get_parameters()
+
+
+def _assert_fused_close(monkeypatch, dtype: str, **kw):
+    curve_f, params_f = _fused_run(monkeypatch, True, dtype=dtype, **kw)
+    curve_g, params_g = _fused_run(monkeypatch, False, dtype=dtype, **kw)
+    rtol = FUSED_RTOL[dtype]
+    np.testing.assert_allclose(curve_f, curve_g, rtol=rtol)
+    for k in params_g:
+        np.testing.assert_allclose(params_f[k], params_g[k], rtol=rtol, atol=rtol, err_msg=k)
+
+
+@pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "sigmoid", "tanh", "linear"])
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+def test_the_fused_step_equals_the_generic_one(monkeypatch, hidden, output):
+    _assert_fused_close(monkeypatch, "float64", hidden=hidden, output=output, optimizer="adam")
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_fused_updates_equal_the_generic_ones(monkeypatch, optimizer, dtype):
+    _assert_fused_close(monkeypatch, dtype, hidden="tanh", output="softmax", optimizer=optimizer)
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+def test_the_fused_step_with_weights_dropout_and_l2(monkeypatch, output):
+    _assert_fused_close(monkeypatch, "float64", hidden="relu", output=output, optimizer="adam", weights=True,
+                        dropout=0.2, l2=0.1)

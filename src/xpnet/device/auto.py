@@ -50,6 +50,7 @@ GPU_FLOPS = 20e12
 DEFAULT_BATCH = 200
 
 _log = logging.getLogger("xpnet")
+_last_logged: str | None = None
 
 
 def step_flops(layer_dims: Sequence[int], batch_size: int) -> float:
@@ -114,8 +115,11 @@ def resolve_for_problem(spec: Any, layer_dims: Sequence[int] | None, batch_size:
         return get_backend(spec), None  # get_backend raises the error with its context
     if name != "auto":
         return get_backend(spec), None
+    global _last_logged
     backend, reason = choose(layer_dims, batch_size)
-    _log.info(reason)
+    if reason != _last_logged:  # an estimator's fit resolves its backend more than once: one line per choice
+        _log.info(reason)
+        _last_logged = reason
     return backend, reason
 
 

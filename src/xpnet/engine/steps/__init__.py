@@ -9,8 +9,9 @@ Every step has the same call, ``step(network, optimizer, X, Y, lr, masks, w) -> 
   step on NumPy by ``tests/test_fast.py``);
 * :class:`~xpnet.engine.steps.generic.GenericStep` everywhere else (the Array API reference).
 
-A device-specific step (fused CuPy kernels, a captured CUDA graph) joins here, behind the same call, with a
-test proving it equal to the generic one (DESIGN principle 8).
+A device-specific step joins here, behind the same call, with a test proving it equal to the generic one
+(DESIGN principle 8): :class:`~xpnet.engine.steps.fused.FusedStep` (CuPy, its elementwise chains as single
+kernels) is experimental and chosen only with ``XPNET_FUSED=1`` until a GPU run proves it (``tests/test_gpu.py``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..hooks import IDENTITY, GradientHook
-from . import inplace
+from . import fused, inplace
 from .generic import GenericStep
 
-__all__ = ["GenericStep", "choose_step", "inplace"]
+__all__ = ["GenericStep", "choose_step", "fused", "inplace"]
 
 
 def choose_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, float],
                 hook: GradientHook = IDENTITY) -> Any:
     """The fastest step proven equal to the generic one for this network and optimizer: the in-place step
-    where it applies (``XPNET_FAST=0`` turns it off), else :class:`GenericStep`."""
-    return inplace.inplace_step(network, optimizer, lambd, keep, hook=hook) or GenericStep(lambd, hook)
+    where it applies (``XPNET_FAST=0`` turns it off), else :class:`GenericStep`. ``XPNET_FUSED=1`` asks for the
+    fused CuPy step first (experimental: not yet run on a GPU)."""
+    return (fused.fused_step(network, optimizer, lambd, keep, hook=hook)
+            or inplace.inplace_step(network, optimizer, lambd, keep, hook=hook) or GenericStep(lambd, hook))

@@ -276,6 +276,27 @@ class InplaceStep:
             cost = 0.5 * cost
         return AL, cost
 
+    # ------------------------------------------------------- what a device-specific step may replace
+    # (xpnet.engine.steps.fused: the same arithmetic in fewer kernels)
+    def _bias_hidden(self, Z: Any, b: Any, A: Any, T: Any) -> None:
+        """``Z += b`` (bias broadcast over the columns), then ``A = g(Z)`` for the hidden activation."""
+        self.mod.add(Z, b, out=Z)
+        self._hidden_forward(Z, A, T)
+
+    def _output_gradient(self, buf: _Buffers, AL: Any, Y: Any, w: Any, inv_m: float) -> None:
+        """The fused output gradient ``dZL = (AL - Y) / m`` (times ``w`` per example) into ``buf.dZL``."""
+        mod, dZ = self.mod, buf.dZL
+        mod.subtract(AL, Y, out=dZ)
+        if w is None:
+            mod.multiply(dZ, inv_m, out=dZ)
+        else:
+            mod.multiply(w, inv_m, out=buf.row)  # the softmax rows are free again
+            mod.multiply(dZ, buf.row, out=dZ)
+
+    def _update_rule(self, name: str) -> Any:
+        """The in-place update of optimizer ``name``: ``rule(step, optimizer, key, p, g, lr)``."""
+        return _UPDATES[name]
+
     # --------------------------------------------------------------------------------- the step
     def __call__(self, network: Any, optimizer: Any, X: Any, Y: Any, lr: float, masks: Any,
                  w: Any) -> tuple[Any, Any]:
@@ -293,14 +314,15 @@ class InplaceStep:
         for l in range(1, L + 1):
             Z = buf.Z[l]
             mod.matmul(params[keys[l][0]], A, out=Z)
-            mod.add(Z, params[keys[l][1]], out=Z)
             if l < L:
                 A = buf.A[l]
-                self._hidden_forward(Z, A, buf.Tl[l])
+                self._bias_hidden(Z, params[keys[l][1]], A, buf.Tl[l])
                 if l in masks:
                     mod.multiply(A, masks[l], out=buf.D[l])
                     A = buf.D[l]
                 inputs.append(A)
+            else:
+                mod.add(Z, params[keys[l][1]], out=Z)
         AL, cost = self._output_and_cost(buf, Y, w, m)
         if self.lambd:
             # network.l2_penalty, the same sum in the same order, squares written into the scratch.
@@ -314,13 +336,8 @@ class InplaceStep:
 
         inv_m = 1.0 / m
         dZ = buf.dZL
-        mod.subtract(AL, Y, out=dZ)
-        if w is None:
-            mod.multiply(dZ, inv_m, out=dZ)
-        else:
-            mod.multiply(w, inv_m, out=buf.row)  # the softmax rows are free again
-            mod.multiply(dZ, buf.row, out=dZ)
-        update = _UPDATES[optimizer.name]
+        self._output_gradient(buf, AL, Y, w, inv_m)
+        update = self._update_rule(optimizer.name)
         # The identity hook (one process) lets each layer update while its gradient is in cache; any other
         # hook needs every gradient first.
         deferred = not self.hook.is_identity
