@@ -149,3 +149,29 @@ def test_a_communicator_must_be_one() -> None:
     with pytest.raises(ConfigError, match="communicator"):
         Trainer(xpnet.DNN([2, 1]), communicator="mpi")
     assert isinstance(COMM, MPICommunicator) and COMM.rank < N
+
+
+def test_ranks_stream_a_file_and_equal_one_process() -> None:
+    # Each rank reads its shards' rows of the same .npy file, in the file's chunked order (xpnet.engine.streaming).
+    from xpnet.engine.streaming import FileBatches
+
+    X, Y = _data(m=300)
+    directory = COMM.bcast(tempfile.mkdtemp(prefix="xpnet-mpi-") if COMM.rank == 0 else None)
+    try:
+        if COMM.rank == 0:
+            np.save(os.path.join(directory, "X.npy"), np.ascontiguousarray(X.T))
+        COMM.barrier()
+        nets = []
+        for comm in (None, COMM):
+            net = xpnet.DNN([5, 8, 6, 3], hidden="tanh", output="softmax", seed=3, dtype="float64")
+            source = FileBatches(net.backend, os.path.join(directory, "X.npy"), Y.T, dtype="float64", chunk_rows=40,
+                                 window=2)
+            Trainer(net, optimizer="adam", learning_rate=0.01, batch_size=32, l2=0.05, dropout=0.2,
+                    communicator=comm).fit(source, epochs=10)
+            source.close()
+            nets.append(net)
+        assert _relative(nets[1].get_parameters(), nets[0].get_parameters()) <= 1e-12
+    finally:
+        COMM.barrier()
+        if COMM.rank == 0:
+            shutil.rmtree(directory)

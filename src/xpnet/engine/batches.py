@@ -219,11 +219,27 @@ class CheckedSource(BatchSource):
             raise ShapeError(f"{type(source).__name__} yields targets of {self.n_outputs} rows but the network has "
                              f"{network.layer_dims[-1]} outputs: give Y_b as (n_L, b) targets (one-hot for softmax)")
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "epoch_order":  # the source's own order of an epoch, where it has one
+            return self.source.epoch_order
+        raise AttributeError(name)
+
     def batches(self, order: Any, batch_size: int) -> Any:
+        return self._checked(self.source.batches(order, batch_size), self.m)
+
+    def blocks(self, order: Any, spans: Any, capacity: int) -> Any:
+        """The source's ``blocks`` (a data-parallel rank's shards), checked as :meth:`batches` checks."""
+        if not callable(getattr(self.source, "blocks", None)):
+            raise ConfigError(f"{type(self.source).__name__} cannot be sharded across ranks: data-parallel "
+                              "training needs a source with blocks(order, spans, capacity), as ArrayBatches and "
+                              "FileBatches have")
+        return self._checked(self.source.blocks(order, spans, capacity), sum(b - a for a, b in spans))
+
+    def _checked(self, batches: Any, m: int) -> Any:
         net = self.network
         n_x, n_out, bk = net.layer_dims[0], net.layer_dims[-1], net.backend
         seen = 0
-        for batch in self.source.batches(order, batch_size):
+        for batch in batches:
             Xb, Yb, wb = batch
             b = getattr(Xb, "shape", (None, None))[-1]
             want = {"X_b": (n_x, b), "Y_b": (n_out, b), "w_b": (1, b)}
@@ -239,7 +255,7 @@ class CheckedSource(BatchSource):
                 check_owned(bk, name, A)
             seen += b
             yield tuple(a if a is None or a.dtype == net.dtype else bk.xp.astype(a, net.dtype) for a in batch)
-        if seen != self.m:
+        if seen != m:
             raise ShapeError(f"{type(self.source).__name__} yielded {seen} examples in an epoch but says m = {self.m}: "
                              "the epoch's loss is averaged over m, so they must agree")
 

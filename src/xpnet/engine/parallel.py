@@ -159,6 +159,11 @@ class ShardedBatches(BatchSource):
             self.hook.global_batch = b
             yield batch
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "epoch_order":  # the source's own order (a file's chunked shuffle), where it has one
+            return self.source.epoch_order
+        raise AttributeError(name)
+
     @property
     def batch_labels(self) -> Any:
         """The current shard's classes where the source keeps them (``ArrayBatches.keep_labels``), else None."""

@@ -294,10 +294,14 @@ class Trainer:
             return self._step(xp, X, Y, self.schedule(self.epoch), masks, sample_weight)[0]
 
     # ------------------------------------------------------------------------------------ one epoch
-    def _batch_order(self, m: int) -> Any:
+    def _batch_order(self, m: int, source: Any = None) -> Any:
         """This epoch's order of the examples: a permutation from the seeded "shuffle" stream (the same on every
-        backend), or None (stored order) without shuffling."""
-        return self._shuffle_rng.permutation(m) if self.shuffle else None
+        backend; a source's own ``epoch_order(rng)`` where it has one, e.g. a file's chunked shuffle), or None
+        (stored order) without shuffling."""
+        if not self.shuffle:
+            return None
+        draw = getattr(source, "epoch_order", None)
+        return self._shuffle_rng.permutation(m) if draw is None else draw(self._shuffle_rng)
 
     def _spread(self, xp: Any, key: Any, targets: Any) -> Any:
         """The targets' spread (R^2's denominator) on the host: it does not change between epochs (nor under
@@ -331,7 +335,7 @@ class Trainer:
         masks = self._mask_chunks(m, bs) if self.keep else None
         loss_sum = metric_sum = None
         costs = []  # each batch's 0-d cost, on the device: read back only if the epoch diverged
-        for Xb, Yb, wb in source.batches(self._batch_order(m), bs):
+        for Xb, Yb, wb in source.batches(self._batch_order(m, source), bs):
             cost, AL = self._step(xp, Xb, Yb, lr, next(masks) if masks else None, wb)
             costs.append(cost)
             # Terms are summed on the device; the host reads them once, after the epoch.
