@@ -115,6 +115,17 @@ def fitted_reg(b: B) -> DNNRegressor:
     return reg(b).fit(b.arr(XS), YR)
 
 
+def _backward_other_hidden(b: B) -> None:
+    AL, caches = F.model_forward(b.arr(X35), params(b), hidden="tanh")
+    F.model_backward(AL, b.arr(Y15), caches)  # hidden defaults to relu
+
+
+def _backward_other_network(b: B) -> None:
+    AL, _ = F.model_forward(b.arr(X35), params(b))
+    other = F.initialize_parameters([3, 4, 1], seed=2, dtype="float64", backend=b.backend)
+    F.model_backward(AL, b.arr(Y15), F.model_forward(b.arr(X35), other)[1])  # the caches of another network
+
+
 def backward(b: B, Y: Any, **kwargs: Any) -> dict[str, Any]:
     AL, caches = F.model_forward(b.arr(X35), params(b))
     return F.model_backward(AL, Y, caches, **kwargs)
@@ -283,6 +294,38 @@ def _forged(b: B) -> str:
     tensors, meta = xpnet.files.read_model_file(b.model_file)
     meta["classes"][0] = {}
     return str(xpnet.files.write_model_file(b.tmp / "forged.safetensors", tensors, meta))
+
+
+def _trained_with_label_first(b: B) -> tuple[str, str]:
+    """A model trained by ``xpnet train --label-column label`` on a CSV whose label comes first, and that CSV."""
+    data = write_csv(b, "label_first.csv", "label,a,b", [f"{i % 2},{x:.4f},{y:.4f}" for i, (x, y) in
+                                                           enumerate(XS[:, :2])])
+    model = str(b.tmp / "label_first.safetensors")
+    assert cli.main(["train", "--dataset", data, "--label-column", "label", "--epochs", "1", "-q", "--out", model,
+                     "--backend", b.spec]) == 0
+    b.capsys.readouterr()
+    return model, data
+
+
+def _other_columns(b: B) -> str:
+    return write_csv(b, "other.csv", "a,c,label", [f"{x:.4f},{y:.4f},{i % 2}" for i, (x, y) in enumerate(XS[:, :2])])
+
+
+def _resume_on_other_data(b: B) -> None:
+    data = two_class_csv(b)
+    ckpt = str(b.tmp / "ck.safetensors")
+    assert cli.main(["train", "--dataset", data, "--epochs", "1", "-q", "--checkpoint", ckpt, "--backend", b.spec]) == 0
+    b.capsys.readouterr()
+    shuffled = write_csv(b, "shuffled.csv", "x1,x2,y", [f"{a:.4f},{c:.4f},{(i + 1) % 2}" for i, (a, c) in
+                                                         enumerate(XS[:, :2])])
+    cli_fails(b, "train", "--dataset", shuffled, "--epochs", "2", "-q", "--checkpoint", ckpt, "--resume")
+
+
+def _fit_resume_on_other_data(b: B) -> None:
+    ckpt = b.tmp / "est.safetensors"
+    DNNClassifier((3,), max_iter=1, random_state=0, backend=b.backend).fit(b.arr(XS), YS, checkpoint=ckpt)
+    DNNClassifier((3,), max_iter=2, random_state=0, backend=b.backend).fit(b.arr(XS), 1 - YS, checkpoint=ckpt,
+                                                                           resume=True)
 
 
 def _mixed_devices_linear(b: B) -> None:
@@ -594,6 +637,30 @@ ROWS: tuple[Row, ...] = (
               (r"its metadata is invalid: classes\[0\] = \{\}",)),
         Entry("xpnet predict", lambda b: cli_fails(b, "predict", _forged(b), two_class_csv(b)),
               (r"its metadata is invalid",)),
+    )),
+    Row("mismatched-pieces", xpnet.ConfigError, (
+        Entry("model_backward", _backward_other_hidden,
+              (r"layer 1's cache was made with hidden='tanh'", r"given hidden='relu'")),
+        Entry("model_backward", _backward_other_network,
+              (r"AL is not the output of the forward pass that made these caches",)),
+        Entry("model_forward", lambda b: F.model_forward(b.arr(X35), {k: v for k, v in params(b).items() if k != "W2"}),
+              (r"parameters is missing 'W2'", r"W1, b1, \.\.\., W2, b2")),
+        Entry("model_forward", lambda b: F.model_forward(b.arr(X35), params(b), output="softmax"),
+              (r"softmax on a layer of 1 unit",)),
+        Entry("compute_cost", lambda b: F.compute_cost(b.arr(np.full((1, 6), 0.5)), b.arr(Y16), loss="cross_entropy"),
+              (r"'cross_entropy' means that\), but AL has 1 row", r"binary_cross_entropy")),
+    )),
+    Row("csv-columns", xpnet.ShapeError, (
+        Entry("xpnet predict", lambda b: cli_fails(b, "predict", _trained_with_label_first(b)[0], _other_columns(b)),
+              (r"has the feature columns \['a', 'c'\], but the model was trained on \['a', 'b'\]",
+               r"missing \['b'\]; not in the model \['c'\]")),
+        Entry("xpnet evaluate", lambda b: cli_fails(b, "evaluate", _trained_with_label_first(b)[0], _other_columns(b)),
+              (r"missing \['b'\]",)),
+    )),
+    Row("resume-other-data", xpnet.ConfigError, (
+        Entry("xpnet train", _resume_on_other_data,
+              (r"written by a run on other data", r"--dataset, --label-column, --seed")),
+        Entry("DNNClassifier.fit", _fit_resume_on_other_data, (r"written by a run on other data",)),
     )),
     Row("cli-usage", SystemExit, (
         Entry("xpnet train", lambda b: cli_usage(b, "train", "--lr=-0.1"), (r"argument --lr: -0\.1 is outside",)),

@@ -31,6 +31,44 @@ def _check_features(model: Any, X: Any, source: str) -> None:
                            "use the data the model was trained on (or the same columns)")
 
 
+def _trained_columns(model: Any) -> tuple[list[str] | None, str | None]:
+    """The feature names the model was trained on (``xpnet train``'s CSV header, or the DataFrame's columns a
+    ``fit`` saw) and the label column ``xpnet train`` was given, as recorded in the model file."""
+    stored = getattr(model, "xpnet_data_", None) or {}
+    names = stored.get("feature_names")
+    if names is None and getattr(model, "feature_names_in_", None) is not None:
+        names = [str(n) for n in model.feature_names_in_]
+    label = stored.get("label_column")
+    return names, label if isinstance(label, str) else None
+
+
+def _check_columns(model: Any, names: Any, source: str) -> None:
+    """Refuse a file whose header names other features, or the same ones in another order, than the model's.
+
+    A label column read as a feature (and a real feature dropped) predicts without a word otherwise: the
+    count of columns is the same.
+    """
+    trained, _ = _trained_columns(model)
+    if trained is None or names is None:
+        return  # a file or model without a header: only the count of columns can be checked
+    names = [str(n) for n in names]
+    if names == trained:
+        return
+    missing = [n for n in trained if n not in names]
+    extra = [n for n in names if n not in trained]
+    if missing or extra:
+        diff = (f"missing {missing[:6]}" if missing else "") + ("; " if missing and extra else "") + \
+               (f"not in the model {extra[:6]}" if extra else "")
+    else:
+        moved = [f"column {i + 1} is {n!r} here, {t!r} in training" for i, (n, t) in
+                 enumerate(zip(names, trained, strict=True)) if n != t]
+        diff = "the same names in another order: " + "; ".join(moved[:4])
+    raise ShapeError(f"{source} has the feature columns {names[:8]}{'...' if len(names) > 8 else ''}, but the "
+                     f"model was trained on {trained[:8]}{'...' if len(trained) > 8 else ''} ({diff}); give the "
+                     "file the model's columns (and --label-column if the label is not the one it was trained "
+                     "with)")
+
+
 def _check_labels(model: Any, y: Any, source: str) -> None:
     import numpy as np
 
@@ -58,7 +96,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     # `xpnet train` stores its seed (which also generates moons/circles/flower) and test fraction in the file.
     stored = getattr(model, "xpnet_data_", None) or {}
     seed = args.seed if args.seed is not None else stored.get("seed", 0)
-    ds = _load_dataset(args.data, args.label_column, seed)
+    # The label column training was given, unless this command names one: a label read as a feature scores
+    # nonsense without a word.
+    label_column = args.label_column if args.label_column is not None else _trained_columns(model)[1]
+    ds = _load_dataset(args.data, label_column, seed)
+    _check_columns(model, ds.feature_names, ds.name)
     X, y, where = ds.X, ds.y, f"all {ds.n_samples} samples"
     if args.split == "test":
         fraction = args.test_fraction if args.test_fraction is not None else stored.get("test_fraction", 0.2)
@@ -78,9 +120,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_features(source: str, n_features: int, label_column: str | None = None) -> Any:
-    """Features of a file for prediction: an ``.npz`` with ``X`` (``y`` optional) or a ``.csv`` holding either
-    exactly the model's features or the features plus a label column (the last one)."""
+def _read_features(source: str, n_features: int, label_column: str | None = None,
+                   trained_label: str | None = None) -> tuple[Any, Any]:
+    """Features of a file for prediction, and their names when the file has a header (else None): an ``.npz``
+    with ``X`` (``y`` optional) or a ``.csv`` holding either exactly the model's features or the features plus a
+    label column: ``label_column`` when given, else the one training was given (``trained_label``, when the
+    file's header has it or it is an index), else the last one."""
     import csv
 
     import numpy as np
@@ -90,7 +135,8 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
     path = Path(source)
     suffix = path.suffix.lower()
     if suffix not in (".npz", ".csv"):
-        return datasets.load(source).X
+        ds = datasets.load(source)
+        return ds.X, ds.feature_names
     from ..datasets.checks import _existing_file
 
     _existing_file(path, suffix)  # no such file, a directory, a FIFO or a device: each said as it is
@@ -111,7 +157,7 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
             row, col = (int(i) for i in np.argwhere(~np.isfinite(X))[0])
             raise DatasetError(f"X in {source!r} must hold finite numbers, but X[{row}, {col}] is {X[row, col]}; "
                                "fill in or drop the missing values first")
-        return X
+        return X, None
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             # Keep each row's real line number for the messages; blank lines are skipped.
@@ -123,9 +169,14 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
     width = len(rows[0][1])
     if width == n_features + 1:
         column: int | str = -1
+        first_row = [f.strip() for f in rows[0][1]]
+        if label_column is None and trained_label is not None and (
+                trained_label.lstrip("-").isdigit() or trained_label in first_row):
+            label_column = trained_label
         if label_column is not None:
             column = int(label_column) if label_column.lstrip("-").isdigit() else label_column
-        return datasets.load_csv(path, label_column=column)[0]
+        ds = datasets.load(path, label_column=column)
+        return ds.X, ds.feature_names
     if label_column is not None:
         raise DatasetError(f"--label-column given but {source!r} has {width} columns, the model's {n_features} "
                            "features and no label column")
@@ -140,7 +191,9 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
             return None
 
     # A header holds text; an empty field is a missing value, which the row check below refuses.
+    names = None
     if any(f.strip() and number(f) is None for f in rows[0][1]):
+        names = [f.strip() for f in rows[0][1]]
         rows = rows[1:]
     values = []
     for line, row in rows:
@@ -150,7 +203,7 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
         values.append(parsed)
     if not values:
         raise DatasetError(f"{source!r} has a header but no rows")
-    return np.asarray(values, dtype=np.float64)
+    return np.asarray(values, dtype=np.float64), names
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -160,8 +213,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.out = None
     _check_output_dir(args.out, "predictions", (args.model, args.data))  # never written over an input
     model = _load_model(args.model, args.backend)
-    X = _read_features(args.data, model.n_features_in_, args.label_column)
+    X, names = _read_features(args.data, model.n_features_in_, args.label_column, _trained_columns(model)[1])
     _check_features(model, X, args.data)
+    _check_columns(model, names, args.data)
     pred = np.asarray(model.predict(X))
     header = ["prediction"]
     columns = [pred.reshape(len(X), -1)]

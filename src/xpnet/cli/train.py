@@ -8,7 +8,7 @@ import time
 import warnings
 from typing import Any
 
-from ..errors import LabelError
+from ..errors import ConfigError, LabelError, ModelFileError
 from .common import (
     CommandError,
     _check_distinct,
@@ -87,8 +87,8 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     _check_output_dir(args.checkpoint, "checkpoint", inputs)
     if args.plot:
         _require_matplotlib()
-    schedule = get_schedule(args.schedule, args.lr, decay_rate=args.decay_rate,
-                            decay_steps=args.decay_steps or default_decay_steps(args.schedule, args.epochs))
+    decay_steps = args.decay_steps or _resumed_decay_steps(args) or default_decay_steps(args.schedule, args.epochs)
+    schedule = get_schedule(args.schedule, args.lr, decay_rate=args.decay_rate, decay_steps=decay_steps)
     ds = _load_dataset(args.dataset, args.label_column, args.seed)
     X_train, X_test, y_train, y_test = datasets.train_test_split(ds.X, ds.y, test_size=args.test_fraction,
                                                                  seed=args.seed)
@@ -122,7 +122,9 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
         hidden_layer_sizes=args.layers, activation=args.activation, solver=args.optimizer,
         learning_rate_init=args.lr, learning_rate=schedule, max_iter=args.epochs, batch_size=args.batch_size,
         dropout=args.dropout, alpha=args.l2, backend=args.backend, dtype=args.dtype, random_state=args.seed,
-        n_iter_no_change=args.patience if args.patience > 0 and not early else args.epochs + 1,
+        # "Never" when the validation set's stopper (or nothing) decides: a constant, not --epochs + 1, so a
+        # resume with more --epochs (the total, as documented) has the same settings as the run it continues.
+        n_iter_no_change=args.patience if args.patience > 0 and not early else _NEVER,
         tol=args.tol, verbose=0 if args.quiet else 1, standardize=not args.no_standardize,
     )
     parts = f"train {len(y_fit)}" + (f" / validation {len(validation[1])}" if validation else "")
@@ -137,12 +139,21 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
         except DivergenceError as exc:
             kept = f"; {args.checkpoint!r} holds the last checkpointed epoch" if args.checkpoint else ""
             raise DivergenceError(f"{exc}. No model was saved{kept}") from None
+        except ConfigError as exc:
+            keys = getattr(exc, "differing_settings", None)
+            if not keys:
+                raise
+            flags = sorted({flag for key in keys for flag in _RESUME_FLAGS.get(key, ())})
+            raise ConfigError(f"{exc}. The options that decide these: {', '.join(flags)}; pass the values the "
+                              "checkpoint's run used (--epochs may change: it is the total)") from None
     elapsed = time.perf_counter() - started
     if est.trainer_.resumed_epoch is not None:
         _say(args, f"resumed from checkpoint {args.checkpoint} after epoch {est.trainer_.resumed_epoch}")
     est.xpnet_data_ = {"dataset": ds.name if ds.name in datasets.DATASETS else str(args.dataset),
                        "test_fraction": args.test_fraction, "seed": args.seed, "task": "classification" if classify
-                       else "regression", "label_column": args.label_column}
+                       else "regression", "label_column": args.label_column,
+                       # The header's feature names in order: predict and evaluate refuse a file whose columns differ.
+                       "feature_names": list(ds.feature_names) if ds.feature_names else None}
     net = est.network_
     h = est.history_
     arch = "-".join(str(d) for d in net.layer_dims)
@@ -181,6 +192,38 @@ def _communicator(args: argparse.Namespace) -> Any:
     from ..distributed import world
 
     return world()
+
+
+# What makes a resumed run's settings differ, as the command's flags (keys of the checkpoint's settings).
+_DATA_FLAGS = ("--dataset", "--label-column", "--seed", "--test-fraction", "--val-fraction")
+_RESUME_FLAGS: dict[str, tuple[str, ...]] = {
+    "network": ("--layers", "--activation", "--dtype", "--dataset"),
+    "optimizer": ("--optimizer", "--lr"), "schedule": ("--schedule", "--lr", "--decay-rate", "--decay-steps"),
+    "batch_size": ("--batch-size",), "shuffle": (), "l2": ("--l2",), "dropout": ("--dropout",), "seed": ("--seed",),
+    "examples": _DATA_FLAGS, "validation_examples": _DATA_FLAGS, "data_fingerprint": _DATA_FLAGS,
+    "estimator_standardize": ("--no-standardize",), "estimator_tol": ("--tol",),
+    "estimator_n_iter_no_change": ("--patience", "--val-fraction"),
+    "estimator_early_stopping": ("--patience", "--val-fraction"), "estimator_validation_fraction": ("--val-fraction",),
+    "estimator_class_weight": (),
+}
+_NEVER = 2**31 - 1  # n_iter_no_change that never fires
+
+
+def _resumed_decay_steps(args: argparse.Namespace) -> int | None:
+    """With ``--resume`` and no ``--decay-steps``: the decay steps of the checkpoint's schedule when it is the same
+    schedule, so another ``--epochs`` (the total) continues the run rather than changing its schedule."""
+    import os
+
+    if not (args.resume and args.checkpoint and os.path.isfile(args.checkpoint)):
+        return None
+    from ..files import read_metadata
+
+    try:
+        saved = read_metadata(args.checkpoint).get("settings", {}).get("schedule", {})
+    except ModelFileError:  # an unreadable checkpoint is reported by the resume itself, with its reason
+        return None
+    steps = saved.get("decay_steps") if isinstance(saved, dict) and saved.get("name") == args.schedule else None
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1 else None
 
 
 def _refuse_regression_lookalike(y: Any) -> None:

@@ -23,7 +23,8 @@ from .history import History
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["CHECKPOINT_KIND", "check_checkpoint_path", "read_checkpoint", "remove_stale_temporaries",
+__all__ = ["CHECKPOINT_KIND", "check_checkpoint_path", "data_fingerprint", "read_checkpoint",
+           "remove_stale_temporaries",
            "restore_callback_states", "restore_checkpoint", "write_checkpoint"]
 
 #: The ``kind`` of a training checkpoint file (see :meth:`Trainer.fit`'s ``checkpoint``).
@@ -72,12 +73,24 @@ def read_checkpoint(trainer: Trainer, path: Path, config: dict[str, Any], active
     saved = meta.get("settings")
     if not isinstance(saved, dict):
         raise ModelFileError(f"cannot resume from '{path}': the checkpoint's settings are missing")
-    differ = [f"{k}: {saved.get(k)!r} in the checkpoint, {v!r} here" for k, v in config.items()
-              if saved.get(k) != v]
-    if differ:
-        raise ConfigError(f"cannot resume from '{path}': it was written by a run with other settings or data "
-                          f"({'; '.join(differ)}); resume with the same ones, or start afresh without resuming "
-                          "(which overwrites the checkpoint)")
+    # A checkpoint written before fingerprints (or of a streamed source, which has none) is not refused for it.
+    keys = [k for k, v in config.items() if saved.get(k) != v and k != "data_fingerprint"]
+    if keys:
+        exc = ConfigError(f"cannot resume from '{path}': it was written by a run with other settings or data ("
+                          + "; ".join(f"{k}: {saved.get(k)!r} in the checkpoint, {config[k]!r} here" for k in keys)
+                          + "); resume with the same ones, or start afresh without resuming (which overwrites the "
+                          "checkpoint)")
+        # The keys, so a caller with its own names for them (the command's flags) can say which to change.
+        exc.differing_settings = keys  # type: ignore[attr-defined]
+        raise exc
+    mine, theirs = config.get("data_fingerprint"), saved.get("data_fingerprint")
+    if mine is not None and theirs is not None and mine != theirs:
+        exc = ConfigError(f"cannot resume from '{path}': it was written by a run on other data (the training "
+                          f"examples' fingerprint is {theirs[:12]}... in the checkpoint, {mine[:12]}... here, with "
+                          f"{saved.get('examples')} examples in both); resume with the same data, or start afresh "
+                          "without resuming (which overwrites the checkpoint)")
+        exc.differing_settings = ["data_fingerprint"]  # type: ignore[attr-defined]
+        raise exc
     names = [type(cb).__name__ for cb in _stateful(active)]
     saved_names = [c.get("class") for c in meta.get("callbacks") or [] if isinstance(c, dict)]
     if names != saved_names:
@@ -123,6 +136,28 @@ def restore_callback_states(trainer: Trainer, tensors: dict[str, Any], meta: dic
         prefix = f"callback{i}/"
         arrays = {k[len(prefix):]: bk.asarray(v) for k, v in tensors.items() if k.startswith(prefix)}
         cb._restore_checkpoint_state(trainer, saved["state"], arrays)
+
+def data_fingerprint(backend: Any, *arrays: Any) -> str:
+    """SHA-256 of the arrays a run trains and validates on (dtype, shape and bytes of each; None entries count).
+
+    Recorded in a checkpoint, so ``resume`` on other data of the same shape is refused instead of continuing a
+    run on data it never started with. One host copy per array on a device (none for contiguous NumPy), once per
+    ``fit`` that checkpoints.
+    """
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none|")
+            continue
+        host = np.ascontiguousarray(backend.to_numpy(a))
+        h.update(f"{host.dtype.str}|{host.shape}|".encode())
+        h.update(memoryview(host.reshape(-1)).cast("B"))
+    return h.hexdigest()
+
 
 def check_checkpoint_path(path: Any) -> Path:
     """The checkpoint path, checked before training starts: a run must not fail after its first epoch."""

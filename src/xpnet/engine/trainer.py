@@ -56,6 +56,7 @@ from .batches import ArrayBatches, BatchSource, CheckedSource, check_batch_size,
 from .callbacks import Callback, ProgressBar, check_nonnegative
 from .checkpoint import (
     check_checkpoint_path,
+    data_fingerprint,
     read_checkpoint,
     remove_stale_temporaries,
     restore_callback_states,
@@ -475,19 +476,24 @@ class Trainer:
             raise ConfigError(f"checkpoint_every must be a positive integer (epochs), got {checkpoint_every!r}")
         if resume and checkpoint is None:
             raise ConfigError("resume=True needs checkpoint=PATH, the file to resume from")
+        # Cast before the checkpoint's fingerprint is taken of it.
+        if validation_data is not None:
+            with self.network.backend.activate():
+                validation_data = self._in_dtype(xp, *validation_data, None)[:2]
         config = None
         loaded = None
         if checkpoint is not None:
             checkpoint = check_checkpoint_path(checkpoint) if self.writes_files else parallel.read_path(checkpoint)
             n_val = None if validation_data is None else int(validation_data[0].shape[1])
             config = {**self._settings(), "examples": int(source.m), "validation_examples": n_val}
+            if isinstance(source, ArrayBatches):  # a streamed source's data cannot be read twice to hash it
+                val = validation_data or (None, None)
+                config["data_fingerprint"] = data_fingerprint(self.network.backend, source.X, source.Y, source.w,
+                                                              *val[:2])
             if resume and checkpoint.exists():
                 loaded = read_checkpoint(self, checkpoint, config, active)
             if self.writes_files:
                 remove_stale_temporaries(checkpoint)
-        if validation_data is not None:
-            with self.network.backend.activate():
-                validation_data = self._in_dtype(xp, *validation_data, None)[:2]
         self._owned = None  # the in-place step copies the parameters once per call (arrays read meanwhile stay)
         self.stop_training = False
         self.divergence = None

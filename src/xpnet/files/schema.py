@@ -153,7 +153,6 @@ _CHECKPOINT = {
         "history": {"type": "object", "required": ["loss"], "properties": _HISTORY_FULL["properties"]},
         "callbacks": {"type": "array", "items": {"type": "object", "required": ["class", "state"],
                                                  "properties": {"class": _NAME}}},
-        "data_fingerprint": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
     },
 }
 

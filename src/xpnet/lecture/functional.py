@@ -36,6 +36,7 @@ from ..device.backend import Backend, get_backend
 from ..device.random import host_generator, normal
 from ..errors import ConfigError, DTypeError, InputTypeError, ShapeError
 from .activations import Activation, get_activation
+from .caches import ForwardPass, LayerCache, LinearCache, check_backward_pieces, check_loss_fits
 from .initializers import get_initializer
 from .losses import Loss, as_targets, default_loss_for, get_loss
 
@@ -128,20 +129,29 @@ def _check_learning_rate(learning_rate: Any) -> float:
     return lr
 
 
-def num_layers(parameters: Mapping[str, Any]) -> int:
+def num_layers(parameters: Mapping[str, Any], *, exact: bool = True) -> int:
     """The number of layers ``L`` of a parameter dict holding ``W1, b1, ..., WL, bL``.
 
-    Raises :class:`~xpnet.errors.ConfigError` when a key is missing (it names the key).
+    ``L`` is the highest layer number a ``W`` or ``b`` key names. Raises :class:`~xpnet.errors.ConfigError`
+    naming the keys when one of ``W1 .. bL`` is missing, or (``exact``) the dict holds other keys too; the
+    training path passes ``exact=False`` and ignores keys that name no layer.
     """
     if not isinstance(parameters, Mapping):
         raise InputTypeError(f"parameters must be a dict with keys W1, b1, ..., got {type(parameters).__name__}")
-    L = sum(1 for k in parameters if k[:1] == "W" and k[1:].isdigit())
+    # L from the highest layer any W or b names: counting the W keys would let a dict missing only W{L} run as
+    # a shorter network without a word.
+    layers = [int(k[1:]) for k in parameters if isinstance(k, str) and k[:1] in "Wb" and k[1:].isdigit()]
+    L = max(layers, default=0)
     if L == 0:
         raise ConfigError("parameters holds no weights: expected keys W1, b1, ..., WL, bL")
-    for l in range(1, L + 1):
-        for key in (f"W{l}", f"b{l}"):
-            if key not in parameters:
-                raise ConfigError(f"parameters is missing {key!r}: expected keys W1, b1, ..., W{L}, b{L}")
+    expected = {f"{p}{l}" for l in range(1, L + 1) for p in "Wb"}
+    missing = sorted(expected - set(parameters), key=lambda k: (int(k[1:]), k))
+    extra = sorted(repr(k) for k in parameters if k not in expected) if exact else []
+    if missing or extra:
+        keys = "W1, b1" if L == 1 else f"W1, b1, ..., W{L}, b{L}"
+        problem = (f"is missing {', '.join(map(repr, missing))}" if missing
+                   else f"has unexpected keys {', '.join(extra)}")
+        raise ConfigError(f"parameters {problem}: expected exactly the keys {keys}")
     return L
 
 
@@ -272,7 +282,7 @@ def _linear_forward(A_prev: Any, W: Any, b: Any, layer: int | None, *, check_val
     if check_values:
         _xp.check_finite(xp, A_prev, "A_prev")
     Z = W @ A_prev + b
-    return Z, (A_prev, W, b)
+    return Z, LinearCache((A_prev, W, b), layer=layer)
 
 
 def linear_activation_forward(
@@ -296,11 +306,16 @@ def linear_activation_forward(
 
 
 def _linear_activation_forward(A_prev: Any, W: Any, b: Any, act: Activation, layer: int | None, *,
-                               check_values: bool) -> tuple[Any, tuple]:
+                               check_values: bool, forward: ForwardPass | None = None) -> tuple[Any, tuple]:
+    if act.name == "softmax" and len(_shape(W)) == 2 and _shape(W)[0] == 1:
+        # softmax over one unit is 1 for every example, whatever Z: a network that can learn nothing.
+        raise ConfigError(f"{_where(layer)}softmax on a layer of 1 unit outputs 1 for every example; use "
+                          "output='sigmoid' for two classes (softmax needs one unit per class)")
     Z, linear_cache = _linear_forward(A_prev, W, b, layer, check_values=check_values)
     xp = _xp.namespace_of(Z)
     A = act.forward(xp, Z)
-    return A, (linear_cache, Z)
+    # The tuple the lecture describes, remembering what made it (checked by model_backward).
+    return A, LayerCache((linear_cache, Z), activation=act.name, layer=layer, forward=forward)
 
 
 def model_forward(
@@ -336,11 +351,13 @@ def _model_forward(X: Any, parameters: Mapping[str, Any], hidden: str | Activati
     _xp.check_same_device({"X": X, "W1": parameters["W1"]})
     A = _as_input(xp, X, parameters["W1"].dtype, check_values=check_values)
     caches = []
+    forward = ForwardPass(L, hidden_act.name, output_act.name)
     for l in range(1, L + 1):
         act = output_act if l == L else hidden_act
         A, cache = _linear_activation_forward(A, parameters[f"W{l}"], parameters[f"b{l}"], act, l,
-                                              check_values=False)
+                                              check_values=False, forward=forward)
         caches.append(cache)
+    forward.AL = A
     return A, caches
 
 
@@ -393,6 +410,7 @@ def compute_cost(AL: Any, Y: Any, *, loss: str | Loss = "binary_cross_entropy") 
     loss : loss name or Loss
     """
     loss_ = get_loss(loss)
+    check_loss_fits(loss_, AL)
     xp, Yt = _targets(AL, Y, loss_)
     return float(loss_.cost(xp, AL, Yt))
 
@@ -491,6 +509,8 @@ def model_backward(
     L = len(caches)
     if L == 0:
         raise ConfigError("caches is empty: pass the caches returned by model_forward")
+    check_loss_fits(loss_, AL)
+    check_backward_pieces(AL, caches, hidden_act.name, output_act.name)
     grads: dict[str, Any] = {}
     dA = loss_.gradient(xp, AL, Yt)
     for l in range(L, 0, -1):

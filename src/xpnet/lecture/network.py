@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .activations import Activation, get_activation
+from .functional import num_layers
 from .losses import Loss, default_loss_for, get_loss
 
 __all__ = ["forward_output", "fused_gradients", "l2_penalty", "training_loss"]
@@ -39,7 +40,7 @@ def training_loss(output: str | Activation, loss: str | Loss | None = None) -> L
 
 def l2_penalty(xp: Any, parameters: Mapping[str, Any]) -> Any:
     """``sum_l ||W[l]||_F^2`` over the weights ``W1 .. WL`` (biases are not regularized), a 0-d array."""
-    L = sum(1 for k in parameters if k[:1] == "W" and k[1:].isdigit())
+    L = num_layers(parameters, exact=False)  # a dict missing only W{L} is refused, not run shorter
     return sum(xp.sum(parameters[f"W{l}"] * parameters[f"W{l}"]) for l in range(1, L + 1))
 
 
@@ -47,7 +48,7 @@ def forward_output(xp: Any, parameters: Mapping[str, Any], X: Any, hidden: Activ
                    ) -> tuple[Any, Any]:
     """Forward pass without caches: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g(Z[l])``; returns the output
     layer's logits ``ZL`` and activations ``AL``, both ``(n_L, m)`` (the fused costs take ``ZL``)."""
-    L = sum(1 for k in parameters if k[:1] == "W" and k[1:].isdigit())
+    L = num_layers(parameters, exact=False)  # a dict missing only W{L} is refused, not run shorter
     A = X
     for l in range(1, L + 1):
         Z = parameters[f"W{l}"] @ A + parameters[f"b{l}"]
@@ -102,7 +103,7 @@ def fused_gradients(
     cost : 0-d array, or None when ``want_cost`` is False
     AL : (n_L, m) output activations
     """
-    L = sum(1 for k in parameters if k[:1] == "W" and k[1:].isdigit())
+    L = num_layers(parameters, exact=False)  # a dict missing only W{L} is refused, not run shorter
     masks = keep_masks or {}
     activations = [X]  # A[0] .. A[L-1]: the inputs of each layer (after dropout), needed for dW
     pre_activations = []  # Z[1] .. Z[L]
