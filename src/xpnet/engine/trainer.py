@@ -476,8 +476,7 @@ class Trainer:
             raise ConfigError(f"checkpoint_every must be a positive integer (epochs), got {checkpoint_every!r}")
         if resume and checkpoint is None:
             raise ConfigError("resume=True needs checkpoint=PATH, the file to resume from")
-        # Cast before the checkpoint's fingerprint is taken of it.
-        if validation_data is not None:
+        if validation_data is not None:  # cast before the checkpoint's fingerprint is taken of it
             with self.network.backend.activate():
                 validation_data = self._in_dtype(xp, *validation_data, None)[:2]
         config = None
@@ -486,10 +485,9 @@ class Trainer:
             checkpoint = check_checkpoint_path(checkpoint) if self.writes_files else parallel.read_path(checkpoint)
             n_val = None if validation_data is None else int(validation_data[0].shape[1])
             config = {**self._settings(), "examples": int(source.m), "validation_examples": n_val}
-            if isinstance(source, ArrayBatches):  # a streamed source's data cannot be read twice to hash it
-                val = validation_data or (None, None)
+            if isinstance(source, ArrayBatches):  # a streamed (or sharded) source's data is not hashed
                 config["data_fingerprint"] = data_fingerprint(self.network.backend, source.X, source.Y, source.w,
-                                                              *val[:2])
+                                                              *(validation_data or (None, None)))
             if resume and checkpoint.exists():
                 loaded = read_checkpoint(self, checkpoint, config, active)
             if self.writes_files:
