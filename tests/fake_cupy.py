@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import importlib
 import numbers
+import shutil
 import sys
 import threading
 import traceback
 import types
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -333,6 +334,87 @@ class _Function:
         return attr
 
 
+class ElementwiseKernel:
+    """``cupy.ElementwiseKernel`` run on the CPU: the kernel's C body is compiled by the host's C compiler (one
+    shared library per kernel, loaded with ctypes) and run once per element of the broadcast operands. Only what
+    xpnet's kernels use: parameters of type ``T`` (the arrays' float dtype), arrays and scalars as inputs, arrays
+    as outputs (which the body may also read). C semantics, not CUDA's: no FMA contraction, the C library's
+    ``exp``/``log1p``; the body's arithmetic and the caller's argument order are what this checks."""
+
+    _built: ClassVar[dict[str, Any]] = {}  # compiled libraries by source, for the process
+
+    def __init__(self, in_params: str, out_params: str, operation: str, name: str = "kernel") -> None:
+        def names(params: str) -> list[str]:
+            out = []
+            for p in params.split(","):
+                kind, var = p.split()
+                if kind != "T":
+                    raise NotImplementedError(f"fake ElementwiseKernel: only T parameters, got {p!r}")
+                out.append(var)
+            return out
+
+        self.ins, self.outs, self.body, self.name = names(in_params), names(out_params), operation, name
+
+    def _library(self, ctype: str, scalar: list[bool]) -> Any:
+        import ctypes
+        import subprocess
+        import tempfile
+
+        params = [f"T {v}" if sc else f"const T *{v}_p" for v, sc in zip(self.ins, scalar, strict=True)]
+        params += [f"T *{v}_p" for v in self.outs]
+        loads = [f"T {v} = {v}_p[i];" for v, sc in zip(self.ins, scalar, strict=True) if not sc]
+        loads += [f"T {v} = {v}_p[i];" for v in self.outs]
+        stores = [f"{v}_p[i] = {v};" for v in self.outs]
+        source = (f"#include <math.h>\ntypedef {ctype} T;\nvoid kernel(long n, {', '.join(params)}) {{\n"
+                  f"  for (long i = 0; i < n; i++) {{ {' '.join(loads)} {{ {self.body} }} {' '.join(stores)} }}\n}}\n")
+        lib = self._built.get(source)
+        if lib is None:
+            folder = tempfile.mkdtemp(prefix="fake_cupy_kernel_")
+            with open(f"{folder}/k.c", "w") as fh:
+                fh.write(source)
+            subprocess.run(["cc", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-o", f"{folder}/k.so",
+                            f"{folder}/k.c", "-lm"], check=True, capture_output=True)
+            lib = self._built[source] = ctypes.CDLL(f"{folder}/k.so")
+            shutil.rmtree(folder, ignore_errors=True)  # the loaded library stays mapped
+        return lib
+
+    def __call__(self, *args: Any) -> None:
+        import ctypes
+
+        if len(args) != len(self.ins) + len(self.outs):
+            raise TypeError(f"{self.name}: {len(self.ins)} inputs and {len(self.outs)} outputs, got {len(args)} "
+                            "arguments")
+        operands = [a for a in args if isinstance(a, ndarray)]
+        _log(f"ElementwiseKernel {self.name}", operands)
+        dtype = operands[0].dtype
+        if any(a.dtype != dtype for a in operands) or dtype not in (np.float32, np.float64):
+            raise TypeError(f"{self.name}: T must be one float dtype, got {[str(a.dtype) for a in operands]}")
+        ctype = "double" if dtype == np.float64 else "float"
+        c_scalar = ctypes.c_double if dtype == np.float64 else ctypes.c_float
+        outs = args[len(self.ins):]
+        shape = np.broadcast_shapes(*(a.shape for a in operands))
+        if any(not isinstance(o, ndarray) or o.shape != shape for o in outs):
+            raise ValueError(f"{self.name}: every output must be an array of the broadcast shape {shape}")
+        scalar = [not isinstance(a, ndarray) for a in args[: len(self.ins)]]
+        keep, call = [], []
+        for a, sc in zip(args[: len(self.ins)], scalar, strict=True):
+            if sc:
+                call.append(c_scalar(float(a)))
+            else:
+                buf = np.ascontiguousarray(np.broadcast_to(a._a, shape))
+                keep.append(buf)
+                call.append(buf.ctypes.data_as(ctypes.c_void_p))
+        work = []
+        for o in outs:  # outputs may be views (a strided scratch): run on contiguous copies, write back
+            buf = np.ascontiguousarray(o._a)
+            work.append(buf)
+            call.append(buf.ctypes.data_as(ctypes.c_void_p))
+        self._library(ctype, scalar).kernel(ctypes.c_long(int(np.prod(shape))), *call)
+        for o, buf in zip(outs, work, strict=True):
+            if buf is not o._a:
+                o._a[...] = buf
+
+
 def _module(name: str, source: Any) -> types.ModuleType:
     mod = types.ModuleType(name)
     public = []
@@ -361,6 +443,7 @@ def build() -> dict[str, types.ModuleType]:
     cupy.array = _array
     cupy.bool_ = np.bool_
     cupy.__version__ = "14.0.0.fake"
+    cupy.ElementwiseKernel = ElementwiseKernel
     cupy.__path__ = []  # a package: ``import cupy.cuda`` works
     linalg = _module("cupy.linalg", np.linalg)
     fft = _module("cupy.fft", np.fft)

@@ -8,6 +8,8 @@ the current device at every allocation and kernel) and fail on any event that wa
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,42 @@ def test_the_fused_cupy_step_is_chosen_only_when_asked(cupy1, monkeypatch):
     assert type(choose_step(xpnet.DNN([3, 5, 2], backend="numpy"), opt, 0.0, {})) is InplaceStep  # CuPy only
     monkeypatch.setenv("XPNET_FAST", "0")  # the generic path everywhere
     assert choose_step(net, opt, 0.0, {}).writes_in_place is False
+
+
+def _fused_vs_generic(monkeypatch, backend, fused: bool, *, hidden: str, output: str, optimizer: str,
+                      weights: bool = False, dropout: float = 0.0, l2: float = 0.0):
+    monkeypatch.setenv("XPNET_FUSED", "1" if fused else "0")
+    monkeypatch.setenv("XPNET_FAST", "1" if fused else "0")  # the reference is the generic step
+    rng = np.random.default_rng(3)
+    n_out = 3 if output == "softmax" else 2
+    X = rng.normal(size=(5, 45))
+    Y = (np.eye(n_out)[:, rng.integers(0, n_out, 45)] if output == "softmax"
+         else (rng.random((n_out, 45)) > 0.5).astype(float) if output == "sigmoid" else rng.normal(size=(n_out, 45)))
+    net = xpnet.DNN([5, 7, 6, n_out], hidden=hidden, output=output, dtype="float64", backend=backend, seed=1)
+    w = backend.asarray(np.linspace(0.5, 2.0, 45)[None, :]) if weights else None
+    trainer = xpnet.Trainer(net, optimizer=optimizer, learning_rate=0.05, batch_size=16, l2=l2, dropout=dropout)
+    history = trainer.fit(backend.asarray(X), backend.asarray(Y), epochs=3, sample_weight=w)
+    from xpnet.engine.steps.fused import FusedStep
+
+    assert isinstance(trainer._impl, FusedStep) is fused
+    return history["loss"] + history["metric"], net.get_parameters()
+
+
+@pytest.mark.parametrize(("hidden", "output", "optimizer", "extras"), [
+    ("relu", "sigmoid", "adam", {}), ("leaky_relu", "softmax", "gd", {}), ("sigmoid", "linear", "adam", {}),
+    ("tanh", "softmax", "adam", {"weights": True, "dropout": 0.2, "l2": 0.1}), ("linear", "sigmoid", "gd", {}),
+    ("relu", "linear", "momentum", {"weights": True}), ("tanh", "sigmoid", "rmsprop", {"weights": True}),
+])
+def test_the_fused_kernels_compute_the_generic_step_on_the_cpu(cupy1, monkeypatch, hidden, output, optimizer,
+                                                                extras):
+    # The fused step's kernels, compiled by the host's C compiler (fake_cupy.ElementwiseKernel), against the
+    # generic step: their arithmetic and the step's argument order, not CUDA's rounding (tests/test_gpu.py).
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc) to build the kernels' C bodies")
+    kw = {"hidden": hidden, "output": output, "optimizer": optimizer, **extras}
+    curve_f, params_f = _fused_vs_generic(monkeypatch, cupy1, True, **kw)
+    curve_g, params_g = _fused_vs_generic(monkeypatch, cupy1, False, **kw)
+    np.testing.assert_allclose(curve_f, curve_g, rtol=1e-10)
+    for k in params_g:
+        np.testing.assert_allclose(params_f[k], params_g[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    _assert_on_device_1("fused step")
