@@ -28,6 +28,8 @@
 #   bench2     bench with adam; xpnet on torch:cuda:0; peak-memory runs (mnist, wide); --end-to-end on the GPU
 #   cupygraph  xpnet's CuPy step captured in a CUDA graph and replayed (experimental)
 #   jax        the estimator agreement on jax:gpu:0 (float32)
+#   fused      the experimental fused CuPy step (XPNET_FUSED=1): tests against the generic step, kernels per step,
+#              bench against the in-place step (bench_fused.json)
 #   cli        tests/test_cli.py acceptance runs, which take `auto` = CuPy there
 #
 # A GPU machine without network lacks array-api-compat and array-api-strict: bring them as wheels in .whl/ at
@@ -45,8 +47,8 @@
 # SECTIONS (default: all, in the order above), GPU_SPEC (cupy:0), TORCH_SPEC (torch:cuda:0), JAX_SPEC
 # (jax:gpu:0), PY (python3), PYTEST_WORKERS (6; 1 = no xdist), XPNET_ROOT, WHL (the wheel folder), OUT (the
 # results folder), DRYRUN (1: CPU stand-ins).
-# Files in $OUT (8 at most): all.log, summary.txt, results.jsonl, pytest_gpu.xml, bench_gd.json,
-# bench_adam.json, bench_torch.json, bench_mem.json.
+# Files in $OUT: all.log, summary.txt, results.jsonl, pytest_gpu.xml, bench_gd.json, bench_adam.json,
+# bench_torch.json, bench_mem.json, bench_fused.json.
 
 set -u -o pipefail
 START=$(date +%s)
@@ -64,7 +66,7 @@ else
   DEVICE_SLUG=${DEVICE_SLUG:-unknown-gpu}
 fi
 PYTEST_WORKERS=${PYTEST_WORKERS:-6}
-SECTIONS=${SECTIONS:-"env firstfit agree io bench pytest oom kernels bench2 cupygraph jax cli"}
+SECTIONS=${SECTIONS:-"env firstfit agree io bench pytest oom kernels bench2 cupygraph jax fused cli"}
 CALLER_DIR=$PWD
 # The checkout this script lives in (scripts/..), unless XPNET_ROOT names another.
 ROOT=${XPNET_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -84,7 +86,7 @@ export GPU_CHECK_RESULTS="$OUT/results.jsonl"
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg
 export XLA_PYTHON_CLIENT_PREALLOCATE=false   # JAX would take 75% of the GPU from CuPy and torch in the same process
 export CUPY_CACHE_DIR="$WORK/cupy_kernel_cache"  # cold on purpose: firstfit measures compilation
-unset XPNET_BACKEND XPNET_FAST
+unset XPNET_BACKEND XPNET_FAST XPNET_FUSED
 
 SUMMARY=()
 record() { SUMMARY+=("$(printf '%-16s %-7s %4ss  %s' "$1" "$2" "$3" "$4")"); }
@@ -580,8 +582,9 @@ def cmd_kernels(a):
     short = "; ".join(f"{k} {r['x_kernels']:.0f}k {r['x_gpu_busy_us']:.0f}/{r['xpnet_us']:.0f}us"
                       for k, r in data.items() if "error" not in r)
     bad = [k for k, r in data.items() if "error" in r]
-    return emit("kernels", "INFO" if not bad else "WARN", f"kernels/step, GPU-busy/wall us: {short}"
-                + (f"; errors in {bad}" if bad else ""), data=data)
+    step = "fused" if os.environ.get("XPNET_FUSED") == "1" else "in-place"
+    return emit("kernels", "INFO" if not bad else "WARN", f"{step} step: kernels/step, GPU-busy/wall us: {short}"
+                + (f"; errors in {bad}" if bad else ""), data=data, step=step)
 
 
 def _torch_graph_us(problem, settings, bk):
@@ -772,7 +775,7 @@ if os.path.exists(path):
 else:
     print("pytest -m gpu: no junit file (did not run or was killed)")
 
-for tag in ("gd", "adam", "torch", "mem"):
+for tag in ("gd", "adam", "torch", "mem", "fused"):
     path = os.path.join(out, f"bench_{tag}.json")
     if not os.path.exists(path):
         continue
@@ -806,7 +809,8 @@ if os.path.exists(path):
             pass
 for r in rows:
     if r.get("section") == "kernels" and r.get("data"):
-        print("\nkernels per xpnet CuPy step (CUPTI), GPU busy vs wall time, against torch eager and a torch CUDA graph (us):")
+        print(f"\nkernels per xpnet CuPy step ({r.get('step', 'in-place')} step; CUPTI), GPU busy vs wall time, against "
+              "torch eager and a torch CUDA graph (us):")
         print(f"  {'config/opt':16s} {'kern':>5s} {'copies':>6s} {'GPUbusy':>8s} {'xpnet':>8s} {'us/kern':>7s} "
               f"{'torch':>8s} {'t-kern':>6s} {'t-graph':>8s} {'GFLOP':>7s}")
         for k, v in r["data"].items():
@@ -821,7 +825,7 @@ for r in rows:
         # xpnet.device.auto's provisional GPU constants, measured: launches per gd step and host time per launch
         # on the launch-bound configurations (GPU busy far below the wall time).
         gd = {k.split("/")[0]: v for k, v in r["data"].items() if k.endswith("/gd") and "error" not in v}
-        if gd:
+        if gd and r.get("step", "in-place") == "in-place":
             print("\nauto's GPU constants from this run (xpnet.device.auto: GPU_LAUNCHES_BASE + GPU_LAUNCHES_PER_LAYER L,"
                   " GPU_LAUNCH_S):")
             for k, v in gd.items():
@@ -920,6 +924,17 @@ if want bench2; then
   run_step bench-memory 120 "$PY" -m xpnet bench --backend "$GPU_SPEC" --config mnist,wide --rounds 3 \
     --json "$OUT/bench_mem.json"
   run_step bench-e2e 120 "$PY" -m xpnet bench --backend "$GPU_SPEC" --end-to-end --epochs 30
+fi
+
+if want fused; then
+  # The experimental fused CuPy step (xpnet/engine/steps/fused.py, off by default): proven against the generic
+  # step first, then its kernels per step and its speed against the in-place step's (bench_fused.json).
+  TAILN=16 run_step fused-tests 120 env XPNET_FUSED=1 "$PY" -m pytest -m gpu -q -p no:cacheprovider -rfE \
+    $TIMEOUT_FLAG tests/test_gpu.py -k fused
+  TAILN=16 run_step kernels-fused 120 env XPNET_FUSED=1 "$PY" "$H" kernels --spec "$GPU_SPEC" \
+    --configs mnist,mnist-1024,lecture,tiny --optimizers gd,adam
+  run_step bench-fused 100 env XPNET_FUSED=1 "$PY" -m xpnet bench --backend "$GPU_SPEC" --config mnist,mnist-1024,lecture,tiny \
+    --no-memory --rounds 5 --json "$OUT/bench_fused.json"
 fi
 
 if want cli; then
