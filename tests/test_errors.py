@@ -531,7 +531,7 @@ ROWS: tuple[Row, ...] = (
         Entry("DNN.train", lambda b: net(b).train(b.arr(X36), b.arr(Y16), optimizer="adamw", epochs=1),
               (r"optimizer 'adamw'", r"valid optimizers: gd, momentum, rmsprop, adam")),
         Entry("DNNClassifier.fit", lambda b: clf(b, solver="adamw").fit(b.arr(XS), YS),
-              (r"solver 'adamw'", r"valid solvers: adam, sgd, momentum, rmsprop, gd")),
+              (r"solver 'adamw'", r"valid solvers: adam, sgd, lbfgs, momentum, rmsprop, gd")),
     )),
     Row("unknown-loss", xpnet.ConfigError, (
         Entry("compute_cost", lambda b: F.compute_cost(b.arr(np.full((1, 5), 0.5)), b.arr(Y15), loss="hinge"),

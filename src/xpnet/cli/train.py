@@ -69,6 +69,7 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
 
     from .. import datasets
     from ..engine import EarlyStopping
+    from ..engine.callbacks import ProgressBar
     from ..engine.optimizers import default_decay_steps, get_schedule
     from ..errors import DivergenceError
     from ..estimators import DNNClassifier, DNNRegressor
@@ -119,13 +120,15 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     stopper = EarlyStopping("val_loss", patience=args.patience, min_delta=args.tol) if early else None
     Estimator = DNNClassifier if classify else DNNRegressor
     est = Estimator(
-        hidden_layer_sizes=args.layers, activation=args.activation, solver=args.optimizer,
+        # The command trains with the lecture's choices (He init, its optimizers), as it always has.
+        hidden_layer_sizes=args.layers, activation=args.activation, init="he",
+        solver={"adam": "lecture_adam"}.get(args.optimizer, args.optimizer),
         learning_rate_init=args.lr, learning_rate=schedule, max_iter=args.epochs, batch_size=args.batch_size,
         dropout=args.dropout, alpha=args.l2, backend=args.backend, dtype=args.dtype, random_state=args.seed,
         # "Never" when the validation set's stopper (or nothing) decides: a constant, not --epochs + 1, so a
         # resume with more --epochs (the total, as documented) has the same settings as the run it continues.
         n_iter_no_change=args.patience if args.patience > 0 and not early else _NEVER,
-        tol=args.tol, verbose=0 if args.quiet else 1, standardize=not args.no_standardize,
+        tol=args.tol, standardize=not args.no_standardize,
     )
     parts = f"train {len(y_fit)}" + (f" / validation {len(validation[1])}" if validation else "")
     _say(args, f"xpnet train: {ds.name} ({_describe_data(ds)}); {parts} / test {len(y_test)}")
@@ -133,7 +136,9 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            est.fit(X_fit, y_fit, validation_data=validation, callbacks=[stopper] if stopper else [],
+            # The engine's progress bar, not the estimators' scikit-learn-style verbose lines.
+            bar = [] if args.quiet else [ProgressBar(1)]
+            est.fit(X_fit, y_fit, validation_data=validation, callbacks=([stopper] if stopper else []) + bar,
                     checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
                     communicator=communicator)
         except DivergenceError as exc:

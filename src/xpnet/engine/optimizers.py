@@ -11,6 +11,13 @@ updates made so far (1 for the first), ``alpha`` is the learning rate of the cur
 
 The moving averages ``v``, ``s`` start at zero.
 
+scikit-learn's two solvers, for the estimators (``MLPClassifier``/``MLPRegressor`` step for step):
+
+* sklearn_sgd:  ``v = mu v - alpha dW``; ``W = W + v`` (classical momentum), or with Nesterov's momentum
+  ``W = W + mu v - alpha dW`` (with the new ``v``)
+* sklearn_adam: ``v``, ``s`` as adam; ``alpha_t = alpha sqrt(1 - b2^t) / (1 - b1^t)``;
+  ``W = W - alpha_t v / (sqrt(s) + eps)`` (``eps`` added to the uncorrected ``sqrt(s)``)
+
 Momentum is the lecture's exponentially weighted average (``(1 - beta) dW``), not the "heavy ball"
 ``v = beta v - alpha dW`` of scikit-learn's ``sgd``: for the same ``momentum`` the step is ``(1 - beta)``
 times smaller, so it wants a learning rate ``1 / (1 - beta)`` times larger.
@@ -40,6 +47,8 @@ __all__ = [
     "Optimizer",
     "RMSprop",
     "Schedule",
+    "SklearnAdam",
+    "SklearnSGD",
     "default_decay_steps",
     "get_optimizer",
     "get_schedule",
@@ -181,11 +190,63 @@ class Adam(Optimizer):
         return {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
 
 
+@dataclass
+class SklearnSGD(Optimizer):
+    """scikit-learn's ``solver="sgd"``: classical ("heavy ball") momentum ``v = mu v - alpha dW``, ``W = W + v``;
+    with ``nesterov`` (scikit-learn's default) ``W = W + (mu v - alpha dW)`` using the new ``v``. ``v`` starts at
+    zero; ``momentum=0`` is plain gradient descent. Unlike the lecture's :class:`Momentum` the step is not
+    damped by ``(1 - mu)``: the same learning rate moves ``1 / (1 - mu)`` times further."""
+
+    momentum: float = 0.9
+    nesterov: bool = True
+
+    def __post_init__(self) -> None:
+        self.name = "sklearn_sgd"
+        self.momentum = _check_fraction("momentum", self.momentum)
+        self.nesterov = bool(self.nesterov)
+
+    def _step(self, xp: Any, key: str, p: Any, g: Any, lr: float) -> Any:
+        v = self.state.get(f"v_{key}")
+        v = -lr * g if v is None else self.momentum * v - lr * g
+        self.state[f"v_{key}"] = v
+        return p + (self.momentum * v - lr * g if self.nesterov else v)
+
+    def hyperparameters(self) -> dict[str, float]:
+        return {"momentum": self.momentum, "nesterov": float(self.nesterov)}
+
+
+@dataclass
+class SklearnAdam(Adam):
+    """scikit-learn's ``solver="adam"``: the moving averages of :class:`Adam`, the bias corrections folded into
+    the rate, ``alpha_t = alpha sqrt(1 - b2^t) / (1 - b1^t)``, and ``W = W - alpha_t v / (sqrt(s) + eps)``:
+    ``eps`` meets the uncorrected ``sqrt(s)`` (the lecture's Adam adds it after the correction, a step that
+    differs where ``sqrt(s_hat)`` is near ``eps``)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.name = "sklearn_adam"
+
+    def update(self, xp: Any, params: Mapping[str, Any], grads: Mapping[str, Any], lr: float) -> dict[str, Any]:
+        t = self.t + 1
+        self._lr_t = lr * math.sqrt(1.0 - self.beta2**t) / (1.0 - self.beta1**t)
+        return Optimizer.update(self, xp, params, grads, lr)
+
+    def _step(self, xp: Any, key: str, p: Any, g: Any, lr: float) -> Any:
+        b1, b2 = self.beta1, self.beta2
+        v, s = self.state.get(f"v_{key}"), self.state.get(f"s_{key}")
+        v = (1.0 - b1) * g if v is None else b1 * v + (1.0 - b1) * g
+        s = (1.0 - b2) * (g * g) if s is None else b2 * s + (1.0 - b2) * (g * g)
+        self.state[f"v_{key}"], self.state[f"s_{key}"] = v, s
+        return p + (-self._lr_t * v) / (xp.sqrt(s) + self.epsilon)
+
+
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "gd": GradientDescent,
     "momentum": Momentum,
     "rmsprop": RMSprop,
     "adam": Adam,
+    "sklearn_sgd": SklearnSGD,
+    "sklearn_adam": SklearnAdam,
 }
 # No "sgd" alias: in the estimators (as in scikit-learn) solver="sgd" means descent *with* momentum, so here
 # the name is refused rather than given a second meaning.
@@ -193,8 +254,9 @@ _OPTIMIZER_ALIASES = {"gradient_descent": "gd"}
 
 
 def get_optimizer(optimizer: str | Optimizer, **hyperparameters: Any) -> Optimizer:
-    """An optimizer by name (``gd``, ``momentum``, ``rmsprop``, ``adam``) with its hyper-parameters
-    (``beta`` for momentum/rmsprop, ``beta1``/``beta2``/``epsilon`` for adam; others are ignored), or an
+    """An optimizer by name (``gd``, ``momentum``, ``rmsprop``, ``adam``, ``sklearn_sgd``, ``sklearn_adam``) with
+    its hyper-parameters (``beta`` for momentum/rmsprop, ``beta1``/``beta2``/``epsilon`` for the adams,
+    ``momentum``/``nesterov`` for sklearn_sgd; others are ignored), or an
     :class:`Optimizer` instance as is. An unknown name raises :class:`ConfigError` listing the valid ones."""
     if isinstance(optimizer, Optimizer):
         return optimizer
@@ -203,7 +265,8 @@ def get_optimizer(optimizer: str | Optimizer, **hyperparameters: Any) -> Optimiz
                           "'momentum' for descent with momentum (the estimators' solver='sgd' is the latter)")
     factory = lookup(optimizer, OPTIMIZERS, kind="optimizer", plural="optimizers", aliases=_OPTIMIZER_ALIASES)
     accepted = {"gd": (), "momentum": ("beta",), "rmsprop": ("beta", "epsilon"),
-                "adam": ("beta1", "beta2", "epsilon")}[factory().name]
+                "adam": ("beta1", "beta2", "epsilon"), "sklearn_adam": ("beta1", "beta2", "epsilon"),
+                "sklearn_sgd": ("momentum", "nesterov")}[factory().name]
     return factory(**{k: v for k, v in hyperparameters.items() if k in accepted and v is not None})
 
 

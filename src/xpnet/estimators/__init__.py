@@ -17,14 +17,18 @@ dimensions or sample counts a :class:`~xpnet.errors.ShapeError`, one class or la
 :class:`~xpnet.errors.NamespaceMismatchError` / :class:`~xpnet.errors.DeviceMismatchError`. ``X`` is
 checked once per call (on the host for NumPy input, one boolean read back for device arrays).
 
-Differences from scikit-learn's MLP, by design:
+As scikit-learn's MLP (:mod:`~xpnet.estimators.sklearn_rules`): its initialization (Glorot-uniform weights and
+biases, drawn by xpnet's seeded generator), ``solver`` ``"adam"``, ``"sgd"`` (classical or Nesterov's momentum)
+and ``"lbfgs"``, ``learning_rate`` ``"constant"``, ``"invscaling"`` and ``"adaptive"``, its reported losses and
+its stopping rule: from the same weights (``init=(coefs, intercepts)``) and batch order its ``loss_curve_`` is
+reproduced. ``alpha`` is the lecture's ``lambd``: cost ``+ alpha/(2m) sum ||W||^2`` over a batch of ``m``.
 
-* ``solver`` adds ``"momentum"``, ``"rmsprop"`` and ``"gd"``; ``"sgd"`` is gradient descent with the
-  lecture's momentum (``v = beta v + (1 - beta) dW``, see :mod:`xpnet.optimizers`); no ``"lbfgs"``.
-* ``learning_rate`` names xpnet's schedules (``constant``, ``inverse_time`` (alias ``invscaling``),
-  ``step``, ``exponential``, ``cosine``), applied per epoch; no ``"adaptive"``.
-* ``alpha`` is the lecture's ``lambd``: cost ``+ alpha/(2m) sum ||W||^2`` over a batch of ``m`` samples
-  (the same scaling scikit-learn uses).
+Extras:
+
+* ``solver`` adds the lecture's ``"momentum"`` (``v = beta v + (1 - beta) dW``), ``"rmsprop"``, ``"gd"`` and
+  ``"lecture_adam"``; ``init`` the lecture's ``"he"``, ``"xavier"``, ``"glorot"``, ``"scaled_normal"``.
+* ``learning_rate`` also names xpnet's schedules (``inverse_time``, ``step``, ``exponential``, ``cosine``),
+  applied per epoch to any solver.
 * xpnet's own: ``backend``, ``dtype``, ``dropout``, ``init``, ``class_weight`` (classifier),
   ``standardize`` (learn per-feature mean/std on the training data, applied before every prediction) and
   ``validation_data`` in :meth:`fit`.

@@ -4,6 +4,7 @@ and the :class:`~xpnet.engine.Trainer` it trains with."""
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -18,8 +19,8 @@ from ..device import xp as _xp
 from ..device.auto import resolve_for_data
 from ..device.backend import Backend, backend_of
 from ..dnn import DNN
-from ..engine import EarlyStopping, Trainer, split_indices
-from ..engine.optimizers import default_decay_steps
+from ..engine import Trainer, split_indices
+from ..engine.optimizers import SklearnAdam, SklearnSGD, default_decay_steps
 from ..errors import (
     ConfigError,
     DeviceMismatchError,
@@ -30,10 +31,25 @@ from ..errors import (
     ShapeError,
     XpnetError,
 )
-from .checks import _check_fitted, _check_int, _check_y_values, _column, _input_error, _jsonable, _num_rows, _seed_from
+from ..lecture.network import training_loss
+from .checks import (
+    _check_fitted,
+    _check_int,
+    _check_same_architecture,
+    _check_y_values,
+    _column,
+    _input_error,
+    _jsonable,
+    _num_rows,
+    _seed_from,
+)
+from .lbfgs import fit_lbfgs
 from .model_files import _ModelFileMixin
+from .sklearn_rules import SklearnEpochRule, _given_parameters, initial_parameters, sklearn_loss
 
-_SOLVERS = ("adam", "sgd", "momentum", "rmsprop", "gd")
+_SOLVERS = ("adam", "sgd", "lbfgs", "momentum", "rmsprop", "gd", "lecture_adam")
+# scikit-learn's learning_rate values: its own per-epoch rule (SklearnEpochRule), for every solver but adam.
+_SKLEARN_RATES = ("constant", "invscaling", "adaptive")
 _ACTIVATION_NAMES = {"logistic": "sigmoid", "identity": "linear"}
 _HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
 
@@ -65,6 +81,7 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         batch_size: int | str = "auto",
         learning_rate: str = "constant",
         learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
         max_iter: int = 200,
         shuffle: bool = True,
         random_state: Any = None,
@@ -72,16 +89,18 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         verbose: int = 0,
         warm_start: bool = False,
         momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
         n_iter_no_change: int = 10,
+        max_fun: int = 15000,
         backend: str | Backend | None = None,
         dtype: str | None = None,
         dropout: float | Sequence[float] = 0.0,
-        init: str = "he",
+        init: Any = "glorot_uniform",
         standardize: bool = False,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -91,6 +110,7 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -98,12 +118,14 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.backend = backend
         self.dtype = dtype
         self.dropout = dropout
@@ -133,20 +155,27 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
                               "logistic (sigmoid), identity (linear)")
         return name
 
-    def _optimizer_options(self) -> dict[str, Any]:
+    def _solver(self) -> str:
         solver = self.solver.strip().lower() if isinstance(self.solver, str) else self.solver
         if solver not in _SOLVERS:
-            raise ConfigError(f"unknown solver {self.solver!r}; valid solvers: {', '.join(_SOLVERS)} "
-                              "(xpnet has no lbfgs)")
+            raise ConfigError(f"unknown solver {self.solver!r}; valid solvers: {', '.join(_SOLVERS)}")
+        return solver
+
+    def _optimizer_options(self) -> dict[str, Any]:
+        """The trainer's optimizer: scikit-learn's Adam and SGD (``adam``, ``sgd``: classical momentum, Nesterov's
+        with ``nesterovs_momentum``), or the lecture's (``momentum``, ``rmsprop``, ``gd``, ``lecture_adam``)."""
+        solver = self._solver()
+        if solver == "adam":
+            return {"optimizer": SklearnAdam(beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon)}
         if solver == "sgd":
-            solver = "momentum" if self.momentum else "gd"
+            return {"optimizer": SklearnSGD(momentum=self.momentum, nesterov=bool(self.nesterovs_momentum))}
+        if solver == "lecture_adam":  # eps after the bias correction; its state carries over warm starts
+            return {"optimizer": "adam", "beta1": self.beta_1, "beta2": self.beta_2, "epsilon": self.epsilon}
         options: dict[str, Any] = {"optimizer": solver}
         if solver in ("momentum", "rmsprop"):
-            options["beta"] = self.momentum if self.solver == "sgd" or solver == "momentum" else self.beta_2
+            options["beta"] = self.momentum if solver == "momentum" else self.beta_2
         if solver == "rmsprop":
             options["epsilon"] = self.epsilon
-        if solver == "adam":
-            options.update(beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon)
         return options
 
     def _resolve_backend(self, X: Any) -> Backend:
@@ -328,14 +357,15 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         bk = self._backend_
         xp = bk.xp
         if not continuing:
-            sizes = self._hidden_sizes()
-            n_out = T.shape[0]
-            activation = self._hidden_activation()
-            self.network_ = DNN([Xb.shape[1], *sizes, n_out], hidden=activation, output=self._output_activation(),
-                                init=self.init, seed=_seed_from(self.random_state),
-                                dtype=Xb.dtype, backend=bk)  # Xb is already in the dtype this fit resolved
+            self.network_ = self._new_network(Xb, T.shape[0])
             self.mean_ = self.scale_ = None
+            self._rule = None
+        else:
+            _check_same_architecture(self)
         net = self.network_
+        # scikit-learn's solvers report scikit-learn's loss; the lecture's keep the lecture's (and its fast step)
+        net.loss = sklearn_loss(net.output.name) if self._solver() in ("adam", "sgd", "lbfgs") \
+            else training_loss(net.output)
         XT = Xb.T  # the lecture's layout, as a view
         weights = self._sample_weights(labels_host, T)
         validation = None
@@ -376,7 +406,20 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
             if validation is not None:
                 validation = ((validation[0] - _column(xp, self._mean_b)) / _column(xp, self._scale_b),
                               validation[1])
-        if incremental and hasattr(self, "trainer_"):
+        if self._solver() == "lbfgs":
+            if incremental:
+                raise ConfigError("partial_fit is only available for stochastic solvers (adam, sgd, ...); "
+                                  "solver='lbfgs' optimizes over the whole data in fit")
+            if not continuing:  # scikit-learn's lbfgs has no per-epoch attributes
+                for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "history_",
+                             "trainer_"):
+                    self.__dict__.pop(name, None)
+            self.n_iter_, self.loss_ = fit_lbfgs(self, net, XT, T, weights)
+            self.t_ = getattr(self, "t_", 0) if continuing else 0
+            self._collect_shape()
+            return self
+        new_trainer = not (incremental and hasattr(self, "trainer_"))
+        if not new_trainer:
             trainer = self.trainer_  # partial_fit: the same run goes on, hyper-parameters included
         else:
             # fit builds a trainer from the current parameters (set_params between warm-started fits counts);
@@ -384,36 +427,62 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
             trainer = self._make_trainer()
             if continuing and hasattr(self, "trainer_"):
                 trainer.continue_from(self.trainer_)
+                if self._solver() in ("adam", "sgd"):
+                    trainer.optimizer.reset()  # scikit-learn's fit builds its optimizer anew, warm start or not
         self.trainer_ = trainer
-        stopper = None if incremental else self._make_stopper(validation is not None)
-        self._stopper = stopper
-        before = len(trainer.history)
+        rule = self._epoch_rule(validation is not None and self.early_stopping and not incremental, XT.shape[1])
+        if new_trainer:
+            rule.start_fit(trainer, float(self.learning_rate_init))
+        epochs_before = rule.epochs
         try:
             trainer.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights,
-                        callbacks=([stopper] if stopper is not None else []) + list(callbacks), **(checkpoint or {}))
+                        callbacks=[rule, *callbacks], **(checkpoint or {}))
         except DivergenceError:
+            if incremental:
+                rule.epochs = epochs_before  # partial_fit keeps exactly the state before the call
             if continuing:
                 # The trainer put back the last finite epoch; describe what is kept (a fresh fit is undone by
                 # _fit).
-                self.t_ = getattr(self, "t_", 0) + XT.shape[1] * (len(trainer.history) - before)
                 self._collect(True, epochs)
             raise
-        # scikit-learn's t_: training samples seen over the estimator's life (one per sample per epoch).
-        self.t_ = (self.t_ if continuing and hasattr(self, "t_") else 0) + \
-            XT.shape[1] * (len(trainer.history) - before)
         self._collect(incremental, epochs)
         return self
 
-    def _make_stopper(self, has_validation: bool) -> EarlyStopping:
-        """scikit-learn's stopping rule for one fit: an epoch counts as no improvement unless it beats the best
-        by more than ``tol``; more than ``n_iter_no_change`` such epochs in a row stop training."""
-        patience = _check_int("n_iter_no_change", self.n_iter_no_change, 1) + 1
+    def _epoch_rule(self, early_stopping: bool, n_samples: int) -> SklearnEpochRule:
+        """scikit-learn's per-epoch rule, kept from one fit call to the next (its counters and ``t_``)."""
+        _check_int("n_iter_no_change", self.n_iter_no_change, 1)
         tol = self.tol
         if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (0 <= tol < float("inf")):
             raise ConfigError(f"tol must be a finite number >= 0, got {tol!r}")
-        if has_validation and self.early_stopping:
-            return EarlyStopping("val_metric", patience=patience, min_delta=tol, restore_best_weights=True)
-        return EarlyStopping("loss", patience=patience, min_delta=tol, restore_best_weights=False)
+        pt = self.power_t
+        if isinstance(pt, bool) or not isinstance(pt, numbers.Real) or not math.isfinite(pt):
+            raise ConfigError(f"power_t must be a finite number, got {pt!r}")
+        rule = getattr(self, "_rule", None)
+        schedule_lr = self._solver() != "adam" and self.learning_rate in _SKLEARN_RATES
+        if rule is None:
+            rule = self._rule = SklearnEpochRule(self, n_samples, early_stopping=early_stopping,
+                                                 schedule_lr=schedule_lr)
+        rule.n_samples, rule.early_stopping, rule.schedule_lr = n_samples, early_stopping, schedule_lr
+        return rule
+
+    def _new_network(self, Xb: Any, n_out: int) -> DNN:
+        """The network of a fresh fit: ``[n_features, *hidden_layer_sizes, n_out]`` in ``Xb``'s dtype, its
+        parameters from ``init``: scikit-learn's Glorot-uniform weights and biases (``"glorot_uniform"``), one of
+        the lecture's initializers (zero biases), or given arrays ``(coefs, intercepts)`` in scikit-learn's
+        orientation (``coefs[i]`` ``(n_in, n_out)``, ``intercepts[i]`` ``(n_out,)``)."""
+        bk = self._backend_
+        dims = [int(Xb.shape[1]), *self._hidden_sizes(), int(n_out)]
+        activation = self._hidden_activation()
+        init = self.init
+        named = isinstance(init, str)
+        key = init.strip().lower() if named else None
+        net = DNN(dims, hidden=activation, output=self._output_activation(),
+                  init="glorot" if not named or key == "glorot_uniform" else init, seed=_seed_from(self.random_state),
+                  dtype=Xb.dtype, backend=bk)  # Xb is already in the dtype this fit resolved
+        if not named or key == "glorot_uniform":
+            params = initial_parameters(init, dims, activation, net.seed, _xp.dtype_name(bk.xp, Xb.dtype))
+            net.parameters = {k: bk.asarray(v, dtype=net.dtype) for k, v in params.items()}
+        return net
 
     def _checkpoint_settings(self) -> dict[str, Any]:
         """What a resumed fit must share with the fit that wrote the checkpoint beyond the trainer's own
@@ -430,32 +499,50 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         lr = self.learning_rate_init
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < float("inf")):
             raise ConfigError(f"learning_rate_init must be a positive finite number (e.g. 0.001), got {lr!r}")
+        rate = self.learning_rate
+        if isinstance(rate, str) and rate.strip().lower() in _SKLEARN_RATES:
+            rate = "constant"  # scikit-learn's: the per-epoch rule (SklearnEpochRule) sets the rate
         return _EstimatorTrainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
                        l2=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate_init,
-                       schedule=self.learning_rate, verbose=self.verbose,
+                       schedule=rate, verbose=self.verbose,
                        communicator=getattr(self, "_communicator", None),
                        # cosine anneals over the whole run and step decays 4 times in it, not every epoch
                        decay_steps=default_decay_steps(self.learning_rate, self.max_iter),
                        **self._optimizer_options())
 
     def _collect(self, incremental: bool, epochs: int) -> None:
+        """scikit-learn's fitted attributes after a fit call: ``loss_curve_`` (every epoch since the network was
+        built), ``loss_`` (the last), ``n_iter_`` (epochs of this call), ``t_`` (samples seen), ``best_loss_``
+        (None under early stopping), ``validation_scores_`` and ``best_validation_score_`` (early stopping)."""
         h = self.trainer_.history
+        rule = self._rule
         self.history_ = h
         self.loss_curve_ = list(h["loss"])
-        vals = [v for v in h["val_metric"] if v is not None]
-        self.validation_scores_ = vals if vals else None
-        self.best_validation_score_ = max(vals) if vals else None
-        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
-        self.n_iter_ = len(h)
-        self.n_layers_ = self.network_.num_layers + 1
-        self.n_outputs_ = self.network_.layer_dims[-1]
-        self.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}[
-            self.network_.output.name]
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        if rule.early_stopping:
+            self.validation_scores_ = list(rule.validation_scores)
+            self.best_validation_score_ = rule.best_score
+            self.best_loss_ = None
+        else:
+            # validation_data of the caller's (an xpnet extra) is scored every epoch without deciding anything.
+            vals = [v for v in h["val_metric"] if v is not None]
+            self.validation_scores_ = vals if vals else None
+            self.best_validation_score_ = max(vals) if vals else None
+            self.best_loss_ = rule.best_loss if math.isfinite(rule.best_loss) else None
+        self.n_iter_ = rule.epochs
+        self.t_ = rule.t
+        self._collect_shape()
         # Warn when the epochs ran out, not when the stopping rule (or a callback of the caller's) ended the run.
         if not incremental and not self.trainer_.stop_training and epochs > 0:
             warnings.warn(f"{type(self).__name__}: stochastic optimizer reached max_iter={self.max_iter} epochs "
                           "and the optimization has not converged yet; raise max_iter or the learning rate",
                           ConvergenceWarning, stacklevel=3)
+
+    def _collect_shape(self) -> None:
+        self.n_layers_ = self.network_.num_layers + 1
+        self.n_outputs_ = self.network_.layer_dims[-1]
+        self.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}[
+            self.network_.output.name]
 
     # --------------------------------------------------------------------------------- prediction
     def _forward(self, X: Any, batch_size: int | None = None) -> tuple[Any, bool]:
@@ -479,14 +566,32 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
     @property
     def coefs_(self) -> list[Any]:
         """Weights as NumPy arrays in scikit-learn's orientation: ``coefs_[i]`` is ``W[i+1].T``,
-        ``(n_units_in, n_units_out)``."""
+        ``(n_units_in, n_units_out)``. Settable on a fitted estimator (same shapes): the next ``warm_start`` fit
+        or ``partial_fit`` starts from them."""
         _check_fitted(self, "give coefs_")
         p = self.network_.get_parameters()
         return [p[f"W{l}"].T.copy() for l in range(1, self.network_.num_layers + 1)]
 
+    @coefs_.setter
+    def coefs_(self, coefs: Sequence[Any]) -> None:
+        self._set_parameters(coefs, None)
+
     @property
     def intercepts_(self) -> list[Any]:
-        """Biases as NumPy arrays, ``intercepts_[i]`` of shape ``(n_units_out,)`` (``b[i+1]`` flattened)."""
+        """Biases as NumPy arrays, ``intercepts_[i]`` of shape ``(n_units_out,)`` (``b[i+1]`` flattened); settable
+        as :attr:`coefs_`."""
         _check_fitted(self, "give intercepts_")
         p = self.network_.get_parameters()
         return [p[f"b{l}"].reshape(-1) for l in range(1, self.network_.num_layers + 1)]
+
+    @intercepts_.setter
+    def intercepts_(self, intercepts: Sequence[Any]) -> None:
+        self._set_parameters(None, intercepts)
+
+    def _set_parameters(self, coefs: Any, intercepts: Any) -> None:
+        _check_fitted(self, "take coefs_ or intercepts_ (give starting weights to an unfitted estimator with "
+                            "init=(coefs, intercepts))")
+        net = self.network_
+        old = self.coefs_ if coefs is None else coefs, self.intercepts_ if intercepts is None else intercepts
+        params = _given_parameters(old, list(net.layer_dims), _xp.dtype_name(net.backend.xp, net.dtype))
+        net.parameters = {k: net.backend.asarray(v, dtype=net.dtype) for k, v in params.items()}

@@ -30,6 +30,19 @@ def _check_fitted(est: Any, action: str) -> None:
                              "(or partial_fit) first") from None
 
 
+def _check_same_architecture(est: Any) -> None:
+    """``warm_start`` goes on with the fitted network: ``hidden_layer_sizes`` and ``activation`` set since
+    must still describe it (else get_params and saved files would claim a network that is not inside)."""
+    net = est.network_
+    sizes, activation = est._hidden_sizes(), est._hidden_activation()
+    if sizes != list(net.layer_dims[1:-1]) or activation != net.hidden.name:
+        raise ConfigError(
+            f"warm_start=True continues the fitted network ({list(net.layer_dims[1:-1])} hidden units, "
+            f"{net.hidden.name}), but hidden_layer_sizes={est.hidden_layer_sizes!r}, "
+            f"activation={est.activation!r} now describe another: set them back, or set warm_start=False "
+            "to train a new network")
+
+
 def _check_score_lengths(X: Any, y: Any, sample_weight: Any) -> None:
     """``score``'s ``y`` and ``sample_weight`` must hold one entry per row of ``X``."""
     n = _num_rows(X)

@@ -32,19 +32,24 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
     hidden_layer_sizes : units per hidden layer, e.g. ``(64, 32)``
     activation : hidden activation: ``relu``, ``leaky_relu``, ``tanh``, ``sigmoid``/``logistic``,
         ``linear``/``identity``
-    solver : ``adam`` (default), ``sgd`` (with ``momentum``), ``momentum``, ``rmsprop``, ``gd``
+    solver : scikit-learn's ``adam`` (default), ``sgd`` (momentum ``v = momentum v - lr g``, Nesterov's with
+        ``nesterovs_momentum``) and ``lbfgs`` (``max_fun``); the lecture's ``momentum``, ``rmsprop``, ``gd``,
+        ``lecture_adam``
     alpha : L2 strength; batch_size : int, ``"auto"`` (``min(200, n)``) or ``"full"``
-    learning_rate : schedule name (``constant``, ``inverse_time``/``invscaling``, ``step``, ``exponential``,
+    learning_rate : scikit-learn's ``constant``, ``invscaling`` (``power_t``), ``adaptive`` (for every solver but
+        ``adam``, as scikit-learn), or one of xpnet's schedules (``inverse_time``, ``step``, ``exponential``,
         ``cosine``; decaying per epoch, see :func:`xpnet.optimizers.default_decay_steps`) or an
         :class:`xpnet.optimizers.Schedule`, which carries its own initial rate
-    learning_rate_init : the starting value of a named schedule
-    max_iter : epochs; shuffle, random_state, tol, verbose, warm_start, momentum, early_stopping,
-        validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change : as in scikit-learn's MLP
+    learning_rate_init : the starting value of the rate
+    max_iter : epochs (lbfgs: iterations); power_t, shuffle, random_state, tol, verbose (scikit-learn's
+        ``Iteration 1, loss = ...`` lines on stdout), warm_start, momentum, nesterovs_momentum, early_stopping,
+        validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun : as in scikit-learn's MLP
     backend : xpnet backend spec (``"auto"``, ``"cupy"``, ``"torch:cuda:0"``, ...); None follows the data
     dtype : ``"float32"``, ``"float64"`` or None (follow the input, see the module docstring)
     dropout : dropout rate for every hidden layer, or one per hidden layer
-    init : ``he``, ``xavier`` (the course's ``sqrt(1/n_prev)``, LeCun's scale), ``glorot`` (PyTorch's and
-        Keras's "Xavier": ``sqrt(2/(n_prev + n))``), ``scaled_normal``
+    init : ``glorot_uniform`` (scikit-learn's scheme, the default), the lecture's ``he``, ``xavier`` (the course's
+        ``sqrt(1/n_prev)``, LeCun's scale), ``glorot`` (PyTorch's and Keras's "Xavier": ``sqrt(2/(n_prev + n))``),
+        ``scaled_normal`` (zero biases), or starting weights ``(coefs, intercepts)`` as ``coefs_``/``intercepts_``
     class_weight : None, ``"balanced"`` or ``{class: weight}``: each sample's loss is scaled by its class's
         weight (``"balanced"``: ``n_samples / (n_classes * count(class))``)
     standardize : learn per-feature mean and standard deviation on the training data and apply them
@@ -53,7 +58,8 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
 
     Attributes
     ----------
-    classes_, n_features_in_, n_iter_, loss_curve_, validation_scores_, best_loss_, coefs_, intercepts_,
+    classes_, n_features_in_, n_iter_ (this call's epochs), t_, loss_, loss_curve_, validation_scores_,
+    best_validation_score_, best_loss_ (None under early stopping), coefs_, intercepts_ (both settable),
     n_layers_, n_outputs_, out_activation_, history_ (:class:`xpnet.training.History`), network_ (the
     trained :class:`xpnet.DNN`).
     """
@@ -70,6 +76,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         batch_size: int | str = "auto",
         learning_rate: str = "constant",
         learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
         max_iter: int = 200,
         shuffle: bool = True,
         random_state: Any = None,
@@ -77,25 +84,28 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         verbose: int = 0,
         warm_start: bool = False,
         momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
         n_iter_no_change: int = 10,
+        max_fun: int = 15000,
         backend: str | Backend | None = None,
         dtype: str | None = None,
         dropout: float | Sequence[float] = 0.0,
-        init: str = "he",
+        init: Any = "glorot_uniform",
         class_weight: dict[Any, float] | str | None = None,
         standardize: bool = False,
     ) -> None:
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init, max_iter=max_iter,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
             shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
-            momentum=momentum, early_stopping=early_stopping, validation_fraction=validation_fraction,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, backend=backend,
+            momentum=momentum, nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change, max_fun=max_fun, backend=backend,
             dtype=dtype, dropout=dropout, init=init, standardize=standardize,
         )
         self.class_weight = class_weight

@@ -10,7 +10,7 @@ import numpy as np
 from ..dnn import DNN
 from ..engine import History
 from ..engine.optimizers import Schedule
-from ..errors import ModelFileError
+from ..errors import ModelFileError, XpnetError
 from .checks import _check_fitted, _jsonable
 
 
@@ -26,7 +26,16 @@ class _ModelFileMixin:
         if getattr(self, "y_mean_", None) is not None:
             tensors["y_mean"], tensors["y_scale"] = np.asarray(self.y_mean_), np.asarray(self.y_scale_)
         params = {k: v for k, v in self.get_params().items() if k != "backend"}
-        params["hidden_layer_sizes"] = self._hidden_sizes()
+        # What is inside, whatever set_params said since the fit (a warm start refuses another architecture).
+        params["hidden_layer_sizes"] = list(self.network_.layer_dims[1:-1])
+        try:
+            same = self._hidden_activation() == self.network_.hidden.name
+        except XpnetError:
+            same = False
+        if not same:
+            params["activation"] = self.network_.hidden.name
+        if not isinstance(params.get("init"), str):
+            params["init"] = "glorot_uniform"  # the given starting arrays are not kept: the trained weights are
         if isinstance(params.get("dropout"), (list, tuple)):
             params["dropout"] = [float(d) for d in params["dropout"]]
         if isinstance(params.get("learning_rate"), Schedule):

@@ -32,6 +32,7 @@ from typing import Any
 
 from ...device import xp as _xp
 from ...lecture.activations import ACTIVATIONS
+from ...lecture.losses import LOSSES
 from ..hooks import IDENTITY, GradientHook, run_hook
 from ..optimizers import Adam, GradientDescent, Momentum, RMSprop
 
@@ -69,6 +70,8 @@ def inplace_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, 
     if network.hidden is not ACTIVATIONS[network.hidden.name] or network.output is not ACTIVATIONS[network.output.name]:
         return None
     if type(optimizer) not in (GradientDescent, Momentum, RMSprop, Adam):
+        return None
+    if network.loss is not LOSSES[network.loss.name]:  # a loss of its own (the estimators'): the generic step
         return None
     return InplaceStep(mod, network, lambd, keep, hook)
 

@@ -1,0 +1,204 @@
+"""The estimators against scikit-learn's MLP: started from the same weights with the same batch order, a
+``DNNClassifier``/``DNNRegressor`` reproduces ``MLPClassifier``/``MLPRegressor``'s ``loss_curve_`` (and its
+stopping epoch) for every solver and learning-rate rule; scikit-learn's initialization scheme, attributes and
+``verbose`` lines."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+import xpnet
+from xpnet import DNNClassifier, DNNRegressor
+from xpnet.estimators.sklearn_rules import glorot_uniform_parameters
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _sklearn_from(cls, coefs, intercepts, **params):
+    """A scikit-learn MLP whose initialization returns the given arrays (its ``_init_coef``, layer by layer)."""
+
+    class Given(cls):
+        def _init_coef(self, fan_in, fan_out, dtype):
+            self._layer = getattr(self, "_layer", -1) + 1
+            return coefs[self._layer].astype(dtype), intercepts[self._layer].astype(dtype)
+
+    return Given(**params)
+
+
+def _data(kind):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 5))
+    if kind == "binary":
+        return X, (X[:, 0] + X[:, 1] ** 2 > 1).astype(int), 1
+    if kind == "multiclass":
+        return X, np.digitize(X[:, 0], [-0.5, 0.5]), 3
+    return X, np.c_[2 * X[:, 0] + np.sin(X[:, 1]), X[:, 2]], 2  # two regression targets
+
+
+def _weights(n_out, seed=1):
+    rng = np.random.default_rng(seed)
+    dims = [5, 7, 4, n_out]
+    return ([rng.uniform(-0.5, 0.5, (a, b)) for a, b in itertools.pairwise(dims)],
+            [rng.uniform(-0.5, 0.5, b) for b in dims[1:]])
+
+
+SOLVERS = [
+    dict(solver="adam"),
+    dict(solver="sgd"),  # Nesterov's momentum, scikit-learn's default
+    dict(solver="sgd", nesterovs_momentum=False),
+    dict(solver="sgd", momentum=0.0),
+    dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.2, power_t=0.3),
+    dict(solver="sgd", learning_rate="adaptive", tol=1e-2, n_iter_no_change=2),
+    dict(solver="adam", early_stopping=False, tol=1e-2, n_iter_no_change=3),  # stops early on the loss
+]
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("options", SOLVERS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_loss_curve_equals_scikit_learns(kind, options):
+    X, y, n_out = _data(kind)
+    coefs, intercepts = _weights(n_out)
+    params = dict(hidden_layer_sizes=(7, 4), max_iter=40, shuffle=False, alpha=1e-3, batch_size=32,
+                  learning_rate_init=0.01)
+    params.update(options)
+    sk_cls, xp_cls = (MLPRegressor, DNNRegressor) if kind == "regression" else (MLPClassifier, DNNClassifier)
+    sk = _sklearn_from(sk_cls, coefs, intercepts, **params).fit(X, y)
+    ours = xp_cls(init=(coefs, intercepts), backend="numpy", **params).fit(X, y)
+    assert ours.n_iter_ == sk.n_iter_ and ours.t_ == sk.t_
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-6)
+    assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-6) and ours.best_loss_ == pytest.approx(sk.best_loss_, rel=1e-6)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    # a second, warm-started fit goes on as scikit-learn's does (its counters, t_ and loss_curve_ carried over)
+    sk.set_params(warm_start=True, max_iter=5).fit(X, y)
+    ours.set_params(warm_start=True, max_iter=5).fit(X, y)
+    assert ours.n_iter_ == sk.n_iter_
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["binary", "regression"])
+def test_lbfgs_equals_scikit_learns(kind):
+    X, y, n_out = _data(kind)
+    coefs, intercepts = _weights(n_out, seed=2)
+    params = dict(hidden_layer_sizes=(7, 4), max_iter=30, alpha=1e-3, solver="lbfgs")
+    sk_cls, xp_cls = (MLPRegressor, DNNRegressor) if kind == "regression" else (MLPClassifier, DNNClassifier)
+    sk = _sklearn_from(sk_cls, coefs, intercepts, **params).fit(X, y)
+    ours = xp_cls(init=(coefs, intercepts), backend="numpy", **params).fit(X, y)
+    assert ours.n_iter_ == sk.n_iter_
+    assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-6)
+    with pytest.warns(ConvergenceWarning, match="lbfgs"):
+        xp_cls(init=(coefs, intercepts), backend="numpy", **{**params, "max_fun": 5}).fit(X, y)
+    with pytest.raises(xpnet.ConfigError, match="stochastic"):
+        ours.partial_fit(X, y)
+
+
+def test_the_reported_log_loss_is_clipped_as_scikit_learns():
+    """A confidently wrong sample costs -log(eps) (scikit-learn clips probabilities to [eps, 1 - eps]), not its
+    exact log-loss, in loss_curve_ and so in the stopping rule."""
+    X = np.array([[1.0], [-1.0]])
+    y = np.array([0, 1])
+    coefs, intercepts = [np.array([[100.0]]), np.array([[1.0]])], [np.array([0.0]), np.array([0.0])]
+    params = dict(hidden_layer_sizes=(1,), max_iter=1, shuffle=False, learning_rate_init=1e-12, alpha=0.0)
+    sk = _sklearn_from(MLPClassifier, coefs, intercepts, **params).fit(X, y)
+    ours = DNNClassifier(init=(coefs, intercepts), backend="numpy", **params).fit(X, y)
+    assert ours.loss_curve_[0] == pytest.approx(sk.loss_curve_[0], rel=1e-9)
+    # the first sample: p = sigmoid(100) clipped to 1 - eps; the second: relu(-100) = 0, p = 1/2 (not 100 / 2)
+    assert ours.loss_curve_[0] == pytest.approx((-math.log(np.finfo(np.float64).eps) + math.log(2)) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_initial_weights_follow_scikit_learns_scheme(activation):
+    """Weights and biases uniform in [-r, r], r = sqrt(6 / (fan_in + fan_out)) (sqrt(2 / ...) for a logistic
+    hidden activation), drawn by xpnet's seeded generator: the same seed, the same arrays."""
+    dims = [30, 50, 40]
+    params = glorot_uniform_parameters(dims, logistic=activation == "logistic", seed=3, dtype_name="float64")
+    factor = 2.0 if activation == "logistic" else 6.0
+    for l in (1, 2):
+        bound = math.sqrt(factor / (dims[l - 1] + dims[l]))
+        W, b = params[f"W{l}"], params[f"b{l}"]
+        assert W.shape == (dims[l], dims[l - 1]) and b.shape == (dims[l], 1)
+        for a in (W, b):
+            assert np.abs(a).max() <= bound and np.abs(a).max() > 0.9 * bound  # fills the interval
+        assert abs(W.std() - bound / math.sqrt(3)) < 0.05 * bound  # uniform: std = r / sqrt(3)
+    est = DNNClassifier((50, 40), activation=activation, max_iter=1, random_state=3, backend="numpy")
+    est.fit(np.random.default_rng(0).normal(size=(20, 30)), np.arange(20) % 2)
+    again = glorot_uniform_parameters([30, 50, 40, 1], logistic=activation == "logistic", seed=3,
+                                      dtype_name="float64")
+    assert not np.array_equal(est.coefs_[0], again["W1"].T)  # trained one epoch: moved from ...
+    np.testing.assert_allclose(est.coefs_[0], again["W1"].T, atol=0.05)  # ... but not far
+    he = DNNClassifier((50,), init="he", max_iter=1, random_state=3, backend="numpy")
+    he.fit(np.random.default_rng(0).normal(size=(20, 30)), np.arange(20) % 2)
+    assert he.network_.init == "he"  # the lecture's initializers stay available
+
+
+def test_given_weights_are_checked():
+    X, y, _ = _data("binary")
+    coefs, intercepts = _weights(1)
+    with pytest.raises(xpnet.ShapeError, match="coefs\\[0\\] must be \\(5, 8\\)"):
+        DNNClassifier((8, 4), init=(coefs, intercepts), backend="numpy").fit(X, y)
+    with pytest.raises(xpnet.ConfigError, match="init must be"):
+        DNNClassifier((7, 4), init=42, backend="numpy").fit(X, y)
+    est = DNNClassifier((7, 4), max_iter=2, backend="numpy", random_state=0).fit(X, y)
+    est.coefs_ = coefs  # settable on a fitted estimator: the next warm-started fit starts there
+    est.intercepts_ = intercepts
+    np.testing.assert_array_equal(est.coefs_[1], coefs[1])
+    np.testing.assert_array_equal(est.intercepts_[2], intercepts[2])
+    with pytest.raises(xpnet.ShapeError):
+        est.coefs_ = coefs[:2]
+
+
+def test_warm_start_refuses_a_changed_architecture(tmp_path):
+    """warm_start continues the fitted network: after set_params(hidden_layer_sizes=...) or activation=... it
+    refuses (get_params and a saved file would otherwise claim a network that is not inside); the estimator keeps
+    its fit, and what is saved describes the network inside."""
+    X, y, _ = _data("binary")
+    est = DNNClassifier((6,), max_iter=3, warm_start=True, random_state=0, backend="numpy").fit(X, y)
+    before = est.coefs_
+    for change in ({"hidden_layer_sizes": (9,)}, {"activation": "tanh"}):
+        est.set_params(**change)
+        with pytest.raises(xpnet.ConfigError, match="warm_start=True continues the fitted network"):
+            est.fit(X, y)
+        np.testing.assert_array_equal(est.coefs_[0], before[0])
+        path = tmp_path / "model.xpnet"
+        xpnet.save(est, path)
+        loaded = xpnet.load(path)
+        assert loaded.hidden_layer_sizes == (6,) and loaded.activation == "relu"
+        est.set_params(hidden_layer_sizes=(6,), activation="relu")
+    est.set_params(hidden_layer_sizes=(9,), warm_start=False).fit(X, y)  # a new network is fine
+    assert est.coefs_[0].shape == (5, 9)
+
+
+def test_attributes_as_scikit_learns():
+    X, y, _ = _data("binary")
+    est = DNNClassifier((6,), max_iter=4, random_state=0, backend="numpy").fit(X, y)
+    assert est.n_iter_ == 4 and est.loss_ == est.loss_curve_[-1] and est.best_loss_ == min(est.loss_curve_)
+    assert est.t_ == 4 * 150 and est.validation_scores_ is None and est.best_validation_score_ is None
+    early = DNNClassifier((6,), max_iter=30, early_stopping=True, random_state=0, backend="numpy").fit(X, y)
+    assert early.best_loss_ is None and len(early.validation_scores_) == early.n_iter_
+    assert early.best_validation_score_ == max(early.validation_scores_)
+    est.partial_fit(X, y)
+    assert est.n_iter_ == 1 and len(est.loss_curve_) == 5 and est.t_ == 5 * 150
+
+
+def test_verbose_prints_scikit_learns_lines(capsys):
+    X, y, _ = _data("binary")
+    est = DNNClassifier((6,), max_iter=3, verbose=True, random_state=0, backend="numpy").fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [f"Iteration {i + 1}, loss = {v:.8f}" for i, v in enumerate(est.loss_curve_)]
+    DNNClassifier((6,), max_iter=50, tol=10.0, n_iter_no_change=1, verbose=1, random_state=0,
+                  backend="numpy").fit(X, y)
+    out = capsys.readouterr().out
+    assert "Training loss did not improve more than tol=10.000000 for 1 consecutive epochs. Stopping." in out
+    DNNClassifier((6,), max_iter=2, random_state=0, backend="numpy").fit(X, y)
+    assert capsys.readouterr().out == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        DNNRegressor((6,), solver="lbfgs", max_iter=2, verbose=True, random_state=0, backend="numpy").fit(X, y * 1.0)
+    assert capsys.readouterr().out.startswith("Iteration 1, loss = ")
