@@ -270,19 +270,20 @@ def test_two_layer_model_with_the_course_test_data(xpb, capsys):
     """The course's test: X = randn(10, 4)-like data and real-valued labels Y = randn(1, m); the costs are 0-d
     arrays, every 100th iteration; the run equals the course's loop from the same initial parameters."""
     X_host, Y_host = randn(1, (10, 4), (1, 4))
-    params, costs = two_layer_model(xpb.asarray(X_host), xpb.asarray(Y_host), (10, 7, 1), 0.0075, 101,
+    params, costs = two_layer_model(xpb.asarray(X_host), xpb.asarray(Y_host), (10, 7, 1), 0.0075, 102,
                                     print_cost=True)
     assert len(costs) == 2 and all(c.shape == () for c in costs)
     for c in costs:
         xpb.check(c)
     start = initialize_parameters(10, 7, 1, dtype="float64", backend="numpy")
-    want, want_costs = numpy_two_layer(xpb.rounded(X_host), xpb.rounded(Y_host), start, 0.0075, 101)
+    want, want_costs = numpy_two_layer(xpb.rounded(X_host), xpb.rounded(Y_host), start, 0.0075, 102)
     tol = {"float64": dict(rtol=1e-9, atol=1e-12), "float32": dict(rtol=2e-3, atol=1e-5)}[xpb.dtype_name]
     np.testing.assert_allclose([float(c) for c in costs], want_costs, **tol)
     for key in want:
         np.testing.assert_allclose(xpb.np(params[key]), want[key], **tol)
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0].startswith("Cost after iteration 0: ") and printed[-1].startswith("Cost after iteration 100:")
+    assert printed[0].startswith("Cost after iteration 0: ")
+    assert printed[-1].startswith("Cost after iteration 101:")  # the last iteration is printed, not recorded
 
 
 def test_L_layer_model_and_predict(xpb, capsys):
@@ -316,3 +317,18 @@ def test_models_train_on_the_backend_asked_for_numpy_data_in(monkeypatch):
     monkeypatch.delenv("XPNET_BACKEND")
     params, _ = two_layer_model(X_host, Y_host, (3, 2, 1), num_iterations=1)
     assert isinstance(params["W1"], np.ndarray)
+
+
+def test_dnn_parameters_and_numpy_float64_data_work_together():
+    """Issue 13: a DNN keeps float32 parameters; NumPy's default float64 X is cast once, not refused."""
+    X, y = xpnet.datasets.make_flower(60, seed=0)
+    net = xpnet.DNN([2, 4, 1], seed=0, backend="numpy")
+    net.fit(X.T, y.reshape(1, -1), num_iterations=3)
+    parameters = net.get_parameters()
+    assert parameters["W1"].dtype == np.float32 and X.dtype == np.float64
+    labels_ = xpnet.predict(X.T, parameters)
+    np.testing.assert_array_equal(labels_, net.predict(X.T))
+    AL, _ = L_model_forward(X.T, parameters)
+    assert AL.dtype == np.float32
+    with pytest.raises(xpnet.InvalidValueError, match="beyond the range of float32"):
+        xpnet.predict(np.full((2, 3), 1e300), parameters)

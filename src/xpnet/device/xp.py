@@ -192,6 +192,17 @@ def all_finite(xp: Any, x: Any) -> bool:
     return math.isfinite(total) or bool(xp.all(xp.isfinite(x)))
 
 
+def cast_quietly(xp: Any, x: Any, dtype: Any) -> Any:
+    """``xp.astype(x, dtype)`` without NumPy's overflow warning for values beyond the target's range (they
+    become infinite, which the caller checks and reports as an xpnet error)."""
+    if is_numpy_namespace(xp) or is_array_api_strict_namespace(xp):
+        import numpy
+
+        with numpy.errstate(over="ignore", invalid="ignore"):
+            return xp.astype(x, dtype)
+    return xp.astype(x, dtype)
+
+
 def values_readable(x: Any) -> bool:
     """Whether the values of ``x`` exist to be read: False only for an ``ndonnx`` array that stands for a graph's
     input (an ONNX export traces the forward code with one: its values come at run time, in another program)."""

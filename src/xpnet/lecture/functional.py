@@ -34,7 +34,7 @@ from typing import Any
 from ..device import xp as _xp
 from ..device.backend import Backend, get_backend
 from ..device.random import host_generator, normal
-from ..errors import ConfigError, DTypeError, InputTypeError, ShapeError
+from ..errors import ConfigError, DTypeError, InputTypeError, InvalidValueError, ShapeError
 from .activations import Activation, get_activation
 from .caches import ForwardPass, LayerCache, LinearCache, check_backward_pieces, check_loss_fits
 from .initializers import get_initializer
@@ -162,7 +162,14 @@ def _as_input(xp: Any, X: Any, dtype: Any, *, check_values: bool = True) -> Any:
     :class:`~xpnet.errors.InvalidValueError` (one boolean read back per call)."""
     if _xp.is_floating(xp, X):
         if X.dtype != dtype:
-            X = xp.astype(X, dtype)
+            cast = _xp.cast_quietly(xp, X, dtype)
+            if check_values and not _xp.all_finite(xp, cast):
+                _xp.check_finite(xp, X, "X")  # NaN or infinity already in X: said as such
+                raise InvalidValueError(
+                    f"X holds values beyond the range of {_xp.dtype_name(xp, dtype)}, the parameters' dtype, which "
+                    f"would become infinite when X ({_xp.dtype_name(xp, X.dtype)}) is cast to it: scale X, or use "
+                    f"{_xp.dtype_name(xp, X.dtype)} parameters")
+            return cast
         if check_values:
             _xp.check_finite(xp, X, "X")
         return X
