@@ -84,6 +84,10 @@ def __getattr__(name: str) -> object:
 
         module = importlib.import_module(".estimators", __name__)
         return module if name == "estimators" else getattr(module, name)
+    if name in ("course", "plot"):  # the course's names and the pictures (matplotlib): loaded on first use
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     if name in ("to_onnx", "register_skl2onnx"):  # ONNX export: loaded on first use, with the estimators
         import importlib
 
@@ -124,6 +128,7 @@ __all__ = [
     "backends_report",
     "clear_backend_cache",
     "compute_cost",
+    "course",
     "datasets",
     "errors",
     "estimators",
@@ -143,6 +148,7 @@ __all__ = [
     "model_backward",
     "model_forward",
     "optimizers",
+    "plot",
     "predict",
     "register_skl2onnx",
     "save",
