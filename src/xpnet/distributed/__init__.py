@@ -14,6 +14,9 @@ so the result equals one process's on the same global batches (see :mod:`xpnet.e
   (``cuda_aware=True`` or ``XPNET_MPI_CUDA_AWARE=1``), else through the host; other backends through the host.
 * :class:`NCCLCommunicator` (CuPy's NCCL binding, MPI only to hand out NCCL's unique id): CuPy networks.
 * :class:`TorchCommunicator` (``torch.distributed``, a process group the caller initialised): torch networks.
+
+:func:`xpnet.distributed.cluster.local_cluster` is the other way to use many processes: a dask cluster for
+``GridSearchCV`` under ``joblib.parallel_backend("dask")``, each worker's BLAS on pinned threads.
 """
 
 from __future__ import annotations
