@@ -175,3 +175,21 @@ def test_ranks_stream_a_file_and_equal_one_process() -> None:
         COMM.barrier()
         if COMM.rank == 0:
             shutil.rmtree(directory)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_estimator_fits_data_parallel_and_pickles_as_one_process() -> None:
+    import pickle
+
+    from xpnet.estimators import DNNClassifier
+
+    X, Y = _data(m=120)
+    y = Y.argmax(axis=0)
+    est = DNNClassifier(hidden_layer_sizes=(8,), max_iter=5, batch_size=20, random_state=0, dtype="float64")
+    ref = DNNClassifier(hidden_layer_sizes=(8,), max_iter=5, batch_size=20, random_state=0, dtype="float64")
+    est.fit(X.T, y, communicator=COMM)
+    ref.fit(X.T, y)
+    assert _relative(est.network_.get_parameters(), ref.network_.get_parameters()) <= 1e-12
+    copy = pickle.loads(pickle.dumps(est))  # a process group does not travel
+    assert copy.trainer_.communicator is None and not hasattr(copy, "_communicator")
+    assert np.array_equal(copy.predict(X.T), est.predict(X.T))

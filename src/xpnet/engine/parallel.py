@@ -68,6 +68,27 @@ def check_communicator(communicator: Any) -> Any:
                       f"under mpiexec) or None, got {communicator!r}")
 
 
+def data_parallel(communicator: Any, network: Any, hook: GradientHook) -> tuple[Any, GradientHook]:
+    """A trainer's communicator (checked) and gradient hook: the :class:`AllreduceHook` when there is a
+    communicator (a hook of one's own cannot be combined with it), else ``hook`` as given."""
+    communicator = check_communicator(communicator)
+    if communicator is None:
+        return None, hook
+    if not getattr(hook, "is_identity", False):
+        raise ConfigError("a trainer with a communicator sums the ranks' gradients with its own hook: give either "
+                          "communicator or gradient_hook, not both")
+    return communicator, AllreduceHook(communicator, network.backend)
+
+
+def one_process(state: dict[str, Any]) -> dict[str, Any]:
+    """A trainer's pickled state without its process group (which does not travel): one process's trainer."""
+    if state.get("communicator") is not None:
+        from .hooks import IDENTITY
+
+        state["communicator"], state["gradient_hook"] = None, IDENTITY
+    return state
+
+
 def shard_bounds(b: int, rank: int, size: int) -> tuple[int, int]:
     """Rank ``rank``'s columns ``lo:hi`` of a global batch of ``b`` examples split over ``size`` ranks: the first
     ``b mod size`` ranks get ``ceil(b/size)`` examples, the others ``floor(b/size)`` (e.g. 10 over 3: 4, 3, 3)."""

@@ -95,9 +95,8 @@ class Trainer:
     model : the object a :class:`ModelCheckpoint` saves (default: the network)
     gradient_hook : a :class:`~xpnet.engine.hooks.GradientHook` run between every step's backward pass and its
         update (default: the identity; a cross-process sum for data-parallel training)
-    communicator : an :mod:`xpnet.distributed` communicator (e.g. ``xpnet.distributed.world()`` under
-        ``mpiexec``) for data-parallel training (:mod:`xpnet.engine.parallel`): every rank trains on its shard of
-        each global batch, gradients and epoch sums are summed across ranks, only rank 0 writes files
+    communicator : an :mod:`xpnet.distributed` communicator (``world()`` under ``mpiexec``): data-parallel training
+        (:mod:`xpnet.engine.parallel`) on each rank's shard of every global batch; rank 0 alone writes files
     beta, beta1, beta2, epsilon : the optimizer's hyper-parameters (see :mod:`xpnet.optimizers`)
 
     The optimizer's state, the epoch counter, the random streams and the history carry over between calls
@@ -128,9 +127,7 @@ class Trainer:
         self.l2 = check_nonnegative("l2 (alpha)", l2)
         self.keep = check_dropout(dropout, network.num_layers - 1)
         self.seed = network.seed if seed is None else check_seed(seed)
-        self.communicator = parallel.check_communicator(communicator)
-        if self.communicator is not None:  # data-parallel: the hook sums the ranks' gradients
-            gradient_hook = parallel.AllreduceHook(self.communicator, network.backend)
+        self.communicator, gradient_hook = parallel.data_parallel(communicator, network, gradient_hook)
         if not isinstance(gradient_hook, GradientHook):
             raise ConfigError(f"gradient_hook must be an xpnet.engine.GradientHook, got {gradient_hook!r}: subclass "
                               "GradientHook and define __call__(self, xp, grads, batch_size) -> grads")
@@ -163,9 +160,7 @@ class Trainer:
         # and builds it again on its next step.
         state = self.__dict__.copy()
         state["_impl"], state["_owned"], state["_impl_key"] = None, None, None
-        if state.get("communicator") is not None:  # a process group does not travel: the pickle is one process's
-            state["communicator"], state["gradient_hook"] = None, IDENTITY
-        return state
+        return parallel.one_process(state)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Attributes a pickle may lack (they are rebuilt on the next step); pickles are not promised to move
@@ -321,10 +316,10 @@ class Trainer:
         return float(host[0]), host[1:]
 
     def _mask_chunks(self, m: int, bs: int) -> Any:
-        """The dropout masks of an epoch's batches, in order (:func:`xpnet.engine.dropout.mask_chunks`)."""
+        """The dropout masks of an epoch's batches, in order (:func:`xpnet.engine.dropout.mask_chunks`); a rank of a
+        data-parallel run draws the global batch's (the same stream whatever the number of ranks), uses its columns."""
         net = self.network
         masks = mask_chunks(self._dropout_rng, net.backend, net.layer_dims, self.keep, net.dtype, m, bs)
-        # Each rank draws the global batch's masks (the same stream whatever the number of ranks), uses its columns.
         return masks if self.communicator is None else parallel.shard_masks(masks, self.communicator)
 
     def _run_epoch(self, xp: Any, source: BatchSource) -> tuple[float, float]:
@@ -490,8 +485,9 @@ class Trainer:
                                                               *(validation_data or (None, None)))
             if resume and checkpoint.exists():
                 loaded = read_checkpoint(self, checkpoint, config, active)
-            if self.writes_files:
-                remove_stale_temporaries(checkpoint)
+        saving = checkpoint is not None and self.writes_files  # rank 0 alone writes in a data-parallel run
+        if saving:
+            remove_stale_temporaries(checkpoint)
         self._owned = None  # the in-place step copies the parameters once per call (arrays read meanwhile stay)
         self.stop_training = False
         self.divergence = None
@@ -537,13 +533,12 @@ class Trainer:
                         for cb in active:
                             cb.on_epoch_end(self, self.epoch, logs)
                         self.epoch += 1
-                        if checkpoint is not None and self.writes_files and (self.epoch % checkpoint_every == 0
-                                                                             or self.stop_training):
+                        if saving and (self.epoch % checkpoint_every == 0 or self.stop_training):
                             write_checkpoint(self, checkpoint, config, active)
                             written = self.epoch
                         if self.stop_training:
                             break
-                    if checkpoint is not None and self.writes_files and written != self.epoch and len(self.history):
+                    if saving and written != self.epoch and len(self.history):
                         write_checkpoint(self, checkpoint, config, active)
                 finally:
                     self._totals.clear()  # it holds the targets alive
