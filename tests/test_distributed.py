@@ -193,3 +193,39 @@ def test_an_estimator_fits_data_parallel_and_pickles_as_one_process() -> None:
     copy = pickle.loads(pickle.dumps(est))  # a process group does not travel
     assert copy.trainer_.communicator is None and not hasattr(copy, "_communicator")
     assert np.array_equal(copy.predict(X.T), est.predict(X.T))
+
+
+def test_trainer_step_sums_the_ranks_own_batches() -> None:
+    # Trainer.step with a communicator: each rank steps on a batch of its own (here its shard of 23 columns);
+    # the update is the one of one process on all of them, L2 at the scale of their total.
+    X, Y = _data(m=23)
+    nets = [xpnet.DNN([5, 8, 3], output="softmax", seed=1, dtype="float64") for _ in range(2)]
+    one = Trainer(nets[0], optimizer="adam", learning_rate=0.01, l2=0.3)
+    ranks = Trainer(nets[1], optimizer="adam", learning_rate=0.01, l2=0.3, communicator=COMM)
+    lo, hi = shard_bounds(23, COMM.rank, N)
+    for _ in range(3):
+        one.step(X, Y)
+        ranks.step(X[:, lo:hi], Y[:, lo:hi])
+    assert _relative(nets[1].get_parameters(), nets[0].get_parameters()) <= 1e-12
+
+
+def test_the_command_trains_data_parallel_and_rank_0_writes(capsys) -> None:
+    from xpnet.cli import main
+
+    directory = COMM.bcast(tempfile.mkdtemp(prefix="xpnet-mpi-") if COMM.rank == 0 else None)
+    try:
+        common = ["train", "--dataset", "moons", "--epochs", "5", "--batch-size", "32", "--dtype", "float64"]
+        assert main([*common, "--distributed", "--out", os.path.join(directory, "dist.xpnet")]) == 0
+        shown = capsys.readouterr().out
+        assert ("test accuracy" in shown) == (COMM.rank == 0)  # rank 0 alone prints
+        COMM.barrier()
+        if COMM.rank == 0:
+            assert main([*common, "--out", os.path.join(directory, "one.xpnet"), "--quiet"]) == 0
+            dist, one = (xpnet.load(os.path.join(directory, f)).network_.get_parameters()
+                         for f in ("dist.xpnet", "one.xpnet"))
+            assert _relative(dist, one) <= 1e-12
+            assert sorted(os.listdir(directory)) == ["dist.xpnet", "one.xpnet"]
+    finally:
+        COMM.barrier()
+        if COMM.rank == 0:
+            shutil.rmtree(directory)

@@ -101,7 +101,9 @@ class AllreduceHook(GradientHook):
     """The gradient hook of data-parallel training: ``g = sum_r (b_r/B) g_r`` over the ranks, in one buffer.
 
     ``global_batch`` is the size ``B`` of the global batch the current shard belongs to; :class:`ShardedBatches`
-    sets it before it hands out each shard. The gradients are packed, each scaled by ``b_r/B`` (exactly 1.0 for
+    sets it before it hands out each shard. Without it (``Trainer.step`` called on each rank with a batch of its
+    own) ``B`` is the sum of the ranks' batch sizes, one small host all-reduce per step; dropout masks are then
+    each rank's own. The gradients are packed, each scaled by ``b_r/B`` (exactly 1.0 for
     one rank, which then keeps the bits of a single process), into one flat buffer, summed with one collective
     call, and handed back as views of it.
     """
@@ -111,11 +113,13 @@ class AllreduceHook(GradientHook):
         self.global_batch: int | None = None
         self._flat: Any = None
 
-    def l2_batch_size(self, batch_size: int) -> int:
-        return self.global_batch or batch_size
-
     def __call__(self, xp: Any, grads: MutableMapping[str, Any], batch_size: int) -> MutableMapping[str, Any]:
-        B = self.global_batch or batch_size
+        if self.global_batch is None:  # Trainer.step on each rank's own batch: B is their total (a host sum)
+            import numpy as np
+
+            self.global_batch = int(self.communicator.allreduce_host(np.array([batch_size], dtype=np.int64))[0])
+            self._one_step = True
+        B = self.global_batch
         weight = batch_size / B
         keys = list(grads)
         sizes = [int(grads[k].size) for k in keys]
@@ -140,6 +144,12 @@ class AllreduceHook(GradientHook):
         for k, start, n, shape in pieces:
             grads[k] = xp.reshape(flat[start:start + n], shape)
         return grads
+
+    def l2_batch_size(self, batch_size: int) -> int:
+        B = self.global_batch or batch_size
+        if getattr(self, "_one_step", False):  # Trainer.step: the next step's ranks may hold other sizes
+            self.global_batch, self._one_step = None, False
+        return B
 
     def release(self) -> None:
         self._flat = None
