@@ -332,3 +332,20 @@ def test_dnn_parameters_and_numpy_float64_data_work_together():
     assert AL.dtype == np.float32
     with pytest.raises(xpnet.InvalidValueError, match="beyond the range of float32"):
         xpnet.predict(np.full((2, 3), 1e300), parameters)
+
+
+def test_every_seeded_course_function_says_whose_generator_it_uses():
+    """Where the course seeds NumPy's global generator, xpnet draws from its own: each such docstring says so."""
+    import inspect
+
+    from xpnet.course import gradient_checking, initialization, optimization, regularization
+
+    seeded = []
+    for module in (course, initialization, regularization, gradient_checking, optimization):
+        for name in module.__all__:
+            function = getattr(module, name)
+            if "seed" in inspect.signature(function).parameters:
+                seeded.append(f"{module.__name__}.{name}")
+                doc = " ".join(function.__doc__.split())
+                assert "own seeded generator" in doc or "xpnet uses its own" in doc, f"{module.__name__}.{name}"
+    assert len(seeded) >= 10, seeded

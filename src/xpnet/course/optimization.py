@@ -53,8 +53,8 @@ def random_mini_batches(X: Any, Y: Any, mini_batch_size: int = 64, seed: int = 0
 
     Returns the course's list of ``(mini_batch_X, mini_batch_Y)``, in the inputs' namespace, device and dtypes
     (boolean labels stay boolean). Where the course calls ``np.random.seed(seed)``, xpnet draws the
-    permutation from its own generator seeded with ``seed`` (the same batches on every backend and device,
-    not the course's printed ones)."""
+    permutation from its own seeded generator (seeded with ``seed``: the same batches on every backend and
+    device, not the course's printed ones)."""
     if isinstance(mini_batch_size, bool) or not isinstance(mini_batch_size, numbers.Integral) or mini_batch_size < 1:
         raise ConfigError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
     xp = _xp.namespace_of_named(X=X, Y=Y)
