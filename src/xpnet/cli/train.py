@@ -232,13 +232,23 @@ def _resumed_decay_steps(args: argparse.Namespace) -> int | None:
 
 
 def _refuse_regression_lookalike(y: Any) -> None:
-    """Whole-number targets with very many distinct values (more than 50, and more than a tenth of the samples)
-    are more likely a regression target written as whole numbers (pandas writes 151.0) than classes: ``auto``
-    refuses to guess and says which ``--task`` to pass."""
+    """Whole-number targets with more than 50 distinct values are classes under ``--task auto`` only when they look
+    like class labels: exactly ``0..C-1`` or ``1..C`` (every value present) with at least 3 samples per class on
+    average. Anything else (pandas writes a regression target as 151.0; ages 18..107 among 10,000 people; 214
+    values among 442 samples) is more likely a quantity: ``auto`` refuses to guess and says which ``--task`` to
+    pass. Up to 50 distinct values are classes, as before."""
     import numpy as np
 
-    n_classes, m = len(np.unique(y)), len(y)
-    if n_classes > 50 and n_classes > m / 10:
-        raise LabelError(f"the labels hold {n_classes} distinct whole numbers among {m} samples: that looks like a "
-                         "regression target written as whole numbers (e.g. 151.0) rather than classes; pass --task "
-                         f"regression, or --task classification to train a {n_classes}-class classifier")
+    values = np.unique(y)
+    n_classes, m = len(values), len(y)
+    if n_classes <= 50:
+        return
+    low, high = values[0], values[-1]
+    labels_like = low in (0, 1) and high - low == n_classes - 1  # unique and whole: so every value is there
+    if labels_like and m >= 3 * n_classes:
+        return
+    shown = f"{low:g}..{high:g}" if np.asarray(values).dtype.kind == "f" else f"{low}..{high}"
+    raise LabelError(f"the labels hold {n_classes} distinct whole numbers ({shown}) among {m} samples: that looks "
+                     "like a regression target written as whole numbers (e.g. 151.0) rather than classes (labels "
+                     "0..C-1 or 1..C with a few samples each); pass --task regression, or --task classification to "
+                     f"train a {n_classes}-class classifier")

@@ -345,13 +345,55 @@ def free_memory(xp: Any, device: Any) -> int | None:
             import torch
 
             return int(torch.cuda.mem_get_info(device)[0])
+        available = None
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    available = int(line.split()[1]) * 1024
+        # A container's memory limit (cgroup) can be far below the host's free memory, and exceeding it kills
+        # the process instead of raising MemoryError: the smaller of the two is what is free.
+        limited = cgroup_free_memory()
+        if available is None or limited is None:
+            return available if limited is None else limited
+        return min(available, limited)
     except Exception:  # an estimate only: never a reason to fail
         return None
-    return None
+
+
+def cgroup_free_memory(root: str = "/sys/fs/cgroup", membership: str = "/proc/self/cgroup") -> int | None:
+    """Bytes this process's memory cgroup still allows (limit minus usage), or None without a limit.
+
+    cgroup v2 (``memory.max``, ``memory.current``) and v1 (``memory.limit_in_bytes``, ``memory.usage_in_bytes``),
+    in the process's own cgroup and at the root of the mount (a container sees its cgroup there).
+    """
+    import os
+
+    try:
+        with open(membership) as fh:
+            lines = [line.rstrip("\n").split(":", 2) for line in fh if line.count(":") >= 2]
+    except OSError:
+        return None
+    candidates = []
+    for _, controllers, path in lines:
+        if controllers == "":  # v2
+            for d in (root + path, root):
+                candidates.append((os.path.join(d, "memory.max"), os.path.join(d, "memory.current")))
+        elif "memory" in controllers.split(","):  # v1
+            for d in (os.path.join(root, "memory") + path, os.path.join(root, "memory")):
+                candidates.append((os.path.join(d, "memory.limit_in_bytes"), os.path.join(d, "memory.usage_in_bytes")))
+    free = []
+    for limit_file, usage_file in candidates:
+        try:
+            with open(limit_file) as fh:
+                limit_text = fh.read().strip()
+            with open(usage_file) as fh:
+                usage = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or not limit_text.isdigit() or int(limit_text) >= 2**60:  # no limit
+            continue
+        free.append(max(0, int(limit_text) - usage))
+    return min(free) if free else None
 
 
 def format_bytes(n: float) -> str:

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from .trainer import Trainer
 
 __all__ = ["CHECKPOINT_KIND", "check_checkpoint_path", "data_fingerprint", "read_checkpoint",
-           "remove_stale_temporaries",
-           "restore_callback_states", "restore_checkpoint", "write_checkpoint"]
+           "remove_stale_temporaries", "restore_callback_states", "restore_checkpoint", "run_config",
+           "write_checkpoint"]
 
 #: The ``kind`` of a training checkpoint file (see :meth:`Trainer.fit`'s ``checkpoint``).
 CHECKPOINT_KIND = "TrainingCheckpoint"
@@ -137,8 +137,17 @@ def restore_callback_states(trainer: Trainer, tensors: dict[str, Any], meta: dic
         arrays = {k[len(prefix):]: bk.asarray(v) for k, v in tensors.items() if k.startswith(prefix)}
         cb._restore_checkpoint_state(trainer, saved["state"], arrays)
 
-def data_fingerprint(backend: Any, *arrays: Any) -> str:
-    """SHA-256 of the arrays a run trains and validates on (dtype, shape and bytes of each; None entries count).
+def run_config(trainer: Trainer, source: Any, validation_data: Any) -> dict[str, Any]:
+    """What a checkpoint records of the run and a resume must share: the trainer's settings, the numbers of
+    examples and the data's fingerprint (:func:`data_fingerprint`)."""
+    n_val = None if validation_data is None else int(validation_data[0].shape[1])
+    return {**trainer._settings(), "examples": int(source.m), "validation_examples": n_val,
+            "data_fingerprint": data_fingerprint(trainer.network.backend, source, validation_data)}
+
+
+def data_fingerprint(backend: Any, source: Any, validation_data: Any) -> str | None:
+    """SHA-256 of the examples a run trains and validates on (dtype, shape and bytes of each array), or None for a
+    source whose data cannot be read twice to hash it (streamed from files, sharded across processes).
 
     Recorded in a checkpoint, so ``resume`` on other data of the same shape is refused instead of continuing a
     run on data it never started with. One host copy per array on a device (none for contiguous NumPy), once per
@@ -148,8 +157,12 @@ def data_fingerprint(backend: Any, *arrays: Any) -> str:
 
     import numpy as np
 
+    from .batches import ArrayBatches
+
+    if not isinstance(source, ArrayBatches):
+        return None
     h = hashlib.sha256()
-    for a in arrays:
+    for a in (source.X, source.Y, source.w, *(validation_data or (None, None))):
         if a is None:
             h.update(b"none|")
             continue

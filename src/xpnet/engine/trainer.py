@@ -56,11 +56,11 @@ from .batches import ArrayBatches, BatchSource, CheckedSource, check_batch_size,
 from .callbacks import Callback, ProgressBar, check_nonnegative
 from .checkpoint import (
     check_checkpoint_path,
-    data_fingerprint,
     read_checkpoint,
     remove_stale_temporaries,
     restore_callback_states,
     restore_checkpoint,
+    run_config,
     write_checkpoint,
 )
 from .divergence import RUNAWAY_FACTOR, divergence_error, runaway_limit
@@ -478,11 +478,7 @@ class Trainer:
         loaded = None
         if checkpoint is not None:
             checkpoint = check_checkpoint_path(checkpoint) if self.writes_files else parallel.read_path(checkpoint)
-            n_val = None if validation_data is None else int(validation_data[0].shape[1])
-            config = {**self._settings(), "examples": int(source.m), "validation_examples": n_val}
-            if isinstance(source, ArrayBatches):  # a streamed (or sharded) source's data is not hashed
-                config["data_fingerprint"] = data_fingerprint(self.network.backend, source.X, source.Y, source.w,
-                                                              *(validation_data or (None, None)))
+            config = run_config(self, source, validation_data)
             if resume and checkpoint.exists():
                 loaded = read_checkpoint(self, checkpoint, config, active)
         saving = checkpoint is not None and self.writes_files  # rank 0 alone writes in a data-parallel run

@@ -46,6 +46,12 @@ def _check_same_architecture(est: Any) -> None:
 def _check_score_lengths(X: Any, y: Any, sample_weight: Any) -> None:
     """``score``'s ``y`` and ``sample_weight`` must hold one entry per row of ``X``."""
     n = _num_rows(X)
+    shape = getattr(sample_weight, "shape", None)
+    if sample_weight is not None and (tuple(shape) == () if shape is not None else not hasattr(sample_weight,
+                                                                                                "__len__")):
+        # scikit-learn's own error for a scalar is numpy's "Axis must be specified when shapes ... differ".
+        raise ShapeError(f"score: sample_weight must hold one weight per row of X, got the scalar {sample_weight!r}; "
+                         "pass an array of length n_samples (or None for equal weights)")
     for name, value in (("y", y), ("sample_weight", sample_weight)):
         got = _num_rows(value) if value is not None else None
         if n is not None and got is not None and got != n:

@@ -252,6 +252,9 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         arr = np.asarray(classes)
         if meta.get("classes_dtype") in ("U", "S", "O"):
             arr = arr.astype(str)
+        elif meta.get("classes_dtype") in ("i", "u") and all(isinstance(c, int) for c in classes):
+            # Whole-number classes stay integers: NumPy makes [0, 2**64 - 1] float64, which predicts 1.8e19.
+            arr = np.asarray(classes, dtype=np.uint64 if max(classes) > np.iinfo(np.int64).max else np.int64)
         self.classes_ = arr
         expected = 1 if len(arr) == 2 else len(arr)
         if self.network_.layer_dims[-1] != expected:

@@ -196,6 +196,15 @@ def default_loss_for(output: Any) -> Loss:
     return LOSSES[_DEFAULT_FOR_OUTPUT[name]]
 
 
+def _label_range(xp: Any, Y: Any) -> tuple[int, int]:
+    """The smallest and largest integer label, exactly (``uint64``'s ``2**64 - 1`` too)."""
+    try:
+        return int(xp.min(Y)), int(xp.max(Y))
+    except (NotImplementedError, RuntimeError, TypeError):  # torch has no min/max for uint64: on the host
+        host = _xp.to_numpy(Y)
+        return int(host.min()), int(host.max())
+
+
 def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, device: Any = None,
                check_range: bool = True) -> Any:
     """Bring labels ``Y`` to the float ``(n_out, m)`` array the losses expect.
@@ -217,13 +226,15 @@ def as_targets(xp: Any, Y: Any, n_out: int, m: int, dtype: Any, loss: Loss, *, d
         raise LabelError(f"Y has dtype {Y.dtype}; labels must be real numbers (bool, integer or float)")
     integral = xp.isdtype(Y.dtype, "integral")
     if loss.name == "categorical_cross_entropy" and n_out > 1 and integral and shape in ((m,), (1, m)):
-        # Compared in the index dtype: a narrow label dtype (uint8) could not hold 0..C-1 for C > 256.
-        labels = xp.astype(xp.reshape(Y, (1, m)), _xp.index_dtype(xp, device))
-        if m and bool(xp.any((labels < 0) | (labels >= n_out))):
+        # Checked in Y's own dtype (uint64's 2**64 - 1 would wrap to -1 in the index dtype and be misreported),
+        # then compared in the index dtype (a narrow label dtype, uint8, could not hold 0..C-1 for C > 256).
+        low, high = _label_range(xp, Y) if m else (0, 0)
+        if low < 0 or high >= n_out:
             raise LabelError(
                 f"class labels must lie in 0..{n_out - 1} for an output layer of {n_out} units; "
-                f"got labels from {int(xp.min(labels))} to {int(xp.max(labels))}"
+                f"got labels from {low} to {high}"
             )
+        labels = xp.astype(xp.reshape(Y, (1, m)), _xp.index_dtype(xp, device))
         classes = xp.reshape(xp.arange(n_out, dtype=labels.dtype, device=device), (n_out, 1))
         return xp.astype(labels == classes, dtype)
     if len(shape) == 1 and n_out == 1 and shape[0] == m:

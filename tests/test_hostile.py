@@ -1,0 +1,91 @@
+"""What a hostile but realistic user tried after issue 11's first fixes: each case failed before, with a raw
+exception or a silently wrong answer."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import functional as F
+from xpnet.cli.train import _refuse_regression_lookalike
+from xpnet.device.xp import cgroup_free_memory
+from xpnet.estimators import DNNClassifier, DNNRegressor
+
+BIG = 2**64 - 1
+RNG = np.random.default_rng(0)
+X = RNG.random((20, 3))
+
+
+def test_uint64_classes_survive_a_model_file(tmp_path):
+    # [0, 2**64 - 1] came back as float64 classes: predict returned 1.8446744073709552e+19, not 2**64 - 1.
+    y = np.array([0, BIG] * 10, dtype=np.uint64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DNNClassifier((3,), max_iter=2, random_state=0, backend="numpy").fit(X, y)
+    again = xpnet.load(xpnet.save(model, tmp_path / "m.safetensors"), backend="numpy")
+    assert again.classes_.dtype == np.uint64 and again.classes_.tolist() == [0, BIG]
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    assert set(again.predict(X).tolist()) <= {0, BIG}
+
+
+@pytest.mark.parametrize("spec", ["numpy", "array_api_strict", "torch"])
+def test_uint64_labels_out_of_range_are_reported_exactly(spec):
+    # The labels were cast to int64 first: 2**64 - 1 wrapped to -1 and was reported as "from -1 to 1".
+    b = xpnet.get_backend(spec)
+    Y = b.xp.asarray(np.array([0, 1, BIG, 0], dtype=np.uint64))
+    with pytest.raises(xpnet.LabelError, match=f"got labels from 0 to {BIG}"):
+        F.compute_cost(b.asarray(np.full((3, 4), 1 / 3)), Y, loss="categorical_cross_entropy")
+    small = b.xp.asarray(np.array([0, 1, 2, 0], dtype=np.uint8))
+    assert F.compute_cost(b.asarray(np.full((3, 4), 1 / 3)), small, loss="cce") == pytest.approx(np.log(3))
+
+
+@pytest.mark.parametrize("Estimator", [DNNClassifier, DNNRegressor])
+@pytest.mark.parametrize("weight", [2.0, np.float64(2.0), np.array(2.0)])
+def test_score_with_a_scalar_sample_weight_is_a_clear_error(Estimator, weight):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Estimator((3,), max_iter=2, backend="numpy").fit(X, np.array([0, 1] * 10))
+    with pytest.raises(xpnet.ShapeError, match="sample_weight must hold one weight per row of X"):
+        model.score(X, np.array([0, 1] * 10), sample_weight=weight)
+
+
+@pytest.mark.parametrize("y, refused", [
+    (np.repeat(np.arange(100), 9), False),  # 100 classes, 900 samples: was refused
+    (np.repeat(np.arange(1, 91), 111).astype(float), False),  # labels 1..90 written by pandas as 1.0 ...
+    (RNG.integers(18, 108, size=10_000), True),  # ages 18..107 among 10,000 people: was not caught
+    (np.arange(100, 220, dtype=float), True),  # a regression target of 120 values in 120 rows
+    (np.repeat(np.arange(60), 2), True),  # 60 "classes" of 2 samples each
+    (np.arange(30), False),  # up to 50 values are classes, as before
+])
+def test_regression_lookalike_rule(y, refused):
+    if refused:
+        with pytest.raises(xpnet.LabelError, match="--task regression"):
+            _refuse_regression_lookalike(y)
+    else:
+        _refuse_regression_lookalike(y)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_free_memory_respects_the_cgroup_limit(tmp_path, version):
+    # A container limited to 2 GiB on a 500 GiB host: the estimate said 500 GiB free, so a network the
+    # container cannot hold was allocated and the kernel killed the process instead of a DeviceMemoryError.
+    membership = tmp_path / "cgroup"
+    if version == "v2":
+        membership.write_text("0::/job\n")
+        folder = tmp_path / "job"
+        folder.mkdir()
+        (folder / "memory.max").write_text(f"{2 * 2**30}\n")
+        (folder / "memory.current").write_text(f"{2**29}\n")
+    else:
+        membership.write_text("4:memory:/job\n1:cpu:/\n")
+        folder = tmp_path / "memory" / "job"
+        folder.mkdir(parents=True)
+        (folder / "memory.limit_in_bytes").write_text(f"{2 * 2**30}\n")
+        (folder / "memory.usage_in_bytes").write_text(f"{2**29}\n")
+    assert cgroup_free_memory(str(tmp_path), str(membership)) == 2 * 2**30 - 2**29
+    (folder / ("memory.max" if version == "v2" else "memory.limit_in_bytes")).write_text(
+        "max\n" if version == "v2" else "9223372036854771712\n")
+    assert cgroup_free_memory(str(tmp_path), str(membership)) is None  # no limit
