@@ -304,6 +304,8 @@ def test_L_layer_model_and_predict(xpb, capsys):
     # a learner's NumPy test set with parameters on another backend: moved to the parameters' backend
     p_numpy = predict(X_host, Y_host, params, print_accuracy=False)
     xpb.check(p_numpy)
+    np.testing.assert_array_equal(xpb.np(predict(X_host, None, params)), xpb.np(p))  # new data, no labels
+    assert capsys.readouterr().out == ""
 
 
 def test_models_train_on_the_backend_asked_for_numpy_data_in(monkeypatch):

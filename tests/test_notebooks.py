@@ -26,10 +26,6 @@ CHECKED = "check-output"
 def execute(path: Path) -> object:
     """Run the notebook in a fresh kernel from examples/ (the learner's working directory) on NumPy."""
     notebook = nbformat.read(path, as_version=4)
-    # The kernel inherits the environment: XPNET_BACKEND=numpy so a GPU machine runs the committed outputs'
-    # backend; Agg so no display is needed (the notebooks use %matplotlib inline anyway).
-    os.environ["XPNET_BACKEND"] = "numpy"
-    os.environ["MPLBACKEND"] = "Agg"
     client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(EXAMPLES)}})
     client.execute()
@@ -49,13 +45,20 @@ def text_of(cell: object) -> str:
     return "".join(parts)
 
 
-def test_every_notebook_is_listed():
-    assert NOTEBOOKS == ["course_on_gpu.ipynb", "course_step_by_step.ipynb", "sklearn_user.ipynb"]
+def quiet_numpy_environment(setenv) -> None:
+    """The kernel inherits the environment: XPNET_BACKEND=numpy so a GPU machine runs the committed outputs'
+    backend; Agg so no display is needed (the notebooks use %matplotlib inline anyway)."""
+    setenv("XPNET_BACKEND", "numpy")
+    setenv("MPLBACKEND", "Agg")
+
+
+def test_the_learner_notebooks_are_found():
+    assert {"course_on_gpu.ipynb", "course_step_by_step.ipynb", "sklearn_user.ipynb"} <= set(NOTEBOOKS)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_and_prints_what_it_shows(name, monkeypatch):
-    monkeypatch.setenv("XPNET_BACKEND", "numpy")
+    quiet_numpy_environment(monkeypatch.setenv)
     committed = nbformat.read(EXAMPLES / name, as_version=4)
     try:
         executed = execute(EXAMPLES / name)
@@ -71,6 +74,7 @@ def test_notebook_runs_and_prints_what_it_shows(name, monkeypatch):
 
 
 if __name__ == "__main__":  # refresh the committed outputs
+    quiet_numpy_environment(os.environ.__setitem__)
     for name in sys.argv[1:] or NOTEBOOKS:
         nbformat.write(execute(EXAMPLES / name), EXAMPLES / name)
         print("wrote", name)

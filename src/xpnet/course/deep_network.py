@@ -177,13 +177,15 @@ def predict(X: Any, y: Any, parameters: Mapping[str, Any], *, print_accuracy: bo
 
     Returns ``p`` (1, m) in the parameters' float dtype (the course's ``np.zeros((1, m))`` then 0/1), on the
     parameters' backend: ``X`` and ``y`` on another backend (a learner's NumPy test set) are moved there.
+    ``y=None`` (new data without labels) or ``print_accuracy=False`` prints nothing.
     """
     bk = C.course_backend(like=parameters["W1"]) if _xp.is_array(parameters.get("W1")) else C.course_backend()
-    X, y = C.to_backend(bk, X, y)
+    (X,) = C.to_backend(bk, X)
     AL, _ = L_model_forward(X, parameters)
     xp = bk.xp
     p = xp.astype(AL > 0.5, AL.dtype)
-    if print_accuracy:
+    if print_accuracy and y is not None:  # no labels (new data): predictions only
+        (y,) = C.to_backend(bk, y)
         m = AL.shape[1]
         yt = C.as_float(xp, C.labels_2d(xp, y, m), AL)
         correct = int(xp.sum(xp.astype(p == yt, _xp.index_dtype(xp, _xp.device_of(p)))))
