@@ -30,7 +30,7 @@
 #   jax        the estimator agreement on jax:gpu:0 (float32)
 #   fused      the experimental fused CuPy step (XPNET_FUSED=1): tests against the generic step, kernels per step,
 #              bench against the in-place step (bench_fused.json)
-#   cli        tests/test_cli.py acceptance runs, which take `auto` = CuPy there
+#   cli        tests/test_cli.py acceptance runs through `auto` (CuPy or NumPy by problem size there)
 #
 # A GPU machine without network lacks array-api-compat and array-api-strict: bring them as wheels in .whl/ at
 # the checkout's root (excluded from git with `echo /.whl/ >> .git/info/exclude`), downloaded elsewhere with
@@ -938,7 +938,8 @@ if want fused; then
 fi
 
 if want cli; then
-  # `xpnet train` with no --backend takes auto = CuPy here: the README's first command on a GPU machine.
+  # `xpnet train` with no --backend takes auto (by problem size, xpnet.device.auto): the README's first command on
+  # a GPU machine.
   # shellcheck disable=SC2086
   run_step pytest-cli-auto 150 "$PY" -m pytest -q -p no:cacheprovider -rfE $TIMEOUT_FLAG tests/test_cli.py \
     -k "acceptance or seed_makes_runs_repeatable or evaluate_test_split or out_writes_a_model"

@@ -180,6 +180,7 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
 
     def _resolve_backend(self, X: Any) -> Backend:
         if self.backend is None and _xp.is_array(X) and not _xp.is_numpy_array(X):
+            self.backend_choice_ = None
             return backend_of(X)  # follow the data (DESIGN principle 3)
         try:  # "auto" chooses by the problem's size (xpnet.device.auto), and says why in backend_choice_
             sizes = self._hidden_sizes()
