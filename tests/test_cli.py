@@ -672,7 +672,7 @@ def test_predict_csv_with_a_bad_value(tmp_path, capsys, moons_model):
     path = tmp_path / "bad.csv"
     path.write_text("x1,x2\n1,2\n3,oops\n")
     message, out = runtime_error(["predict", moons_model, path], capsys)
-    assert "row 3" in message and "oops" in message
+    assert "line 3, column 2 ('x2')" in message and "oops" in message
     assert out == ""
 
 
@@ -680,7 +680,7 @@ def test_predict_csv_error_names_the_right_row_without_a_header(tmp_path, capsys
     path = tmp_path / "bad.csv"
     path.write_text("1,2\n3,oops\n5,6\n")
     message, _ = runtime_error(["predict", moons_model, path], capsys)
-    assert "row 2 " in message
+    assert "line 2, column 2 " in message
 
 
 def test_predict_csv_first_row_with_a_missing_value_is_not_dropped(tmp_path, capsys, moons_model):

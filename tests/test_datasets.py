@@ -151,7 +151,7 @@ def test_unknown_dataset_lists_the_valid_names():
         datasets.load("mnist")
     msg = str(info.value)
     assert msg.startswith("unknown dataset 'mnist': expected one of digits, breast_cancer, moons, circles, flower, "
-                          "or a path to a .npz or .csv file")
+                          "or a path to a .npz, .csv, .parquet or .npy file")
     assert isinstance(info.value, ValueError) and isinstance(info.value, XpnetError)
 
 

@@ -319,7 +319,8 @@ class DNN:
         validation_fraction : or split this fraction off ``X`` (stratified for sigmoid/softmax outputs)
         early_stopping : ``True`` (patience 10 on ``val_loss``, or ``loss`` without validation), an int
             patience, or an :class:`~xpnet.training.EarlyStopping`
-        callbacks : more :class:`~xpnet.training.Callback` objects; verbose : 1 for a progress bar
+        callbacks : more :class:`~xpnet.training.Callback` objects; verbose : 1 for a progress bar (one line per
+            epoch off a terminal, as in a notebook), 2 for lines always
         seed : seeds shuffling, dropout and the split (default: the network's seed)
         checkpoint, checkpoint_every, resume : save the training state to the file ``checkpoint`` every
             ``checkpoint_every`` epochs and, with ``resume``, go on from it: ``epochs`` is then the run's total

@@ -1,6 +1,6 @@
 """The ``xpnet`` command (also ``python -m xpnet``).
 
-Sub-commands: ``train``, ``evaluate``, ``predict``, ``backends``, ``bench`` (see :mod:`xpnet.bench`).
+Sub-commands: ``train``, ``evaluate``, ``predict``, ``info``, ``backends``, ``bench`` (see :mod:`xpnet.bench`).
 
 Exit codes: 0 success, 2 usage errors (argparse's message for a bad option value), 1 runtime errors with a
 one-line reason (``xpnet: error: ...``) and no traceback.
@@ -25,8 +25,9 @@ from ..device.backend import format_backends_report
 from ..errors import XpnetError
 from .args import _ACTIVATIONS, _OPTIMIZERS, _SCHEDULES, _SEED, _batch_size, _layers, _number
 from .common import CommandError as CommandError
-from .common import _check_output_dir
+from .common import _add_csv_options, _add_threads_option, _check_output_dir, _thread_limit
 from .export import add_export_parser
+from .info import _cmd_info
 from .predict import _cmd_evaluate, _cmd_predict
 from .train import _cmd_train
 
@@ -54,9 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a DNNClassifier (or DNNRegressor for float labels) on a dataset, "
                                    "print the test score, optionally save the model and a plot of the curves.")
     t.add_argument("--dataset", default="digits",
-                   help="digits (default), breast_cancer, moons, circles, flower, or a .npz/.csv file")
+                   help="digits (default), breast_cancer, moons, circles, flower, or a .npz/.csv/.parquet/.npy file")
     t.add_argument("--label-column", default=None, metavar="COL",
                    help="label column of a CSV file: index (default -1, the last) or name")
+    _add_csv_options(t)
     t.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
                    help="auto (default): classification for text or integer labels, regression for other numbers; "
                         "say regression for integer-valued targets such as counts or prices")
@@ -92,7 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-standardize", action="store_true",
                    help="do not standardize features (default: mean/std learned on the training split)")
     t.add_argument("--out", default=None, metavar="PATH", help="save the model (safetensors)")
-    t.add_argument("--plot", default=None, metavar="PNG", help="save loss/metric curves (needs matplotlib)")
+    t.add_argument("--plot", default=None, metavar="FILE",
+                   help="save the loss/metric curves, the best epoch marked, as .png, .pdf or .svg (by the "
+                        "extension; needs matplotlib)")
+    t.add_argument("--history", default=None, metavar="FILE",
+                   help="save the per-epoch history (epoch, loss, metric, validation loss and metric, learning rate, "
+                        "time) as .csv or .json (by the extension)")
+    t.add_argument("--log-every", type=_number(1, kind=int), default=1, metavar="N",
+                   help="off a terminal, print one line every N epochs (and the first and last; default 1)")
     t.add_argument("--checkpoint", default=None, metavar="PATH",
                    help="save the training state here (atomically) every --checkpoint-every epochs")
     t.add_argument("--checkpoint-every", type=_number(1, kind=int), default=1, metavar="N",
@@ -104,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel over the ranks of mpiexec -n N (pip install 'xpnet[mpi]'): each rank trains on "
                         "its shard of every batch; rank 0 prints and writes the model (README: data-parallel)")
+    _add_threads_option(t)
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="score a saved model on a dataset",
@@ -111,12 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model", help="a model file written by 'xpnet train --out' or xpnet.save")
     e.add_argument("data", help="a dataset name or a .npz/.csv file with labels")
     e.add_argument("--label-column", default=None, metavar="COL", help="label column of a CSV file")
+    _add_csv_options(e)
     e.add_argument("--split", choices=("all", "test"), default="all",
                    help="all samples (default) or the test split 'xpnet train' held out (its test fraction and "
                         "seed are read from the model file unless given)")
     e.add_argument("--test-fraction", type=_number(0, 1, low_open=True), default=None)
     e.add_argument("--seed", type=_SEED, default=None)
     e.add_argument("--backend", default=None, help="backend to compute on (default: auto)")
+    _add_threads_option(e)
     e.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="predict with a saved model",
@@ -127,11 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", default=None, metavar="COL",
                    help="label column of a CSV that has one (index or name; default: the last), left out of the "
                         "features")
+    _add_csv_options(p)
     p.add_argument("--out", default=None, metavar="CSV", help="write here (default: standard output)")
     p.add_argument("--backend", default=None, help="backend to compute on (default: auto)")
+    _add_threads_option(p)
     p.set_defaults(func=_cmd_predict)
 
     add_export_parser(sub)
+    i = sub.add_parser("info", help="describe a model file and verify its checksums",
+                       description="Architecture, activations, task, classes, feature names, label column, dtype, "
+                                   "the backend and device it was trained on, epochs and best scores, the xpnet "
+                                   "version, and whether the file's checksums verify (exit code 1 when not).")
+    i.add_argument("model", help="a model file written by 'xpnet train --out' or xpnet.save")
+    i.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    i.set_defaults(func=_cmd_info)
 
     b = sub.add_parser("backends", help="list the backends, whether each is usable here, devices and float64")
     b.set_defaults(func=_cmd_backends)
@@ -195,7 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     warnings.showwarning = one_line  # a user reads one line, not a source location
     try:
-        code = int(args.func(args))
+        with contextlib.ExitStack() as stack:
+            if "threads" in vars(args) and args.command != "bench":  # bench sets its own, per measured block
+                args.threads_used = stack.enter_context(_thread_limit(args))
+            code = int(args.func(args))
         if sys.stdout is not None:
             sys.stdout.flush()  # a reader that went away shows here, among the handlers, not at interpreter exit
         return code

@@ -4,7 +4,9 @@ work starts, and loading a dataset given on the command line."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import XpnetError
@@ -57,13 +59,38 @@ def _write_failed(what: str) -> Any:
     return lambda path, reason: CommandError(f"cannot write {what} {str(path)!r}: {reason}")
 
 
-def _load_dataset(source: str, label_column: str | None, seed: int) -> Any:
+def _load_dataset(source: str, label_column: str | None, seed: int, args: Any = None) -> Any:
     from .. import datasets
 
     kwargs: dict[str, Any] = {"seed": seed}
     if label_column is not None:
         kwargs["label_column"] = int(label_column) if label_column.lstrip("-").isdigit() else label_column
+    # The CSV options only when given: a built-in name or another file type refuses them.
+    if getattr(args, "delimiter", None) is not None:
+        kwargs["delimiter"] = args.delimiter
+    if getattr(args, "header", None) is not None:
+        kwargs["header"] = args.header
     return datasets.load(source, **kwargs)
+
+
+def _add_csv_options(parser: argparse.ArgumentParser) -> None:
+    """``--delimiter`` and ``--header``/``--no-header`` of the commands that read a data file."""
+    parser.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
+                        help="field separator of a CSV file, e.g. ';' or '\\t' (default: detected from the first "
+                             "rows among , ; tab |)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--header", dest="header", action="store_const", const=True, default=None,
+                       help="the CSV's first row is column names (default: detected)")
+    group.add_argument("--no-header", dest="header", action="store_const", const=False,
+                       help="the CSV's first row is a sample, even if it looks like names")
+
+
+def _delimiter(text: str) -> str:
+    value = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(text, text)
+    if len(value) != 1 or value in "\"\r\n":
+        raise argparse.ArgumentTypeError(f"{text!r} is not one character other than a quote or a newline (write a "
+                                         "tab as '\\t' or tab)")
+    return value
 
 
 def _describe_data(ds: Any) -> str:
@@ -72,3 +99,34 @@ def _describe_data(ds: Any) -> str:
 
         return f"{ds.n_samples} samples, {ds.n_features} features, {len(np.unique(ds.y))} classes"
     return f"{ds.n_samples} samples, {ds.n_features} features, regression"
+
+
+#: Threads for BLAS and OpenMP when --threads is not given (see the README's "Threads" for the measurement).
+DEFAULT_THREADS = 1
+
+
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    from .args import _number
+
+    parser.add_argument("--threads", type=_number(1, kind=int), default=None, metavar="N",
+                        help=f"BLAS/OpenMP threads (threadpoolctl; default {DEFAULT_THREADS}, the fastest measured for "
+                             "the networks xpnet trains on a CPU; 'all' CPUs: give their number)")
+
+
+@contextlib.contextmanager
+def _thread_limit(args: argparse.Namespace) -> Iterator[str]:
+    """Limit every BLAS and OpenMP pool (threadpoolctl) to ``--threads`` (default :data:`DEFAULT_THREADS`) for
+    the block; yields what was used, e.g. ``"1 BLAS thread (openblas)"``, for the command to print."""
+    import numpy  # noqa: F401  (its BLAS must be loaded to be limited)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threads = args.threads if getattr(args, "threads", None) is not None else DEFAULT_THREADS
+    with threadpool_limits(limits=int(threads)):
+        blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        if blas:
+            n = max(int(p.get("num_threads") or 1) for p in blas)
+            libs = ", ".join(sorted({str(p.get("internal_api")) for p in blas}))
+            text = f"{n} BLAS thread{'s' if n != 1 else ''} ({libs})"
+        else:  # pragma: no cover - NumPy always loads a BLAS
+            text = f"{threads} threads (no BLAS library found)"
+        yield text

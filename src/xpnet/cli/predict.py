@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,7 +98,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     # The label column training was given, unless this command names one: a label read as a feature scores
     # nonsense without a word.
     label_column = args.label_column if args.label_column is not None else _trained_columns(model)[1]
-    ds = _load_dataset(args.data, label_column, seed)
+    ds = _load_dataset(args.data, label_column, seed, args)
     _check_columns(model, ds.feature_names, ds.name)
     X, y, where = ds.X, ds.y, f"all {ds.n_samples} samples"
     if args.split == "test":
@@ -117,24 +116,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         pred = model.predict(X)
         mse = float(np.mean((np.asarray(pred).reshape(len(y), -1) - y.reshape(len(y), -1)) ** 2))
         print(f"R^2: {model.score(X, y):.4f}, mse: {mse:.6g} on {where} of {ds.name}")
+    if getattr(args, "threads_used", None):  # a diagnostic: stdout keeps the one result line
+        print(f"threads: {args.threads_used}", file=sys.stderr)
     return 0
 
 
 def _read_features(source: str, n_features: int, label_column: str | None = None,
-                   trained_label: str | None = None) -> tuple[Any, Any]:
+                   trained_label: str | None = None, args: Any = None, known_names: Any = None) -> tuple[Any, Any]:
     """Features of a file for prediction, and their names when the file has a header (else None): an ``.npz``
-    with ``X`` (``y`` optional) or a ``.csv`` holding either exactly the model's features or the features plus a
-    label column: ``label_column`` when given, else the one training was given (``trained_label``, when the
-    file's header has it or it is an index), else the last one."""
-    import csv
-
+    with ``X`` (``y`` optional), or a ``.csv``, ``.parquet`` or ``.npy`` holding either exactly the model's
+    features or the features plus a label column: ``label_column`` when given, else the one training was given
+    (``trained_label``, when the file's header has it or it is an index), else the last one. ``known_names``
+    (the model's feature names) let a CSV's numeric first row count as its header; ``args`` carries
+    ``--delimiter`` and ``--header``."""
     import numpy as np
 
     from .. import datasets
 
     path = Path(source)
     suffix = path.suffix.lower()
-    if suffix not in (".npz", ".csv"):
+    if suffix not in (".npz", ".csv", ".npy", ".parquet"):
         ds = datasets.load(source)
         return ds.X, ds.feature_names
     from ..datasets.checks import _existing_file
@@ -158,24 +159,40 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
             raise DatasetError(f"X in {source!r} must hold finite numbers, but X[{row}, {col}] is {X[row, col]}; "
                                "fill in or drop the missing values first")
         return X, None
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            # Keep each row's real line number for the messages; blank lines are skipped.
-            rows = [(line, r) for line, r in enumerate(csv.reader(fh), start=1) if any(f.strip() for f in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"cannot read {source!r} as CSV ({exc})") from None
-    if not rows:
-        raise DatasetError(f"{source!r} is empty")
-    width = len(rows[0][1])
+    delimiter = getattr(args, "delimiter", None)
+    header = getattr(args, "header", None)
+    first_row: list[str] = []
+    if suffix == ".csv":
+        from ..datasets.csv_layout import detect_delimiter, read_head, split_rows
+
+        text, _ = read_head(path)
+        rows = split_rows(text, delimiter or detect_delimiter(text, path), path, 1)
+        if not rows:
+            raise DatasetError(f"{source!r} is empty")
+        first_row = [f.strip() for f in rows[0][1]]
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            first_row = list(pq.read_schema(path).names)
+        except Exception as exc:
+            raise DatasetError(f"cannot read {source!r} as a Parquet file ({exc})") from None
+    else:
+        try:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        except Exception as exc:
+            raise DatasetError(f"cannot read {source!r} as a .npy file ({type(exc).__name__}: {exc})") from None
+        first_row = [str(j) for j in range(shape[-1] if shape else 0)]
+    width = len(first_row)
     if width == n_features + 1:
         column: int | str = -1
-        first_row = [f.strip() for f in rows[0][1]]
         if label_column is None and trained_label is not None and (
                 trained_label.lstrip("-").isdigit() or trained_label in first_row):
             label_column = trained_label
         if label_column is not None:
             column = int(label_column) if label_column.lstrip("-").isdigit() else label_column
-        ds = datasets.load(path, label_column=column)
+        options = {"delimiter": delimiter, "header": "auto" if header is None else header} if suffix == ".csv" else {}
+        ds = datasets.load(path, label_column=column, **options)
         return ds.X, ds.feature_names
     if label_column is not None:
         raise DatasetError(f"--label-column given but {source!r} has {width} columns, the model's {n_features} "
@@ -183,27 +200,15 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
     if width != n_features:
         raise DatasetError(f"{source!r} has {width} columns but the model takes {n_features} features (or "
                            f"{n_features} plus a label column)")
+    if suffix == ".csv":
+        from ..datasets.csv_files import _read_csv
 
-    def number(text: str) -> float | None:
-        try:
-            return float(text)
-        except ValueError:
-            return None
-
-    # A header holds text; an empty field is a missing value, which the row check below refuses.
-    names = None
-    if any(f.strip() and number(f) is None for f in rows[0][1]):
-        names = [f.strip() for f in rows[0][1]]
-        rows = rows[1:]
-    values = []
-    for line, row in rows:
-        parsed = [number(f) for f in row]
-        if len(row) != width or any(v is None or not math.isfinite(v) for v in parsed):
-            raise DatasetError(f"{source!r} row {line} is not {width} finite numbers: {row[:6]}")
-        values.append(parsed)
-    if not values:
-        raise DatasetError(f"{source!r} has a header but no rows")
-    return np.asarray(values, dtype=np.float64), names
+        data = _read_csv(path, None, "auto" if header is None else header, delimiter, known_names)
+        return data.X, data.feature_names
+    if suffix == ".parquet":
+        X, _, names, _ = datasets.read_parquet(path, None)
+        return X, list(names)
+    return datasets.read_npy(path, None)[0], None
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -213,7 +218,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.out = None
     _check_output_dir(args.out, "predictions", (args.model, args.data))  # never written over an input
     model = _load_model(args.model, args.backend)
-    X, names = _read_features(args.data, model.n_features_in_, args.label_column, _trained_columns(model)[1])
+    trained_names, trained_label = _trained_columns(model)
+    X, names = _read_features(args.data, model.n_features_in_, args.label_column, trained_label, args, trained_names)
     _check_features(model, X, args.data)
     _check_columns(model, names, args.data)
     pred = np.asarray(model.predict(X))
@@ -242,4 +248,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise CommandError("standard output is closed, so the predictions have nowhere to go: pass --out FILE")
     else:
         sys.stdout.write(text)
+    if getattr(args, "threads_used", None):  # stdout holds the predictions
+        print(f"threads: {args.threads_used}", file=sys.stderr)
     return 0

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 import warnings
 from typing import Any
 
+from ..engine.callbacks import Callback
 from ..errors import ConfigError, LabelError, ModelFileError
 from .common import (
     CommandError,
@@ -20,23 +23,49 @@ from .common import (
     _write_failed,
 )
 
+_PLOT_FORMATS = ("png", "pdf", "svg")
+_HISTORY_FORMATS = ("csv", "json")
 
-def _plot_history(history: Any, path: str, title: str) -> None:
+
+def _extension(path: str | None, allowed: tuple[str, ...], flag: str) -> str | None:
+    """The format a path's extension names, refused before any work when it is not one of ``allowed``."""
+    if path is None:
+        return None
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if ext not in allowed:
+        raise CommandError(f"--{flag} {path!r}: the extension names the format, one of "
+                           f"{', '.join('.' + a for a in allowed)}; got {'.' + ext if ext else 'none'}")
+    return ext
+
+
+def _best_epoch(history: Any, stopper: Any) -> int | None:
+    """The epoch (0-based index into the history) whose weights are kept: early stopping's best, else the lowest
+    validation loss, else the lowest training loss."""
+    if stopper is not None and stopper.best_epoch is not None:
+        return int(stopper.best_epoch) - int(history["epoch"][0])
+    column = history["val_loss"] if any(v is not None for v in history["val_loss"]) else history["loss"]
+    values = [(v, i) for i, v in enumerate(column) if v is not None and math.isfinite(v)]
+    return min(values)[1] if values else None
+
+
+def _plot_history(history: Any, path: str, title: str, best: int | None) -> None:
     plt = _require_matplotlib()
+    fmt = _extension(path, _PLOT_FORMATS, "plot")
     epochs = [e + 1 for e in history["epoch"]]
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, history["loss"], label="train")
-    if any(v is not None for v in history["val_loss"]):
-        ax_loss.plot(epochs, history["val_loss"], label="validation")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("loss")
-    ax_loss.legend()
-    ax_metric.plot(epochs, history["metric"], label="train")
-    if any(v is not None for v in history["val_metric"]):
-        ax_metric.plot(epochs, history["val_metric"], label="validation")
-    ax_metric.set_xlabel("epoch")
-    ax_metric.set_ylabel(history.metric_name)
-    ax_metric.legend()
+    for ax, key, label in ((ax_loss, "loss", "loss"), (ax_metric, "metric", history.metric_name)):
+        ax.plot(epochs, history[key], label="train")
+        if any(v is not None for v in history[f"val_{key}"]):
+            ax.plot(epochs, history[f"val_{key}"], label="validation")
+        if best is not None:
+            ax.axvline(epochs[best], color="gray", linestyle="--", linewidth=1, label=f"best epoch {epochs[best]}")
+            shown = history[f"val_{key}"][best]
+            if shown is None:
+                shown = history[key][best]
+            ax.plot([epochs[best]], [shown], marker="o", color="black", linestyle="none")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
     import io as _io
@@ -45,10 +74,52 @@ def _plot_history(history: Any, path: str, title: str) -> None:
 
     buffer = _io.BytesIO()
     try:
-        fig.savefig(buffer, format="png", dpi=100)
+        fig.savefig(buffer, format=fmt, dpi=100)
     finally:
         plt.close(fig)
     write_file_atomically(path, buffer.getvalue(), error=_write_failed("plot"))
+
+
+def _write_history(history: Any, path: str) -> None:
+    """The per-epoch history as CSV (one row per epoch, epochs counted from 1, the metric named) or JSON (the
+    columns, plus the metric's name, backend, device and dtype), through the safe writer."""
+    import csv
+    import io as _io
+    import json
+
+    from ..files import write_file_atomically
+
+    fmt = _extension(path, _HISTORY_FORMATS, "history")
+    name = history.metric_name
+    rows = [{"epoch": e + 1, "loss": history["loss"][i], name: history["metric"][i],
+             "val_loss": history["val_loss"][i], f"val_{name}": history["val_metric"][i], "lr": history["lr"][i],
+             "time": history["time"][i]} for i, e in enumerate(history["epoch"])]
+    if fmt == "json":
+        meta = {k: v for k, v in history.as_dict().items() if k not in history.KEYS}
+        text = json.dumps({**meta, "epochs": rows}, indent=1) + "\n"
+    else:
+        buffer = _io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["epoch"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in r.items()}
+                         for r in rows)
+        text = buffer.getvalue()
+    write_file_atomically(path, text.encode("utf-8"), error=_write_failed("history"))
+
+
+class _Announce(Callback):
+    """Prints the ``network ...`` line when training starts (the network exists then), before any epoch."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.arch = ""
+
+    def on_train_begin(self, trainer: Any) -> None:
+        a, net, h = self.args, trainer.network, trainer.history
+        self.arch = "-".join(str(d) for d in net.layer_dims)
+        _say(a, f"network {self.arch} {net.hidden.name} -> {net.output.name}, {a.optimizer} lr {a.lr:g}"
+                f"{'' if a.schedule == 'constant' else ' ' + a.schedule}, batch {a.batch_size}, {h.dtype} on "
+                f"{h.backend}")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -76,21 +147,24 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     from ..files import save
 
     if communicator is not None and communicator.rank:  # rank 0 alone prints and writes
-        args.quiet, args.out, args.plot = True, None, None
+        args.quiet, args.out, args.plot, args.history = True, None, None, None
     if args.resume and not args.checkpoint:
         raise CommandError("--resume needs --checkpoint PATH, the checkpoint file to resume from")
-    _check_distinct(out=args.out, plot=args.plot, checkpoint=args.checkpoint)
+    _check_distinct(out=args.out, plot=args.plot, checkpoint=args.checkpoint, history=args.history)
+    _extension(args.plot, _PLOT_FORMATS, "plot")
+    _extension(args.history, _HISTORY_FORMATS, "history")
     # The dataset is the command's input: no output may be written over it (a checkpoint is read by --resume
     # and rewritten by design).
     inputs = (args.dataset,)
     _check_output_dir(args.out, "model", inputs)
     _check_output_dir(args.plot, "plot", inputs)
     _check_output_dir(args.checkpoint, "checkpoint", inputs)
+    _check_output_dir(args.history, "history", inputs)
     if args.plot:
         _require_matplotlib()
     decay_steps = args.decay_steps or _resumed_decay_steps(args) or default_decay_steps(args.schedule, args.epochs)
     schedule = get_schedule(args.schedule, args.lr, decay_rate=args.decay_rate, decay_steps=decay_steps)
-    ds = _load_dataset(args.dataset, args.label_column, args.seed)
+    ds = _load_dataset(args.dataset, args.label_column, args.seed, args)
     X_train, X_test, y_train, y_test = datasets.train_test_split(ds.X, ds.y, test_size=args.test_fraction,
                                                                  seed=args.seed)
     classify = ds.task == "classification" if args.task == "auto" else args.task == "classification"
@@ -130,17 +204,22 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
         n_iter_no_change=args.patience if args.patience > 0 and not early else _NEVER,
         tol=args.tol, standardize=not args.no_standardize,
     )
+    # The progress (a bar on a terminal, one line per epoch elsewhere) and the network line are callbacks of the
+    # command, not the estimator's verbose output: they print before and during training, in the command's format.
+    announce = _Announce(args)
+    callbacks: list[Any] = [announce] + ([stopper] if stopper else [])
+    if not args.quiet:
+        callbacks.append(ProgressBar(1, log_every=args.log_every))
     parts = f"train {len(y_fit)}" + (f" / validation {len(validation[1])}" if validation else "")
     _say(args, f"xpnet train: {ds.name} ({_describe_data(ds)}); {parts} / test {len(y_test)}")
+    if getattr(args, "threads_used", None):  # set by main() (a caller of _cmd_train alone has no limit)
+        _say(args, f"threads: {args.threads_used}")
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            # The engine's progress bar, not the estimators' scikit-learn-style verbose lines.
-            bar = [] if args.quiet else [ProgressBar(1)]
-            est.fit(X_fit, y_fit, validation_data=validation, callbacks=([stopper] if stopper else []) + bar,
-                    checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                    communicator=communicator)
+            est.fit(X_fit, y_fit, validation_data=validation, callbacks=callbacks, checkpoint=args.checkpoint,
+                    checkpoint_every=args.checkpoint_every, resume=args.resume, communicator=communicator)
         except DivergenceError as exc:
             kept = f"; {args.checkpoint!r} holds the last checkpointed epoch" if args.checkpoint else ""
             raise DivergenceError(f"{exc}. No model was saved{kept}") from None
@@ -159,12 +238,8 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
                        else "regression", "label_column": args.label_column,
                        # The header's feature names in order: predict and evaluate refuse a file whose columns differ.
                        "feature_names": list(ds.feature_names) if ds.feature_names else None}
-    net = est.network_
     h = est.history_
-    arch = "-".join(str(d) for d in net.layer_dims)
-    _say(args, f"network {arch} {net.hidden.name} -> {net.output.name}, {args.optimizer} lr {args.lr:g}"
-               f"{'' if args.schedule == 'constant' else ' ' + args.schedule}, batch {args.batch_size}, "
-               f"{h.dtype} on {h.backend}")
+    arch = "-".join(str(d) for d in est.network_.layer_dims)
     shown = len(h) - 1
     summary = f"epochs {len(h)}"
     if stopper is not None and stopper.best_epoch is not None:
@@ -184,8 +259,11 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     if args.out:
         path = save(est, args.out)
         _say(args, f"saved model to {path}")
+    if args.history:
+        _write_history(h, args.history)
+        _say(args, f"saved history to {args.history}")
     if args.plot:
-        _plot_history(h, args.plot, f"xpnet {arch} on {ds.name}")
+        _plot_history(h, args.plot, f"xpnet {arch} on {ds.name}", _best_epoch(h, stopper))
         _say(args, f"saved plot to {args.plot}")
     return 0
 

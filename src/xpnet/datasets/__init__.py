@@ -5,8 +5,9 @@ Everything uses scikit-learn's layout: ``X`` is ``(n_samples, n_features)`` floa
 
 * Generated (offline, seeded, NumPy on the host): :func:`make_flower`, :func:`make_moons`, :func:`make_circles`.
 * Bundled with scikit-learn (offline): :func:`load_digits`, :func:`load_breast_cancer`.
-* Files: :func:`load_npz` (arrays ``X`` and ``y``; pickled objects are refused) and :func:`load_csv` (numeric
-  features and one label column).
+* Files: :func:`load_npz` (arrays ``X`` and ``y``; pickled objects are refused), :func:`load_csv` (numeric
+  features and one label column, pyarrow's C++ parser), :func:`load_parquet` and :func:`load_npy` (a 2-D array,
+  memory-mapped), the last three with the label in one column.
 * :func:`load` opens any of them by built-in name (:data:`DATASETS`) or path and returns a :class:`Dataset`.
 * :func:`train_test_split` splits ``X, y``, stratified when ``y`` holds class labels.
 
@@ -15,8 +16,10 @@ Every problem with the data raises :class:`~xpnet.errors.DatasetError`; a bad pa
 ``import xpnet`` stays light.
 
 The package's modules: :mod:`~xpnet.datasets.generated`, :mod:`~xpnet.datasets.bundled`,
-:mod:`~xpnet.datasets.npz` and :mod:`~xpnet.datasets.csv_files` (with :mod:`~xpnet.datasets.checks`, what the
-file readers share); :class:`Dataset`, :func:`load` and :func:`train_test_split` are here.
+:mod:`~xpnet.datasets.npz`, :mod:`~xpnet.datasets.csv_files` (with :mod:`~xpnet.datasets.csv_layout` and
+:mod:`~xpnet.datasets.csv_arrow`), :mod:`~xpnet.datasets.columnar` (Parquet, ``.npy``) and
+:mod:`~xpnet.datasets.checks` (what the file readers share); :class:`Dataset`, :func:`load` and
+:func:`train_test_split` are here.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 from ..device.random import check_seed
 from ..errors import ConfigError, DatasetError
 from .bundled import _sklearn_bunch, load_breast_cancer, load_digits
+from .columnar import load_npy, load_parquet, read_npy, read_parquet
 from .csv_files import _read_csv, load_csv
 from .generated import _check_noise, make_circles, make_flower, make_moons
 from .npz import load_npz
@@ -42,7 +46,9 @@ __all__ = [
     "load_breast_cancer",
     "load_csv",
     "load_digits",
+    "load_npy",
     "load_npz",
+    "load_parquet",
     "make_circles",
     "make_flower",
     "make_moons",
@@ -55,7 +61,7 @@ DATASETS: tuple[str, ...] = ("digits", "breast_cancer", "moons", "circles", "flo
 # The generated built-ins: only these take n_samples and noise.
 _GENERATED = ("moons", "circles", "flower")
 _TASKS = ("classification", "regression")
-_SUFFIXES = (".npz", ".csv")
+_SUFFIXES = (".npz", ".csv", ".parquet", ".npy")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -102,6 +108,8 @@ class Dataset:
     target_names : tuple of str or None
         The class names, when known: scikit-learn's (index ``k`` names class ``k``) or a CSV's str labels
         (sorted).
+    label_name : str or None
+        The label column's name in the file's header (CSV, Parquet), when it has one.
 
     Equality is identity (``eq=False``): comparing arrays element-wise has no single truth value.
     """
@@ -112,6 +120,7 @@ class Dataset:
     task: str
     feature_names: tuple[str, ...] | None = None
     target_names: tuple[str, ...] | None = None
+    label_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in _TASKS:
@@ -136,20 +145,26 @@ class Dataset:
 
 def _unknown(source: Any) -> DatasetError:
     return DatasetError(f"unknown dataset {str(source)!r}: expected one of {', '.join(DATASETS)}, or a path to a "
-                        f".npz or .csv file; check the spelling (or the file's suffix)")
+                        f".npz, .csv, .parquet or .npy file; check the spelling (or the file's suffix)")
 
 
 def load(source: str | os.PathLike[str] = "digits", *, label_column: int | str = -1, n_samples: int | None = None,
-         noise: float | None = None, seed: int | None = 0) -> Dataset:
-    """Load a built-in dataset by name or a ``.npz`` / ``.csv`` file by path.
+         noise: float | None = None, seed: int | None = 0, delimiter: str | None = None,
+         header: bool | str = "auto") -> Dataset:
+    """Load a built-in dataset by name or a ``.npz`` / ``.csv`` / ``.parquet`` / ``.npy`` file by path.
 
     Parameters
     ----------
     source : str or os.PathLike, default "digits"
-        One of :data:`DATASETS` (case-insensitive), or a path whose suffix is ``.npz`` (see :func:`load_npz`)
-        or ``.csv`` (see :func:`load_csv`, which reads the header automatically).
+        One of :data:`DATASETS` (case-insensitive), or a path whose suffix is ``.npz`` (see :func:`load_npz`),
+        ``.csv`` (see :func:`load_csv`, which reads the header automatically), ``.parquet`` (see
+        :func:`load_parquet`) or ``.npy`` (see :func:`load_npy`).
     label_column : int or str, default -1
-        The label column of a CSV file; only for ``.csv`` sources.
+        The label column of a CSV, Parquet or ``.npy`` file (a name for CSV with a header and Parquet).
+    delimiter : str or None, default None
+        The field separator of a CSV file; None detects it. Only for ``.csv`` sources.
+    header : {"auto", True, False}, default "auto"
+        Whether a CSV file's first row holds column names (see :func:`load_csv`). Only for ``.csv`` sources.
     n_samples : int or None
         The number of samples of a generated dataset (``moons``, ``circles``, ``flower``); ``None`` for the
         generator's default (400). Only for the generated ones.
@@ -161,7 +176,8 @@ def load(source: str | os.PathLike[str] = "digits", *, label_column: int | str =
     Returns
     -------
     Dataset
-        ``X`` (n_samples, n_features) float64, ``y`` (n_samples,), names and the task.
+        ``X`` (n_samples, n_features) float64 (a float32 ``.npy`` stays float32, memory-mapped), ``y``
+        (n_samples,), names and the task.
 
     Raises
     ------
@@ -178,7 +194,7 @@ def load(source: str | os.PathLike[str] = "digits", *, label_column: int | str =
     name = source.strip().lower() if isinstance(source, str) else None
     if name in DATASETS:
         if name in _GENERATED:
-            _only_for(name, label_column=label_column)
+            _only_for(name, label_column=label_column, delimiter=delimiter, header=header)
             kwargs: dict[str, Any] = {"seed": seed}
             if n_samples is not None:
                 kwargs["n_samples"] = n_samples
@@ -187,7 +203,8 @@ def load(source: str | os.PathLike[str] = "digits", *, label_column: int | str =
             make = {"moons": make_moons, "circles": make_circles, "flower": make_flower}[name]
             X, y = make(**kwargs)
             return Dataset(X, y, name, "classification")
-        _only_for(name, n_samples=n_samples, noise=noise, label_column=label_column)
+        _only_for(name, n_samples=n_samples, noise=noise, label_column=label_column, delimiter=delimiter,
+                  header=header)
         X, y, feature_names, target_names = _sklearn_bunch(name)
         return Dataset(X, y, name, "classification", feature_names, target_names)
 
@@ -200,23 +217,30 @@ def load(source: str | os.PathLike[str] = "digits", *, label_column: int | str =
                            f"{', '.join(DATASETS)}; check the path (a relative path is taken from the working "
                            f"directory {os.getcwd()!r})")
     _only_for(p.name, n_samples=n_samples, noise=noise)
+    if suffix != ".csv":
+        _only_for(p.name, delimiter=delimiter, header=header)
+    feature_names = label_name = None
     if suffix == ".npz":
         _only_for(p.name, label_column=label_column)
         X, y = load_npz(p)
-        feature_names = None
+    elif suffix == ".parquet":
+        X, y, feature_names, label_name = read_parquet(p, label_column)
+    elif suffix == ".npy":
+        X, y = read_npy(p, label_column)
     else:
-        X, y, feature_names = _read_csv(p, label_column, "auto", ",")
-    return Dataset(X, y, p.name, _infer_task(y), feature_names, _class_names(y))
+        X, y, feature_names, label_name, _ = _read_csv(p, label_column, header, delimiter)
+    return Dataset(X, y, p.name, _infer_task(y), feature_names, _class_names(y), label_name)
 
 
 def _only_for(source: str, **given: Any) -> None:
     """Refuse options that do not apply to ``source`` rather than silently ignore them."""
-    defaults = {"n_samples": None, "noise": None, "label_column": -1}
+    defaults = {"n_samples": None, "noise": None, "label_column": -1, "delimiter": None, "header": "auto"}
     for key, value in given.items():
         if isinstance(value, bool) or value != defaults[key]:
             where = {"n_samples": "the generated datasets (moons, circles, flower)",
                      "noise": "the generated datasets (moons, circles, flower)",
-                     "label_column": ".csv files"}[key]
+                     "label_column": ".csv, .parquet and .npy files",
+                     "delimiter": ".csv files", "header": ".csv files"}[key]
             raise ConfigError(f"{key}={value!r} does not apply to {source!r}: it applies only to {where}; "
                               f"leave it out")
 

@@ -20,7 +20,7 @@ from ..files import check_destination, save
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ProgressBar", "check_nonnegative"]
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ProgressBar", "check_nonnegative", "format_value"]
 
 
 def check_nonnegative(name: str, value: Any) -> float:
@@ -168,40 +168,109 @@ class ModelCheckpoint(Callback):
             self._save(trainer)
 
 
-class ProgressBar(Callback):
-    """A tqdm bar over the epochs showing the live loss and metric.
+def format_value(value: float) -> str:
+    """A metric at fixed precision: 4 decimals (``0.0276``, ``12.5000``), and 4 significant digits in scientific
+    notation from 1e5 or below 1e-3 (``3.142e+06``, ``6.211e-04``, where 4 decimals would keep fewer), so columns
+    of numbers line up and a bar's width does not jump."""
+    if (value != 0 and not 1e-3 <= abs(value) < 1e5) or not math.isfinite(value):
+        return f"{value:.3e}"
+    return f"{value:.4f}"
 
-    Silent when ``verbose`` is 0 or the stream is not a terminal (a log file gets no bar characters).
+
+class ProgressBar(Callback):
+    """Progress for people and for logs: a bar on a terminal, one line per epoch elsewhere.
+
+    On a terminal (``stream``, default stderr, is a tty) with ``verbose=1``: a tqdm bar at most 80 columns wide
+    (narrower terminals: their width) showing the epoch, the loss and the validation loss and metric (or the
+    training metric without validation) at fixed precision, all of which always fit.
+    Off a terminal (pipes, log files, notebooks, CI), or with ``verbose=2``: one line per epoch on ``line_stream``
+    (default stdout), Keras ``verbose=2`` style::
+
+        epoch 3/100 - loss 0.0824 - accuracy 0.9807 - val_loss 0.1695 - val_accuracy 0.9375 - lr 0.003 - 0.03 s
+
+    ``log_every=N`` writes a line every N epochs (and always the first and the last). ``verbose=0``: nothing.
     """
 
-    def __init__(self, verbose: int = 1, stream: Any = None) -> None:
+    def __init__(self, verbose: int = 1, stream: Any = None, *, log_every: int = 1, line_stream: Any = None) -> None:
+        if isinstance(log_every, bool) or not isinstance(log_every, numbers.Integral) or log_every < 1:
+            raise ConfigError(f"log_every must be a positive integer (epochs), got {log_every!r}")
         self.verbose = verbose
         self.stream = stream
+        self.line_stream = line_stream
+        self.log_every = int(log_every)
         self._bar: Any = None
+        self._lines = False
+        self._last_time = 0.0
+        self._pending: str | None = None
+        self._seen = 0
 
     def enabled(self) -> bool:
+        """Whether the bar is drawn (verbose 1 and a terminal)."""
         stream = self.stream if self.stream is not None else sys.stderr
-        return bool(self.verbose) and hasattr(stream, "isatty") and stream.isatty()
+        return self.verbose == 1 and hasattr(stream, "isatty") and stream.isatty()
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        if self.enabled() and getattr(trainer, "writes_files", True):  # one bar, rank 0's, in a parallel run
+        self._bar, self._lines, self._pending, self._seen = None, False, None, 0
+        self._last_time = 0.0
+        if not getattr(trainer, "writes_files", True):  # one progress, rank 0's, in a parallel run
+            return
+        if self.enabled():
+            import shutil
+
             from tqdm.auto import tqdm
 
+            width = min(80, shutil.get_terminal_size((80, 24)).columns)
             self._bar = tqdm(total=trainer.planned_epochs, unit="epoch", file=self.stream or sys.stderr,
-                             dynamic_ncols=True, leave=True)
+                             ncols=width, dynamic_ncols=False, leave=True, ascii=None,
+                             bar_format="{n_fmt}/{total_fmt} |{bar}| {desc} {elapsed}")
+        elif self.verbose:
+            self._lines = True
+
+    def _shown(self, trainer: Trainer, logs: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, str]]:
+        name = trainer.history.metric_name
+        out = []
+        for k in keys:
+            v = logs.get(k)
+            if v is not None:
+                out.append((k.replace("metric", name), format_value(float(v))))
+        return out
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Mapping[str, Any]) -> None:
         if self._bar is not None:
-            shown = {k: f"{v:.4g}" for k in ("loss", "metric", "val_loss", "val_metric")
-                     if (v := logs.get(k)) is not None}
-            if "metric" in shown:
-                shown[trainer.history.metric_name] = shown.pop("metric")
-            if "val_metric" in shown:
-                shown[f"val_{trainer.history.metric_name}"] = shown.pop("val_metric")
-            self._bar.set_postfix(shown, refresh=False)
+            # The validation numbers when there are some, else the training metric: three numbers at most, so the
+            # postfix (at most ~46 characters) leaves the bar room in 80 columns.
+            keys = ("loss", "val_loss", "val_metric") if logs.get("val_loss") is not None else ("loss", "metric")
+            # Shown as the bar's description placed after it (tqdm's postfix would add a comma).
+            self._bar.set_description_str(" ".join(f"{k} {v}" for k, v in self._shown(trainer, logs, keys)),
+                                          refresh=False)
             self._bar.update(1)
+        if self._lines:
+            now = float(logs.get("time") or 0.0)
+            took, self._last_time = now - self._last_time, now
+            total = trainer.planned_epochs
+            width = len(str(total))
+            parts = [f"epoch {epoch + 1:>{width}}/{total}"]
+            parts += [f"{k} {v}" for k, v in self._shown(trainer, logs, ("loss", "metric", "val_loss", "val_metric"))]
+            if logs.get("lr") is not None:
+                parts.append(f"lr {float(logs['lr']):.4g}")
+            parts.append(f"{took:.2f} s")
+            line = " - ".join(parts)
+            self._seen += 1
+            if self._seen == 1 or (epoch + 1) % self.log_every == 0:
+                self._write(line)
+                self._pending = None
+            else:
+                self._pending = line  # the last epoch is always shown, even between log_every marks
+
+    def _write(self, line: str) -> None:
+        stream = self.line_stream if self.line_stream is not None else sys.stdout
+        if stream is not None:
+            print(line, file=stream, flush=True)
 
     def on_train_end(self, trainer: Trainer) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        if self._pending is not None:
+            self._write(self._pending)
+            self._pending = None
