@@ -22,7 +22,7 @@ from xpnet.engine.callbacks import format_value
 SRC = str(Path(xpnet.__file__).resolve().parent.parent)
 EPOCH_LINE = re.compile(r"^epoch +(\d+)/(\d+) - loss \d+\.\d{4} - accuracy \d\.\d{4} - val_loss \d+\.\d{4} - "
                         r"val_accuracy \d\.\d{4} - lr 0\.003 - \d+\.\d\d s$")
-FAST = ["--dataset", "moons", "--layers", "8", "--batch-size", "full"]
+FAST = ["--dataset", "moons", "--layers", "8", "--batch-size", "512"]
 
 
 def test_one_line_per_epoch_off_a_terminal(capsys):

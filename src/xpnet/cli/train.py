@@ -49,35 +49,28 @@ def _best_epoch(history: Any, stopper: Any) -> int | None:
 
 
 def _plot_history(history: Any, path: str, title: str, best: int | None) -> None:
+    """:func:`xpnet.plot.plot_history`'s curves with the kept (best) epoch marked on each panel, written in the
+    format the extension names through the safe writer."""
     plt = _require_matplotlib()
-    fmt = _extension(path, _PLOT_FORMATS, "plot")
-    epochs = [e + 1 for e in history["epoch"]]
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in ((ax_loss, "loss", "loss"), (ax_metric, "metric", history.metric_name)):
-        ax.plot(epochs, history[key], label="train")
-        if any(v is not None for v in history[f"val_{key}"]):
-            ax.plot(epochs, history[f"val_{key}"], label="validation")
-        if best is not None:
+    from ..plot import plot_history, save_figure
+
+    fig = plot_history(history)
+    try:
+        epochs = [e + 1 for e in history["epoch"]]
+        for ax, key in zip(fig.axes, ("loss", "metric"), strict=False):
+            if best is None:
+                continue
             ax.axvline(epochs[best], color="gray", linestyle="--", linewidth=1, label=f"best epoch {epochs[best]}")
             shown = history[f"val_{key}"][best]
             if shown is None:
                 shown = history[key][best]
             ax.plot([epochs[best]], [shown], marker="o", color="black", linestyle="none")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    import io as _io
-
-    from ..files import write_file_atomically
-
-    buffer = _io.BytesIO()
-    try:
-        fig.savefig(buffer, format=fmt, dpi=100)
+            ax.legend()
+        fig.suptitle(title)
+        fig.tight_layout()
+        save_figure(fig, path)
     finally:
         plt.close(fig)
-    write_file_atomically(path, buffer.getvalue(), error=_write_failed("plot"))
 
 
 def _write_history(history: Any, path: str) -> None:

@@ -42,6 +42,25 @@ def _count_newlines(path: Any) -> int:
     return n
 
 
+def _allocate(rows: int, cols: int) -> Any:
+    """``numpy.empty((rows, cols))`` float64 with its pages faulted in by one ``mmap(MAP_POPULATE)`` call where
+    Linux has it: copying 400 MB into fresh ``numpy.empty`` pages cost 0.9 s of CPU here (a fault per 4 KiB page,
+    a fifth of the whole load), into populated ones 0.2 s."""
+    import mmap
+
+    import numpy as np
+
+    nbytes = rows * cols * 8
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    if populate is None or nbytes < 1 << 24:
+        return np.empty((rows, cols), dtype=np.float64)
+    try:
+        buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+    except (OSError, ValueError, OverflowError):
+        return np.empty((rows, cols), dtype=np.float64)
+    return np.frombuffer(buffer, dtype=np.float64).reshape(rows, cols)
+
+
 def read_arrow(layout: CsvLayout) -> tuple[Any, Any, Any] | None:
     """``(X, y, index)`` of the file ``layout`` describes, or None when pyarrow is missing. ``y`` is None for a
     features-only file, ``index`` None unless the first column is a pandas index. Raises :class:`Locate` at the
@@ -75,7 +94,7 @@ def read_arrow(layout: CsvLayout) -> tuple[Any, Any, Any] | None:
     if reader is None:
         raise Locate(0, readable=True)
     capacity = _count_newlines(layout.path) + 1
-    X = np.empty((capacity, len(features)), dtype=np.float64)
+    X = _allocate(capacity, len(features))
     index = np.empty(capacity, dtype=np.float64) if layout.index_column else None
     label_chunks = []
     rows = 0
