@@ -91,8 +91,7 @@ class Trainer:
     dropout : rate for every hidden layer or one per hidden layer (see :func:`check_dropout`)
     seed : seeds the shuffling and dropout streams; ``None`` takes the network's seed
     callbacks : :class:`Callback` objects, called in order
-    verbose : 0 silent; 1 a progress bar when stderr is a terminal, else one line per epoch on stdout; 2 lines
-        always (see :class:`ProgressBar`)
+    verbose : 0 silent; 1 a bar on a terminal, else a line per epoch; 2 lines always (:class:`ProgressBar`)
     model : the object a :class:`ModelCheckpoint` saves (default: the network)
     gradient_hook : a :class:`~xpnet.engine.hooks.GradientHook` run between every step's backward pass and its
         update (default: the identity; a cross-process sum for data-parallel training)
