@@ -229,3 +229,32 @@ def test_the_command_trains_data_parallel_and_rank_0_writes(capsys) -> None:
         COMM.barrier()
         if COMM.rank == 0:
             shutil.rmtree(directory)
+
+
+def test_torch_networks_through_mpi_and_torch_distributed() -> None:
+    # The host path of MPICommunicator, and TorchCommunicator (gloo, set up from MPI's ranks), on torch tensors.
+    pytest.importorskip("torch")
+    import socket
+
+    import torch.distributed as dist
+
+    from xpnet.distributed import TorchCommunicator
+
+    def train(comm):
+        X, Y = _data()
+        net = xpnet.DNN([5, 8, 6, 3], hidden="tanh", output="softmax", seed=3, dtype="float64", backend="torch")
+        net.train(X, Y, epochs=5, batch_size=16, optimizer="adam", learning_rate=0.01, l2=0.05, dropout=0.2,
+                  communicator=comm)
+        return {k: net.backend.to_numpy(v) for k, v in net.parameters.items()}
+
+    if not dist.is_initialized():
+        port = None
+        if COMM.rank == 0:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        port = COMM.bcast(port)
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=COMM.rank, world_size=N)
+    one = train(None)
+    assert _relative(train(COMM), one) <= 1e-12
+    assert _relative(train(TorchCommunicator()), one) <= 1e-12

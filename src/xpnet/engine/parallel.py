@@ -26,6 +26,7 @@ on those ranks, only with L2).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -122,7 +123,7 @@ class AllreduceHook(GradientHook):
         B = self.global_batch
         weight = batch_size / B
         keys = list(grads)
-        sizes = [int(grads[k].size) for k in keys]
+        sizes = [math.prod(grads[k].shape) for k in keys]  # torch tensors have size(), not size
         total = sum(sizes)
         dtype = grads[keys[0]].dtype
         flat = self._flat
