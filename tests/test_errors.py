@@ -663,6 +663,14 @@ ROWS: tuple[Row, ...] = (
               (r"written by a run on other data", r"--dataset, --label-column, --seed")),
         Entry("DNNClassifier.fit", _fit_resume_on_other_data, (r"written by a run on other data",)),
     )),
+    Row("bad-labels", xpnet.LabelError, (
+        Entry("DNNClassifier.fit", lambda b: clf(b).fit(b.arr(XS), np.array(["a", None] * 10, dtype=object)),
+              (r"y holds a missing label \(None or NaN\) at 10 position\(s\), the first y\[1\]",)),
+        Entry("DNNClassifier.fit", lambda b: clf(b).fit(b.arr(XS), np.array(["a", 1] * 10, dtype=object)),
+              (r"y mixes numbers and text",)),
+        Entry("DNNClassifier.score", lambda b: fitted_clf(b).score(b.arr(XS), np.array(["a"] * 20)),
+              (r"y does not hold labels of the model's kind", r"classes are \[0, 1\]")),
+    )),
     Row("cli-usage", SystemExit, (
         Entry("xpnet train", lambda b: cli_usage(b, "train", "--lr=-0.1"), (r"argument --lr: -0\.1 is outside",)),
         Entry("xpnet train", lambda b: cli_usage(b, "train", "--dropout", "1.0"),

@@ -89,3 +89,43 @@ def test_free_memory_respects_the_cgroup_limit(tmp_path, version):
     (folder / ("memory.max" if version == "v2" else "memory.limit_in_bytes")).write_text(
         "max\n" if version == "v2" else "9223372036854771712\n")
     assert cgroup_free_memory(str(tmp_path), str(membership)) is None  # no limit
+
+
+@pytest.mark.parametrize("y, says", [
+    (np.array(["a", None, "b"] * 10, dtype=object),
+     r"missing label \(None or NaN\) at 10 position\(s\), the first y\[1\]"),
+    (np.array(["a", np.nan, "b"] * 10, dtype=object), r"missing label"),
+    (np.array(["a", 1, "b"] * 10, dtype=object), r"y mixes numbers and text"),
+])
+def test_object_labels_with_gaps_or_mixed_types_are_label_errors(y, says):
+    # A TypeError ('<' not supported between NoneType and str) from deep inside NumPy's unique before.
+    with pytest.raises(xpnet.LabelError, match=says):
+        DNNClassifier((3,), max_iter=2, backend="numpy").fit(RNG.random((30, 3)), y)
+
+
+def test_score_with_labels_of_another_kind_is_a_label_error():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DNNClassifier((3,), max_iter=2, backend="numpy").fit(X, np.array([0, 1] * 10))
+    with pytest.raises(xpnet.LabelError, match=r"y does not hold labels of the model's kind .* classes are \[0, 1\]"):
+        model.score(X, np.array(["a"] * 20))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m["generators"]["shuffle"].update(bit_generator="MT19937"),
+    lambda m: m["generators"].update(dropout={"a": 1}),
+])
+def test_a_forged_generator_state_is_refused_before_the_run_is_touched(tmp_path, edit):
+    # A ValueError ("state must be for a Philox PRNG") half-way through restoring the run before.
+    import copy
+
+    Xm, ym = xpnet.datasets.make_moons(60, noise=0.2, seed=0)
+    path = tmp_path / "run.ckpt"
+    xpnet.DNN([2, 4, 1], seed=1, backend="numpy").train(Xm.T, ym, epochs=2, checkpoint=path, batch_size=20)
+    tensors, meta = xpnet.files.read_model_file(path)
+    forged = copy.deepcopy(meta)
+    edit(forged)
+    xpnet.files.write_model_file(path, tensors, forged)
+    with pytest.raises(xpnet.ModelFileError, match="the checkpoint is malformed"):
+        xpnet.DNN([2, 4, 1], seed=1, backend="numpy").train(Xm.T, ym, epochs=3, checkpoint=path, resume=True,
+                                                            batch_size=20)

@@ -106,7 +106,10 @@ def read_checkpoint(trainer: Trainer, path: Path, config: dict[str, Any], active
     try:
         int(meta["epoch"]), int(meta["optimizer_t"]), meta["history"]["loss"]
         for name in ("shuffle", "dropout"):
-            _state_from_json(meta["generators"][name])
+            # Set on a fresh generator of the run's kind: a state of another kind fails here, not half-way through
+            # restoring the run.
+            probe = type(getattr(trainer, f"_{name}_rng").bit_generator)()
+            probe.state = _state_from_json(meta["generators"][name])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"cannot resume from '{path}': the checkpoint is malformed ({exc!r})") from None
     return tensors, meta

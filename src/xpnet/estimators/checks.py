@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..device import xp as _xp
 from ..device.random import check_seed
-from ..errors import ConfigError, InputTypeError, InvalidValueError, ShapeError, XpnetError
+from ..errors import ConfigError, InputTypeError, InvalidValueError, LabelError, ShapeError, XpnetError
 
 
 class NotFittedError(XpnetError, _SklearnNotFittedError):
@@ -95,6 +95,18 @@ def _check_y_values(y: Any) -> None:
     InvalidValueError naming ``y``, the count and the first bad value."""
     if isinstance(y, np.ndarray) and y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y)):
         _xp.check_finite(_xp.namespace_of(y), y, "y")
+    if isinstance(y, np.ndarray) and y.dtype == object and y.size:
+        # Sorting the classes would raise TypeError ('<' between None and str) deep inside NumPy.
+        flat = y.reshape(-1)
+        missing = [i for i, v in enumerate(flat) if v is None or (isinstance(v, float) and v != v)]
+        if missing:
+            raise LabelError(f"y holds a missing label (None or NaN) at {len(missing)} position(s), the first "
+                             f"y[{missing[0]}]; drop those samples or fill them in")
+        kinds = {"text" if isinstance(v, str) else "numbers" if isinstance(v, numbers.Number) else type(v).__name__
+                 for v in flat}
+        if len(kinds) > 1:
+            raise LabelError(f"y mixes {' and '.join(sorted(kinds))}; labels must all be text or all numbers "
+                             "(convert them with y.astype(str))")
 
 
 def _seed_from(random_state: Any) -> int | None:

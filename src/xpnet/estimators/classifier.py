@@ -243,7 +243,12 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         _check_score_lengths(X, y, sample_weight)
         y_true = _xp.to_numpy(y) if _xp.is_array(y) else y
         _check_y_values(y_true)
-        return float(accuracy_score(y_true, _xp.to_numpy(self.predict(X)), sample_weight=sample_weight))
+        predicted = _xp.to_numpy(self.predict(X))
+        try:
+            return float(accuracy_score(y_true, predicted, sample_weight=sample_weight))
+        except ValueError as exc:  # labels of another type than the classes ("Mix of label input types")
+            raise LabelError(f"score: y does not hold labels of the model's kind ({exc}); the model's classes are "
+                             f"{self.classes_[:10].tolist()}") from None
 
     def _import_extra(self, meta: dict[str, Any]) -> None:
         classes = meta.get("classes")
