@@ -216,3 +216,25 @@ def test_predict_features_file_with_a_numeric_header(tmp_path, capsys):
     assert len(out) == 1 + 5  # the header line and one row per sample: the numeric header is not a sample
     assert main(["predict", str(model), str(feats), "--no-header"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1 + 6
+
+
+def test_predict_from_parquet_and_npy_with_and_without_labels(tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    X, y = _table(80, 3)
+    train = tmp_path / "train.parquet"
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "label": y}), train)
+    model = tmp_path / "m.safetensors"
+    assert main(["train", "--dataset", str(train), "--epochs", "2", "-q", "--out", str(model)]) == 0
+    assert main(["info", str(model), "--json"]) == 0
+    assert '"feature_names": [\n  "a",\n  "b",\n  "c"\n ]' in capsys.readouterr().out
+    pq.write_table(pa.table({"a": X[:5, 0], "b": X[:5, 1], "c": X[:5, 2]}), tmp_path / "features.parquet")
+    np.save(tmp_path / "features.npy", X[:7])
+    np.save(tmp_path / "labelled.npy", np.column_stack([X[:9], y[:9]]))
+    for name, rows in (("train.parquet", 80), ("features.parquet", 5), ("features.npy", 7), ("labelled.npy", 9)):
+        assert main(["predict", str(model), str(tmp_path / name)]) == 0, name
+        assert len(capsys.readouterr().out.splitlines()) == 1 + rows, name
+    # Other columns than the model's (by name): refused, as for a CSV.
+    pq.write_table(pa.table({"a": X[:5, 0], "c": X[:5, 2], "b": X[:5, 1]}), tmp_path / "swapped.parquet")
+    assert main(["predict", str(model), str(tmp_path / "swapped.parquet")]) == 1
+    assert "another order" in capsys.readouterr().err
