@@ -92,6 +92,16 @@ def test_csv_ragged_row_and_missing_label_in_a_later_block(tmp_path, small_block
         datasets.load_csv(_write(tmp_path, "\n".join(lines) + "\n"))
 
 
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"])
+def test_csv_line_ends(tmp_path, small_blocks, end):
+    X, y = _table(300)
+    path = tmp_path / "ends.csv"
+    path.write_bytes(_csv_text(X, y).encode().replace(b"\n", end))
+    Xr, yr = datasets.load_csv(path)
+    np.testing.assert_array_equal(Xr, X)
+    np.testing.assert_array_equal(yr, y)
+
+
 def test_csv_that_pyarrow_refuses_but_python_reads_still_loads(tmp_path):
     # Python's float() takes underscores in numbers; pyarrow does not: the stdlib reader reads the file.
     X, y = datasets.load_csv(_write(tmp_path, "a,b,label\n1_000,2,0\n3,4,1\n"))

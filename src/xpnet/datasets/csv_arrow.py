@@ -35,11 +35,13 @@ class Locate(Exception):  # noqa: N818 - a signal between the two readers, never
 
 
 def _count_newlines(path: Any) -> int:
-    n = 0
+    """An upper bound on the file's records: its line ends, whether LF, CRLF or (old Mac) CR alone."""
+    lf = cr = 0
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 24), b""):
-            n += chunk.count(b"\n")
-    return n
+            lf += chunk.count(b"\n")
+            cr += chunk.count(b"\r")
+    return max(lf, cr)
 
 
 def _allocate(rows: int, cols: int) -> Any:
