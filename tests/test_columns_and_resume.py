@@ -46,6 +46,11 @@ def test_predict_uses_the_trained_label_column(tmp_path, capsys):
     assert with_label == features_only  # the label was not read as a feature
     code, out, err = _run(capsys, "evaluate", model, data)
     assert code == 0 and "accuracy" in out, err
+    # A file without a header (the label last) has no column named 'label': the last column is the label.
+    bare = tmp_path / "bare.csv"
+    bare.write_text("".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in np.column_stack([X, Y])))
+    code, out_bare, err = _run(capsys, "evaluate", model, str(bare))
+    assert code == 0 and out_bare.split(" on ")[0] == out.split(" on ")[0], err
 
 
 @pytest.mark.parametrize("header, says", [("b,a,c", "the same names in another order: column 1 is 'b' here"),

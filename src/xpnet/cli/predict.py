@@ -65,7 +65,23 @@ def _check_columns(model: Any, names: Any, source: str) -> None:
     raise ShapeError(f"{source} has the feature columns {names[:8]}{'...' if len(names) > 8 else ''}, but the "
                      f"model was trained on {trained[:8]}{'...' if len(trained) > 8 else ''} ({diff}); give the "
                      "file the model's columns (and --label-column if the label is not the one it was trained "
-                     "with)")
+                     "with), or drop its header line to take the columns by position")
+
+
+def _csv_header_has(source: str, name: str, args: Any) -> bool:
+    """Whether a ``.csv`` file's first row holds the column ``name`` (True for other sources: their loader says
+    what is wrong with a name)."""
+    path = Path(source)
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return True
+    from ..datasets.csv_layout import detect_delimiter, read_head, split_rows
+
+    try:
+        text, _ = read_head(path)
+        rows = split_rows(text, getattr(args, "delimiter", None) or detect_delimiter(text, path), path, 1)
+    except (DatasetError, OSError):
+        return True  # unreadable: the loader reports it
+    return bool(rows) and name in [f.strip() for f in rows[0][1]]
 
 
 def _check_labels(model: Any, y: Any, source: str) -> None:
@@ -97,7 +113,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else stored.get("seed", 0)
     # The label column training was given, unless this command names one: a label read as a feature scores
     # nonsense without a word.
-    label_column = args.label_column if args.label_column is not None else _trained_columns(model)[1]
+    label_column = args.label_column
+    trained_label = _trained_columns(model)[1]
+    if label_column is None and trained_label is not None and (
+            trained_label.lstrip("-").isdigit() or _csv_header_has(args.data, trained_label, args)):
+        label_column = trained_label  # (a file without that column in its header: the last column, as always)
     ds = _load_dataset(args.data, label_column, seed, args)
     _check_columns(model, ds.feature_names, ds.name)
     X, y, where = ds.X, ds.y, f"all {ds.n_samples} samples"
