@@ -505,7 +505,8 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
             rate = "constant"  # scikit-learn's: the per-epoch rule (SklearnEpochRule) sets the rate
         return _EstimatorTrainer(self.network_, model=self, batch_size=self.batch_size, shuffle=self.shuffle,
                        l2=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate_init,
-                       schedule=rate, verbose=self.verbose,
+                       # verbose prints scikit-learn's lines (sklearn_rules), not the engine's progress as well
+                       schedule=rate, verbose=0,
                        communicator=getattr(self, "_communicator", None),
                        # cosine anneals over the whole run and step decays 4 times in it, not every epoch
                        decay_steps=default_decay_steps(self.learning_rate, self.max_iter),
