@@ -141,3 +141,10 @@ def test_mismatched_pieces_name_both_sides():
     net.parameters = {k: v for k, v in net.parameters.items() if k != "W3"}
     with pytest.raises(xpnet.ConfigError, match="missing 'W3'"):  # ran as a 2-layer network before
         net.predict(Xc)
+
+
+def test_a_layer_backward_with_another_activation_is_refused():
+    _A, cache = F.linear_activation_forward(np.ones((3, 2)), np.ones((2, 3)), np.zeros((2, 1)), "relu")
+    with pytest.raises(xpnet.ConfigError, match=r"made with activation 'relu' .* given 'tanh'"):
+        F.linear_activation_backward(np.ones((2, 2)), cache, "tanh")
+    assert len(F.linear_activation_backward(np.ones((2, 2)), cache, "relu")) == 3

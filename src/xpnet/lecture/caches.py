@@ -89,6 +89,15 @@ def check_backward_pieces(AL: Any, caches: Any, hidden: str, output: str) -> Non
         _check_output(AL, forward.AL)
 
 
+def check_cache_activation(cache: Any, activation: str, layer: int | None) -> None:
+    """:func:`~xpnet.functional.linear_activation_backward` with another activation than the cache was made with
+    differentiates the wrong function: refused, naming both."""
+    if isinstance(cache, LayerCache) and cache.activation != activation:
+        where = "the cache" if layer is None else f"layer {layer}'s cache"
+        raise ConfigError(f"{where} was made with activation {cache.activation!r} (linear_activation_forward) but "
+                          f"the backward step was given {activation!r}: pass the same activation to both")
+
+
 def check_loss_fits(loss: Any, AL: Any) -> None:
     """Categorical cross-entropy (also spelled ``cross_entropy``) over one output unit is not the binary one: say
     so rather than compute ``-(1/m) sum(Y log AL)``, which ignores every 0 label."""

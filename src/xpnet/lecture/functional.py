@@ -35,8 +35,9 @@ from ..device import xp as _xp
 from ..device.backend import Backend, get_backend
 from ..device.random import host_generator, normal
 from ..errors import ConfigError, DTypeError, InputTypeError, InvalidValueError, ShapeError
+from . import caches as _caches
 from .activations import Activation, get_activation
-from .caches import ForwardPass, LayerCache, LinearCache, check_backward_pieces, check_loss_fits
+from .caches import ForwardPass, LayerCache, LinearCache
 from .initializers import get_initializer
 from .losses import Loss, as_targets, default_loss_for, get_loss
 
@@ -417,7 +418,7 @@ def compute_cost(AL: Any, Y: Any, *, loss: str | Loss = "binary_cross_entropy") 
     loss : loss name or Loss
     """
     loss_ = get_loss(loss)
-    check_loss_fits(loss_, AL)
+    _caches.check_loss_fits(loss_, AL)
     xp, Yt = _targets(AL, Y, loss_)
     return float(loss_.cost(xp, AL, Yt))
 
@@ -471,6 +472,7 @@ def linear_activation_backward(
     dA_prev : (n_{l-1}, m), dW : (n_l, n_{l-1}), db : (n_l, 1)
     """
     act = get_activation(activation)
+    _caches.check_cache_activation(cache, act.name, layer)
     linear_cache, Z = _unpack_cache(cache, 2, "(linear_cache, Z) pair that linear_activation_forward returns", layer)
     xp = _xp.namespace_of(dA, Z)
     if _shape(dA) != _shape(Z):
@@ -516,8 +518,8 @@ def model_backward(
     L = len(caches)
     if L == 0:
         raise ConfigError("caches is empty: pass the caches returned by model_forward")
-    check_loss_fits(loss_, AL)
-    check_backward_pieces(AL, caches, hidden_act.name, output_act.name)
+    _caches.check_loss_fits(loss_, AL)
+    _caches.check_backward_pieces(AL, caches, hidden_act.name, output_act.name)
     grads: dict[str, Any] = {}
     dA = loss_.gradient(xp, AL, Yt)
     for l in range(L, 0, -1):
