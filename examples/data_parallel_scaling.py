@@ -9,6 +9,8 @@ Measured (NumPy, float32, the mnist-sized network 784-256-128-10, 235,146 parame
 prints, per global batch size, the median time of one training step and of one in-place ``Allreduce`` of the
 gradient buffer (235,146 float32 values). Modelled (``--model``): the ring all-reduce of NCCL against the step
 time of N GPUs, for a range of widths and batches (the constants are stated assumptions, not measurements).
+``--stream [--threads T]``: one epoch from a 32 MiB ``.npy`` file (FileBatches) with and without the
+prefetching thread, against the same data in memory, BLAS on T threads (default 1).
 """
 
 from __future__ import annotations
@@ -86,14 +88,50 @@ def model() -> None:
             print(f"{w:6d} {P:9.2e} {B:6d} " + " ".join(f"{s:6.2f}" for s in row))
 
 
+def stream(threads: int) -> None:
+    import os
+    import tempfile
+
+    from threadpoolctl import threadpool_limits
+
+    import xpnet
+    from xpnet.engine import ArrayBatches, Trainer
+    from xpnet.engine.streaming import ChunkedOrder, FileBatches
+
+    m, n_x = 65536, 64
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as d, threadpool_limits(threads):
+        path = os.path.join(d, "X.npy")
+        np.save(path, rng.standard_normal((m, n_x)))
+        Y = np.eye(10)[rng.integers(0, 10, m)]
+        for name in ("memory", "file, prefetch", "file, no prefetch"):
+            times = []
+            for _ in range(3):
+                net = xpnet.DNN([n_x, 128, 10], seed=0, backend="numpy", dtype="float64")
+                if name == "memory":
+                    source = ChunkedOrder.wrap(ArrayBatches(net.backend, np.load(path), Y), [*range(0, m, 8192), m], 2)
+                else:
+                    source = FileBatches(net.backend, path, Y, dtype="float64", chunk_rows=8192, window=2,
+                                         prefetch=name == "file, prefetch")
+                t = time.perf_counter()
+                Trainer(net, batch_size=512, seed=1).fit(source, epochs=1)
+                times.append(time.perf_counter() - t)
+            print(f"{name:18s}: one epoch of {m} x {n_x} float64, BLAS on {threads} thread(s): "
+                  f"{statistics.median(times):.2f} s (median of 3)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="store_true", help="print the GPU model's table instead of measuring")
+    parser.add_argument("--stream", action="store_true", help="time an epoch from a file, with and without prefetch")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads of --stream (default 1)")
     parser.add_argument("--batches", default="64,256,1024", help="global batch sizes (default 64,256,1024)")
     parser.add_argument("--steps", type=int, default=16, help="steps per timed epoch (default 16)")
     args = parser.parse_args()
     if args.model:
         model()
+    elif args.stream:
+        stream(args.threads)
     else:
         measure([int(b) for b in args.batches.split(",")], args.steps)
 

@@ -18,9 +18,13 @@ mmap_mode="r")`` maps it) rather than through a memory map: pages of a map that 
 process's resident memory until the kernel evicts them, so a run over a file larger than memory would look as
 large as the file. Parquet row groups are read with pyarrow.
 
-The next batch is prepared while the current step runs (``prefetch=True``): a thread reads, gathers and moves
-it to the device (on CuPy on a stream of its own, synchronised before the batch is handed over; written but not
-run here, there is no GPU in CI).
+The next batch can be prepared while the current step runs (``prefetch=True``, the default on GPU backends):
+a thread reads, gathers and moves it to the device (on CuPy on a stream of its own, synchronised before the
+batch is handed over; written but not run here, there is no GPU in CI). On the CPU the thread competes with the
+step's BLAS threads for the same cores: measured here (``examples/data_parallel_scaling.py --stream``) it gains
+a little with one BLAS thread (0.36 s against 0.38 s an epoch) and loses badly when BLAS already takes every
+core (10.9 s against 4.8 s with two BLAS threads on two busy cores), so CPU backends read in the training
+thread unless asked.
 """
 
 from __future__ import annotations
@@ -140,7 +144,8 @@ class FileBatches(BatchSource):
     chunk_rows : rows per chunk of a ``.npy`` file (Parquet files use their row groups)
     window : chunks mixed together by the shuffle; at most ``2 * window`` chunks are held at once
     columns : the feature columns of a Parquet file (default: all)
-    prefetch : prepare the next batch in a thread while the current step runs
+    prefetch : prepare the next batch in a thread while the current step runs (default: on GPU backends only,
+        where the step runs on the device; on the CPU the thread takes a core from the step's BLAS)
 
     Resident memory: two windows of chunks, the batches in flight, and ``Y``. Any order works (a full
     permutation too: a batch then reads the chunks its rows live in, over and over); the order the trainer
@@ -149,7 +154,7 @@ class FileBatches(BatchSource):
 
     def __init__(self, backend: Any, X: Any, Y: Any, sample_weight: Any = None, *, dtype: Any = None,
                  chunk_rows: int = 65536, window: int = 4, columns: Sequence[str] | None = None,
-                 prefetch: bool = True) -> None:
+                 prefetch: bool | None = None) -> None:
         import numpy as np
 
         if isinstance(X, (str, os.PathLike)):
@@ -177,7 +182,8 @@ class FileBatches(BatchSource):
             self.bounds = list(X.bounds)
         else:
             self.bounds = [*range(0, self.m, chunk_rows), self.m]
-        self.prefetch = bool(prefetch)
+        on_gpu = backend.name == "cupy" or any(k in str(backend.device).lower() for k in ("cuda", "gpu"))
+        self.prefetch = on_gpu if prefetch is None else bool(prefetch)
         self._cache: OrderedDict[int, Any] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------ order
