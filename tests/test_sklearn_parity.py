@@ -202,3 +202,80 @@ def test_verbose_prints_scikit_learns_lines(capsys):
         warnings.simplefilter("ignore")
         DNNRegressor((6,), solver="lbfgs", max_iter=2, verbose=True, random_state=0, backend="numpy").fit(X, y * 1.0)
     assert capsys.readouterr().out.startswith("Iteration 1, loss = ")
+
+
+def test_multilabel_poisson_and_weights_equal_scikit_learns():
+    """A label-indicator y (one sigmoid per label), loss="poisson" (e^Z output, half Poisson deviance) and
+    sample_weight (full batch: scikit-learn's weighted objective exactly) against scikit-learn."""
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(120, 5, n_classes=3, random_state=0)
+    coefs, intercepts = _weights(3)
+    params = dict(hidden_layer_sizes=(7, 4), max_iter=15, shuffle=False, learning_rate_init=0.01)
+    sk = _sklearn_from(MLPClassifier, coefs, intercepts, **params).fit(X, Y)
+    ours = DNNClassifier(init=(coefs, intercepts), backend="numpy", **params).fit(X, Y)
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-9)
+    np.testing.assert_array_equal(ours.predict(X), sk.predict(X))
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-6)
+    assert ours.out_activation_ == "logistic" and list(ours.classes_) == [0, 1, 2]
+
+    rng = np.random.default_rng(3)
+    X = _data("regression")[0]
+    counts = rng.poisson(np.exp(0.5 * X[:, 0]))
+    coefs, intercepts = _weights(1, seed=4)
+    for solver in ("adam", "sgd", "lbfgs"):
+        p = dict(params, loss="poisson", solver=solver)
+        sk = _sklearn_from(MLPRegressor, coefs, intercepts, **p).fit(X, counts)
+        ours = DNNRegressor(init=(coefs, intercepts), backend="numpy", **p).fit(X, counts)
+        assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-6) and ours.out_activation_ == "exp"
+        np.testing.assert_allclose(ours.predict(X), sk.predict(X), rtol=1e-5)
+    with pytest.raises(xpnet.InvalidValueError, match="targets >= 0"):
+        DNNRegressor(loss="poisson", backend="numpy").fit(X, -counts)
+
+    w = rng.uniform(0.2, 3.0, len(X))
+    y = (X[:, 1] > 0).astype(int)
+    coefs, intercepts = _weights(1, seed=5)
+    for solver in ("adam", "lbfgs"):
+        p = dict(params, solver=solver, batch_size=len(X), alpha=0.01)
+        sk = _sklearn_from(MLPClassifier, coefs, intercepts, **p).fit(X, y, sample_weight=w)
+        ours = DNNClassifier(init=(coefs, intercepts), backend="numpy", **p).fit(X, y, sample_weight=w)
+        assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-6)
+    assert ours.score(X, y, sample_weight=w) == sk.score(X, y, sample_weight=w)
+    with pytest.raises(xpnet.InvalidValueError, match="not all zero"):
+        DNNClassifier(backend="numpy").fit(X, y, sample_weight=np.zeros(len(X)))
+
+
+def test_sample_weight_is_routed_as_metadata():
+    import sklearn
+    from sklearn.model_selection import cross_validate
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, _ = _data("binary")
+    w = np.where(y == 1, 5.0, 1.0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = DNNClassifier((6,), max_iter=20, random_state=0, backend="numpy").set_fit_request(sample_weight=True)
+        est.set_score_request(sample_weight=True)
+        pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False), est)
+        weighted = cross_validate(pipe, X, y, params={"sample_weight": w}, cv=2, return_estimator=True)
+        plain = cross_validate(make_pipeline(StandardScaler(), DNNClassifier((6,), max_iter=20, random_state=0,
+                                                                             backend="numpy")), X, y, cv=2,
+                               return_estimator=True)
+    # the weighted fits predict class 1 more often: the weights reached fit
+    ones = [e.predict(X).mean() for e in weighted["estimator"]]
+    assert all(a > b for a, b in zip(ones, [e.predict(X).mean() for e in plain["estimator"]], strict=True))
+
+
+@pytest.mark.parametrize("est", [DNNClassifier(max_iter=30, backend="numpy"),
+                                 DNNRegressor(max_iter=30, backend="numpy")], ids=["classifier", "regressor"])
+def test_scikit_learns_training_checks_at_30_epochs(est):
+    """scikit-learn's own check_classifiers_train / check_regressors_train pass at max_iter=30, as MLPClassifier
+    and MLPRegressor do (He-normal weights with zero biases did not: R^2 <= 0.5)."""
+    from sklearn.utils.estimator_checks import check_classifiers_train, check_regressors_train
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if isinstance(est, DNNClassifier):
+            check_classifiers_train(type(est).__name__, est)
+        else:
+            check_regressors_train(type(est).__name__, est)

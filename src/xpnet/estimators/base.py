@@ -4,15 +4,12 @@ and the :class:`~xpnet.engine.Trainer` it trains with."""
 from __future__ import annotations
 
 import json
-import math
 import numbers
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import validate_data
 
 from ..device import xp as _xp
@@ -20,6 +17,7 @@ from ..device.auto import resolve_for_data
 from ..device.backend import Backend, backend_of
 from ..dnn import DNN
 from ..engine import Trainer, split_indices
+from ..engine.callbacks import check_nonnegative
 from ..engine.optimizers import SklearnAdam, SklearnSGD, default_decay_steps
 from ..errors import (
     ConfigError,
@@ -32,6 +30,7 @@ from ..errors import (
     XpnetError,
 )
 from ..lecture.network import training_loss
+from .attributes import _SKLEARN_RATES, _AttributesMixin
 from .checks import (
     _check_fitted,
     _check_int,
@@ -40,16 +39,20 @@ from .checks import (
     _column,
     _input_error,
     _jsonable,
+    _normalized_weights,
     _num_rows,
     _seed_from,
 )
 from .lbfgs import fit_lbfgs
 from .model_files import _ModelFileMixin
-from .sklearn_rules import SklearnEpochRule, _given_parameters, initial_parameters, sklearn_loss
+from .sklearn_rules import (
+    exp_output,
+    initial_parameters,
+    r2_scorer,
+    sklearn_loss,
+)
 
 _SOLVERS = ("adam", "sgd", "lbfgs", "momentum", "rmsprop", "gd", "lecture_adam")
-# scikit-learn's learning_rate values: its own per-epoch rule (SklearnEpochRule), for every solver but adam.
-_SKLEARN_RATES = ("constant", "invscaling", "adaptive")
 _ACTIVATION_NAMES = {"logistic": "sigmoid", "identity": "linear"}
 _HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
 
@@ -66,7 +69,7 @@ class _EstimatorTrainer(Trainer):
         return settings
 
 
-class _DNNEstimator(_ModelFileMixin, BaseEstimator):
+class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
     """Shared machinery; use :class:`DNNClassifier` or :class:`DNNRegressor`."""
 
     _output_kind = "regression"
@@ -237,7 +240,7 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         try:
             if y is not None:
                 _check_y_values(y)
-                kwargs = dict(multi_output=self._output_kind == "regression",
+                kwargs = dict(multi_output=True,  # the classifier takes a label-indicator y too
                               y_numeric=self._output_kind == "regression")
                 Xh, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
                                       ensure_all_finite=False, **kwargs)
@@ -271,10 +274,15 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         return bk.default_float_dtype
 
     # ---------------------------------------------------------------------------------------- fit
-    def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None,
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, validation_data: tuple[Any, Any] | None = None,
             callbacks: Sequence[Any] = (), *, checkpoint: Any = None, checkpoint_every: int = 1,
             resume: bool = False, communicator: Any = None) -> Any:
         """Train on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs.
+
+        ``sample_weight`` (n_samples,), non-negative: each sample's loss is weighted as scikit-learn's MLP weighs
+        it, ``sum_j w_j loss_j / sum_j w_j`` with the L2 term ``alpha/(2 sum_j w_j) ||W||^2`` (exactly so for a full
+        batch; per mini-batch xpnet normalizes by the weights' overall mean, scikit-learn by each batch's sum).
+        It combines with the classifier's ``class_weight`` by multiplication.
 
         Each epoch shuffles the samples, runs mini-batches of ``batch_size`` (forward, fused backward, one
         optimizer step each) and stops early as scikit-learn's MLP does: when the training loss (or, with
@@ -315,13 +323,14 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         self._communicator = communicator
         try:
             return self._fit(X, y, epochs=_check_int("max_iter", self.max_iter, 1), validation_data=validation_data,
-                             incremental=False, callbacks=callbacks,
+                             incremental=False, callbacks=callbacks, sample_weight=sample_weight,
                              checkpoint=dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume))
         finally:
             del self._communicator
 
     def _fit(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool,
-             callbacks: Sequence[Any] = (), classes: Any = None, checkpoint: dict[str, Any] | None = None) -> Any:
+             callbacks: Sequence[Any] = (), classes: Any = None, checkpoint: dict[str, Any] | None = None,
+             sample_weight: Any = None) -> Any:
         """Shared by ``fit`` (``incremental=False``) and ``partial_fit`` (one epoch, the same run going on).
 
         A fit that does not continue (no network yet, or neither ``warm_start`` nor ``partial_fit``) resolves
@@ -340,7 +349,7 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
             with (self._backend_ if continuing else self._resolve_backend(X)).activate():
                 return self._fit_body(X, y, epochs=epochs, validation_data=validation_data,
                                       incremental=incremental, callbacks=callbacks, classes=classes,
-                                      checkpoint=checkpoint, continuing=continuing)
+                                      checkpoint=checkpoint, continuing=continuing, sample_weight=sample_weight)
         except BaseException as exc:
             if before_fit is not None:
                 self.__dict__.clear()
@@ -350,7 +359,8 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
             raise
 
     def _fit_body(self, X: Any, y: Any, *, epochs: int, validation_data: Any, incremental: bool,
-                  callbacks: Sequence[Any], classes: Any, checkpoint: dict[str, Any] | None, continuing: bool) -> Any:
+                  callbacks: Sequence[Any], classes: Any, checkpoint: dict[str, Any] | None, continuing: bool,
+                  sample_weight: Any = None) -> Any:
         Xb, _, y = self._validate_X(X, reset=not continuing, y=y)
         if not continuing:
             self._backend_ = self._resolve_backend(X)
@@ -366,9 +376,14 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         net = self.network_
         # scikit-learn's solvers report scikit-learn's loss; the lecture's keep the lecture's (and its fast step)
         net.loss = sklearn_loss(net.output.name) if self._solver() in ("adam", "sgd", "lbfgs") \
-            else training_loss(net.output)
+            or net.output.name == "exp" else training_loss(net.output)
         XT = Xb.T  # the lecture's layout, as a view
         weights = self._sample_weights(labels_host, T)
+        # sample_weight scaled to mean 1 (its sum, S, is m), the L2 strength by m/S: scikit-learn's objective
+        sw, alpha = _normalized_weights(sample_weight, m, float(self.alpha))
+        if sw is not None:
+            sw = bk.asarray(sw.reshape(1, -1), dtype=net.dtype)
+            weights = sw if weights is None else weights * sw
         validation = None
         if validation_data is not None:
             Xv, yv = validation_data
@@ -415,7 +430,7 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
                 for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "history_",
                              "trainer_"):
                     self.__dict__.pop(name, None)
-            self.n_iter_, self.loss_ = fit_lbfgs(self, net, XT, T, weights)
+            self.n_iter_, self.loss_ = fit_lbfgs(self, net, XT, T, weights, alpha)
             self.t_ = getattr(self, "t_", 0) if continuing else 0
             self._collect_shape()
             return self
@@ -431,7 +446,9 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
                 if self._solver() in ("adam", "sgd"):
                     trainer.optimizer.reset()  # scikit-learn's fit builds its optimizer anew, warm start or not
         self.trainer_ = trainer
+        trainer.l2 = check_nonnegative("alpha", alpha)
         rule = self._epoch_rule(validation is not None and self.early_stopping and not incremental, XT.shape[1])
+        rule.score_validation = r2_scorer(net, validation) if rule.early_stopping and net.output.name == "exp" else None
         if new_trainer:
             rule.start_fit(trainer, float(self.learning_rate_init))
         epochs_before = rule.epochs
@@ -446,25 +463,10 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
                 # _fit).
                 self._collect(True, epochs)
             raise
+        finally:
+            rule.score_validation = None  # it holds the validation set
         self._collect(incremental, epochs)
         return self
-
-    def _epoch_rule(self, early_stopping: bool, n_samples: int) -> SklearnEpochRule:
-        """scikit-learn's per-epoch rule, kept from one fit call to the next (its counters and ``t_``)."""
-        _check_int("n_iter_no_change", self.n_iter_no_change, 1)
-        tol = self.tol
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (0 <= tol < float("inf")):
-            raise ConfigError(f"tol must be a finite number >= 0, got {tol!r}")
-        pt = self.power_t
-        if isinstance(pt, bool) or not isinstance(pt, numbers.Real) or not math.isfinite(pt):
-            raise ConfigError(f"power_t must be a finite number, got {pt!r}")
-        rule = getattr(self, "_rule", None)
-        schedule_lr = self._solver() != "adam" and self.learning_rate in _SKLEARN_RATES
-        if rule is None:
-            rule = self._rule = SklearnEpochRule(self, n_samples, early_stopping=early_stopping,
-                                                 schedule_lr=schedule_lr)
-        rule.n_samples, rule.early_stopping, rule.schedule_lr = n_samples, early_stopping, schedule_lr
-        return rule
 
     def _new_network(self, Xb: Any, n_out: int) -> DNN:
         """The network of a fresh fit: ``[n_features, *hidden_layer_sizes, n_out]`` in ``Xb``'s dtype, its
@@ -483,7 +485,13 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
         if not named or key == "glorot_uniform":
             params = initial_parameters(init, dims, activation, net.seed, _xp.dtype_name(bk.xp, Xb.dtype))
             net.parameters = {k: bk.asarray(v, dtype=net.dtype) for k, v in params.items()}
+        if self._poisson():
+            net.output = exp_output()  # scikit-learn's log link: A = e^Z
         return net
+
+    def _poisson(self) -> bool:
+        """Whether this is ``DNNRegressor(loss="poisson")`` (the regressor checks ``loss``)."""
+        return False
 
     def _checkpoint_settings(self) -> dict[str, Any]:
         """What a resumed fit must share with the fit that wrote the checkpoint beyond the trainer's own
@@ -512,40 +520,6 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
                        decay_steps=default_decay_steps(self.learning_rate, self.max_iter),
                        **self._optimizer_options())
 
-    def _collect(self, incremental: bool, epochs: int) -> None:
-        """scikit-learn's fitted attributes after a fit call: ``loss_curve_`` (every epoch since the network was
-        built), ``loss_`` (the last), ``n_iter_`` (epochs of this call), ``t_`` (samples seen), ``best_loss_``
-        (None under early stopping), ``validation_scores_`` and ``best_validation_score_`` (early stopping)."""
-        h = self.trainer_.history
-        rule = self._rule
-        self.history_ = h
-        self.loss_curve_ = list(h["loss"])
-        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
-        if rule.early_stopping:
-            self.validation_scores_ = list(rule.validation_scores)
-            self.best_validation_score_ = rule.best_score
-            self.best_loss_ = None
-        else:
-            # validation_data of the caller's (an xpnet extra) is scored every epoch without deciding anything.
-            vals = [v for v in h["val_metric"] if v is not None]
-            self.validation_scores_ = vals if vals else None
-            self.best_validation_score_ = max(vals) if vals else None
-            self.best_loss_ = rule.best_loss if math.isfinite(rule.best_loss) else None
-        self.n_iter_ = rule.epochs
-        self.t_ = rule.t
-        self._collect_shape()
-        # Warn when the epochs ran out, not when the stopping rule (or a callback of the caller's) ended the run.
-        if not incremental and not self.trainer_.stop_training and epochs > 0:
-            warnings.warn(f"{type(self).__name__}: stochastic optimizer reached max_iter={self.max_iter} epochs "
-                          "and the optimization has not converged yet; raise max_iter or the learning rate",
-                          ConvergenceWarning, stacklevel=3)
-
-    def _collect_shape(self) -> None:
-        self.n_layers_ = self.network_.num_layers + 1
-        self.n_outputs_ = self.network_.layer_dims[-1]
-        self.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}[
-            self.network_.output.name]
-
     # --------------------------------------------------------------------------------- prediction
     def _forward(self, X: Any, batch_size: int | None = None) -> tuple[Any, bool]:
         """``(AL^T (n_samples, n_L), give_back_numpy)``: the network's outputs for ``X``, computed in chunks of
@@ -564,36 +538,3 @@ class _DNNEstimator(_ModelFileMixin, BaseEstimator):
 
             AL = self.network_._forward(Xb.T, batch_size, prepare)
             return xp.permute_dims(AL, (1, 0)), give_numpy
-
-    @property
-    def coefs_(self) -> list[Any]:
-        """Weights as NumPy arrays in scikit-learn's orientation: ``coefs_[i]`` is ``W[i+1].T``,
-        ``(n_units_in, n_units_out)``. Settable on a fitted estimator (same shapes): the next ``warm_start`` fit
-        or ``partial_fit`` starts from them."""
-        _check_fitted(self, "give coefs_")
-        p = self.network_.get_parameters()
-        return [p[f"W{l}"].T.copy() for l in range(1, self.network_.num_layers + 1)]
-
-    @coefs_.setter
-    def coefs_(self, coefs: Sequence[Any]) -> None:
-        self._set_parameters(coefs, None)
-
-    @property
-    def intercepts_(self) -> list[Any]:
-        """Biases as NumPy arrays, ``intercepts_[i]`` of shape ``(n_units_out,)`` (``b[i+1]`` flattened); settable
-        as :attr:`coefs_`."""
-        _check_fitted(self, "give intercepts_")
-        p = self.network_.get_parameters()
-        return [p[f"b{l}"].reshape(-1) for l in range(1, self.network_.num_layers + 1)]
-
-    @intercepts_.setter
-    def intercepts_(self, intercepts: Sequence[Any]) -> None:
-        self._set_parameters(None, intercepts)
-
-    def _set_parameters(self, coefs: Any, intercepts: Any) -> None:
-        _check_fitted(self, "take coefs_ or intercepts_ (give starting weights to an unfitted estimator with "
-                            "init=(coefs, intercepts))")
-        net = self.network_
-        old = self.coefs_ if coefs is None else coefs, self.intercepts_ if intercepts is None else intercepts
-        params = _given_parameters(old, list(net.layer_dims), _xp.dtype_name(net.backend.xp, net.dtype))
-        net.parameters = {k: net.backend.asarray(v, dtype=net.dtype) for k, v in params.items()}

@@ -43,6 +43,28 @@ def _check_same_architecture(est: Any) -> None:
             "to train a new network")
 
 
+def _normalized_weights(sample_weight: Any, m: int, alpha: float) -> tuple[Any, float]:
+    """``(w, alpha')``: ``sample_weight`` (m,) checked and scaled to mean 1 (``w = sample_weight m / S``, ``S`` its
+    sum) and the L2 strength ``alpha m / S``, so that ``(1/m) sum w_j loss_j + alpha'/(2m) ||W||^2`` is
+    scikit-learn's ``sum sample_weight_j loss_j / S + alpha/(2S) ||W||^2``; ``(None, alpha)`` without weights."""
+    if sample_weight is None:
+        return None, alpha
+    try:
+        w = np.asarray(_xp.to_numpy(sample_weight) if _xp.is_array(sample_weight) else sample_weight,
+                       dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputTypeError(f"sample_weight must hold real numbers, one per sample: {exc}") from None
+    if w.ndim == 0:
+        w = np.full(m, float(w))
+    if w.shape != (m,):
+        raise ShapeError(f"sample_weight has shape {w.shape} but X has {m} samples: pass one weight per sample")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+        raise InvalidValueError("sample_weight must be finite, >= 0 and not all zero weights, got values from "
+                                f"{np.nanmin(w):g} to {np.nanmax(w):g} (sum {w.sum():g})")
+    total = float(w.sum())
+    return w * (m / total), alpha * m / total
+
+
 def _check_score_lengths(X: Any, y: Any, sample_weight: Any) -> None:
     """``score``'s ``y`` and ``sample_weight`` must hold one entry per row of ``X``."""
     n = _num_rows(X)

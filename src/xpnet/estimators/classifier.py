@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from ..device import xp as _xp
@@ -111,13 +111,21 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         self.class_weight = class_weight
 
     def _output_activation(self) -> str:
-        return "sigmoid" if len(self.classes_) == 2 else "softmax"
+        return "sigmoid" if len(self.classes_) == 2 or self._multilabel() else "softmax"
+
+    def _multilabel(self) -> bool:
+        """Whether the classifier was fitted on a label-indicator ``y`` (n_samples, n_labels): one independent
+        sigmoid output per label, as scikit-learn's MLPClassifier."""
+        return bool(getattr(self, "multilabel_", False))
 
     def _targets(self, y: Any, Xb: Any, *, first: bool, classes: Any = None) -> tuple[Any, Any, int]:
         """``y`` -> float targets on the backend in ``Xb``'s dtype (``(1, m)`` 0/1 for two classes, one-hot
         ``(C, m)`` for more), the class index of each sample (host) and ``m``. ``first`` sets ``classes_``."""
         bk = self._backend_
         m = Xb.shape[0]
+        indicator = self._indicator_targets(y, m, first=first)
+        if indicator is not None:
+            return bk.asarray(indicator, dtype=Xb.dtype), None, m
         try:
             y_host = column_or_1d(np.asarray(_xp.to_numpy(y) if _xp.is_array(y) else y), warn=True)
         except ValueError as exc:
@@ -153,8 +161,33 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
             T = bk.asarray(onehot, dtype=dtype)
         return T, index, m
 
+    def _indicator_targets(self, y: Any, m: int, *, first: bool) -> Any:
+        """A multilabel indicator ``y`` (n_samples, n_labels) of 0/1 as ``(n_labels, m)`` float targets (``first``
+        sets ``classes_ = arange(n_labels)`` and ``multilabel_``), or None for ordinary labels."""
+        y_host = np.asarray(_xp.to_numpy(y) if _xp.is_array(y) else y)
+        if y_host.ndim != 2 or y_host.shape[1] < 2 or type_of_target(y_host) != "multilabel-indicator":
+            if first:
+                self.multilabel_ = False
+            elif self._multilabel():
+                raise ShapeError(f"the classifier was fitted on a label-indicator y of {len(self.classes_)} "
+                                 "labels: pass y as (n_samples, n_labels) of 0/1")
+            return None
+        if y_host.shape[0] != m:
+            raise ShapeError(f"y has {y_host.shape[0]} rows but X has {m} samples")
+        if first:
+            self.classes_ = np.arange(y_host.shape[1])
+            self.multilabel_ = True
+        elif not self._multilabel() or y_host.shape[1] != len(self.classes_):
+            raise ShapeError(f"y is a label indicator of {y_host.shape[1]} labels, but the classifier was fitted on "
+                             f"{'an indicator of ' if self._multilabel() else ''}{len(self.classes_)} "
+                             f"{'labels' if self._multilabel() else 'classes'}")
+        if self.class_weight is not None:
+            raise ConfigError("class_weight applies to single-label classification; a multilabel y takes "
+                              "sample_weight")
+        return np.ascontiguousarray(y_host.T.astype(np.float64))
+
     def _sample_weights(self, index: Any, T: Any) -> Any:
-        if self.class_weight is None:
+        if self.class_weight is None or index is None:
             return None
         from sklearn.utils.class_weight import compute_class_weight
 
@@ -180,7 +213,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         w = per_class[index].reshape(1, -1)
         return self._backend_.asarray(w, dtype=self.network_.dtype)
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> DNNClassifier:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> DNNClassifier:
         """One epoch over ``(X, y)``, continuing from the current state (the first call must pass
         ``classes``, every label that will ever appear). ``early_stopping`` does not apply, and
         ``standardize`` is learned by ``fit`` only."""
@@ -200,7 +233,8 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
                 raise LabelError(f"classes={given.tolist()} differs from the classes of the first partial_fit "
                                  f"call, {self.classes_.tolist()}; pass the same classes (or omit them), or fit "
                                  "a new estimator")
-        return self._fit(X, y, epochs=1, validation_data=None, incremental=True, classes=classes)
+        return self._fit(X, y, epochs=1, validation_data=None, incremental=True, classes=classes,
+                         sample_weight=sample_weight)
 
     @_on_device
     def predict_proba(self, X: Any, *, batch_size: int | None = None) -> Any:
@@ -210,7 +244,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         memory taken, not the result (beyond the last bits of rounding)."""
         P, give_numpy = self._forward(X, batch_size)
         xp = self._backend_.xp
-        if len(self.classes_) == 2:
+        if len(self.classes_) == 2 and not self._multilabel():
             P = xp.concat([1.0 - P, P], axis=1)
         return self._backend_.to_numpy(P) if give_numpy else P
 
@@ -230,6 +264,9 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         P, give_numpy = self._forward(X, batch_size)
         xp = self._backend_.xp
         bk = self._backend_
+        if self._multilabel():  # the label indicator (n_samples, n_labels): each sigmoid above 1/2
+            Y = xp.astype(P > 0.5, xp.int64)
+            return bk.to_numpy(Y) if give_numpy else Y
         index = xp.reshape(P > 0.5, (-1,)) if len(self.classes_) == 2 else xp.argmax(P, axis=1)
         index = xp.astype(index, _xp.index_dtype(xp, bk.device))
         if give_numpy or self.classes_.dtype.kind not in "biuf":
@@ -250,6 +287,11 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
             raise LabelError(f"score: y does not hold labels of the model's kind ({exc}); the model's classes are "
                              f"{self.classes_[:10].tolist()}") from None
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # a label-indicator y trains one sigmoid per label
+        return tags
+
     def _import_extra(self, meta: dict[str, Any]) -> None:
         classes = meta.get("classes")
         if not isinstance(classes, list) or len(classes) < 2:
@@ -261,7 +303,8 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
             # Whole-number classes stay integers: NumPy makes [0, 2**64 - 1] float64, which predicts 1.8e19.
             arr = np.asarray(classes, dtype=np.uint64 if max(classes) > np.iinfo(np.int64).max else np.int64)
         self.classes_ = arr
-        expected = 1 if len(arr) == 2 else len(arr)
+        self.multilabel_ = bool(meta.get("multilabel", False))
+        expected = 1 if len(arr) == 2 and not self.multilabel_ else len(arr)
         if self.network_.layer_dims[-1] != expected:
             raise ModelFileError(f"{len(arr)} classes need {expected} output units, the network has "
                                  f"{self.network_.layer_dims[-1]}")

@@ -28,11 +28,11 @@ def _pack(params: dict[str, np.ndarray], L: int) -> np.ndarray:
                           + [params[f"b{l}"].ravel() for l in range(1, L + 1)]).astype(np.float64)
 
 
-def fit_lbfgs(est: Any, net: Any, XT: Any, T: Any, weights: Any) -> tuple[int, float]:
+def fit_lbfgs(est: Any, net: Any, XT: Any, T: Any, weights: Any, alpha: float) -> tuple[int, float]:
     """Minimize the estimator's objective over ``net``'s parameters from where they are; ``XT`` ``(n_x, m)``,
-    ``T`` ``(n_L, m)`` and ``weights`` ``(1, m)`` or None on the network's backend. Sets the network's
-    parameters to the solution and returns ``(iterations, final loss)``; warns ``ConvergenceWarning`` (through
-    scikit-learn's own check) when ``max_iter`` or ``max_fun`` ran out first."""
+    ``T`` ``(n_L, m)`` and ``weights`` ``(1, m)`` or None on the network's backend, ``alpha`` the L2 strength.
+    Sets the network's parameters to the solution and returns ``(iterations, final loss)``; warns
+    ``ConvergenceWarning`` when ``max_iter`` or ``max_fun`` ran out first (scipy's status)."""
     import scipy.optimize
     from sklearn.exceptions import ConvergenceWarning
 
@@ -40,7 +40,6 @@ def fit_lbfgs(est: Any, net: Any, XT: Any, T: Any, weights: Any) -> tuple[int, f
     dims, L = list(net.layer_dims), net.num_layers
     shapes = [(f"W{l}", (dims[l - 1], dims[l])) for l in range(1, L + 1)] + \
         [(f"b{l}", (dims[l], 1)) for l in range(1, L + 1)]
-    alpha = float(est.alpha)
 
     def unpack(theta: np.ndarray) -> dict[str, Any]:
         out, start = {}, 0

@@ -21,6 +21,9 @@ class _ModelFileMixin:
     def _xpnet_export(self) -> tuple[dict[str, Any], dict[str, Any]]:
         _check_fitted(self, "be saved")
         tensors, meta = self.network_._xpnet_export()
+        if meta.get("network", {}).get("output") == "exp":
+            # The Poisson regressor's e^Z is its own (params loss='poisson' restores it): the file names the layer
+            meta["network"]["output"] = "linear"
         if self.mean_ is not None:
             tensors["mean"], tensors["scale"] = np.asarray(self.mean_), np.asarray(self.scale_)
         if getattr(self, "y_mean_", None) is not None:
@@ -63,6 +66,7 @@ class _ModelFileMixin:
         if hasattr(self, "classes_"):
             meta["classes"] = [_jsonable(c) for c in self.classes_]
             meta["classes_dtype"] = str(np.asarray(self.classes_).dtype.kind)
+            meta["multilabel"] = bool(getattr(self, "multilabel_", False))
         return tensors, meta
 
     @classmethod
@@ -86,6 +90,10 @@ class _ModelFileMixin:
         est.backend = backend
         extra = ("mean", "scale", "y_mean", "y_scale")
         network = DNN._xpnet_import({k: v for k, v in tensors.items() if k not in extra}, meta, backend)
+        if params.get("loss") == "poisson":
+            from .sklearn_rules import exp_output
+
+            network.output = exp_output()
         est.network_ = network
         est._backend_ = network.backend
         n_in = meta.get("n_features_in")
@@ -131,7 +139,7 @@ class _ModelFileMixin:
             est.history_ = history
         est.n_layers_ = network.num_layers + 1
         est.n_outputs_ = network.layer_dims[-1]
-        est.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}[
+        est.out_activation_ = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity", "exp": "exp"}[
             network.output.name]
         est._import_extra(meta)
         return est

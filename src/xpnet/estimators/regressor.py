@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
 
 from ..device import xp as _xp
-from ..errors import InputTypeError, InvalidValueError, ShapeError
+from ..device.backend import Backend
+from ..errors import ConfigError, InputTypeError, InvalidValueError, ShapeError
 from .base import _DNNEstimator
 from .checks import _check_score_lengths, _check_y_values, _on_device, _refuse_partial_standardize
 
@@ -21,8 +23,57 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
     are those of :class:`DNNClassifier` without ``class_weight``/``classes_``; ``score`` is R^2.
     """
 
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] | int = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
+        backend: str | Backend | None = None,
+        dtype: str | None = None,
+        dropout: float | Sequence[float] = 0.0,
+        init: Any = "glorot_uniform",
+        loss: str = "squared_error",
+        standardize: bool = False,
+    ) -> None:
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
+            momentum=momentum, nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change, max_fun=max_fun, backend=backend,
+            dtype=dtype, dropout=dropout, init=init, standardize=standardize,
+        )
+        self.loss = loss
+
     def _output_activation(self) -> str:
-        return "linear"
+        return "linear"  # "exp" for loss="poisson" is set on the network by _new_network
+
+    def _poisson(self) -> bool:
+        if self.loss not in ("squared_error", "poisson"):
+            raise ConfigError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
+        return self.loss == "poisson"
 
     def _targets(self, y: Any, Xb: Any, *, first: bool, classes: Any = None) -> tuple[Any, Any, int]:
         """``y`` -> float targets ``(n_targets, m)`` on the backend in ``Xb``'s dtype (standardized when
@@ -51,9 +102,13 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
             raise InvalidValueError(
                 f"y holds values beyond the range of {_xp.dtype_name(bk.xp, dtype)} (largest {limit:.3g}), which this "
                 f"estimator computes in: {shown} = {y_host[where]:g}; rescale y or use dtype='float64'")
+        poisson = (self._poisson() if first else self.network_.output.name == "exp")
+        if poisson and y_host.size and y_host.min() < 0:
+            raise InvalidValueError(f"loss='poisson' needs targets >= 0 (counts, rates), but y holds {y_host.min():g}; "
+                                    "use loss='squared_error'")
         if first:
             self.y_mean_ = self.y_scale_ = None
-            if self.standardize:
+            if self.standardize and not poisson:  # a Poisson target keeps its scale: e^Z models it as it is
                 # Targets too: a linear output starting near 0 would need thousands of steps to reach y ~ 50.
                 # Learned from all of fit's y (the validation split, a part of it, included).
                 mean, std = y_host.mean(axis=0), y_host.std(axis=0)
@@ -68,12 +123,12 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
     def _sample_weights(self, index: Any, T: Any) -> Any:
         return None
 
-    def partial_fit(self, X: Any, y: Any) -> DNNRegressor:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> DNNRegressor:
         """One epoch over ``(X, y)``, continuing from the current state (``early_stopping`` does not apply,
         and ``standardize`` is learned by ``fit`` only)."""
         if not hasattr(self, "network_"):
             _refuse_partial_standardize(self)
-        return self._fit(X, y, epochs=1, validation_data=None, incremental=True)
+        return self._fit(X, y, epochs=1, validation_data=None, incremental=True, sample_weight=sample_weight)
 
     @_on_device
     def predict(self, X: Any, *, batch_size: int | None = None) -> Any:

@@ -29,9 +29,11 @@ from ..device.random import host_generator
 from ..engine.callbacks import Callback
 from ..engine.optimizers import Schedule
 from ..errors import ConfigError, InvalidValueError, ShapeError
+from ..lecture.activations import Activation
 from ..lecture.losses import LOSSES, Loss
 
-__all__ = ["SklearnEpochRule", "glorot_uniform_parameters", "initial_parameters", "sklearn_loss"]
+__all__ = ["SklearnEpochRule", "exp_output", "glorot_uniform_parameters", "initial_parameters", "r2_scorer",
+           "sklearn_loss"]
 
 
 def glorot_uniform_parameters(layer_dims: list[int], *, logistic: bool, seed: int | None,
@@ -130,6 +132,29 @@ def _squared_error_mean(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
     return (0.5 / ZL.shape[0]) * _weighted_mean(xp, D * D, weights)
 
 
+def _poisson(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
+    # scikit-learn's half Poisson deviance with the log link, p = e^z: y log(y/p) - y + p = e^z - y z + y log y - y
+    # (y log y = 0 at y = 0), averaged over the samples and summed over the outputs.
+    ylogy = Y * xp.log(xp.where(Y > 0, Y, xp.ones_like(Y)))
+    return _weighted_mean(xp, xp.exp(ZL) - Y * ZL + ylogy - Y, weights)
+
+
+class _ExpOutput(Activation):
+    """The Poisson regressor's output ``A = e^Z`` (scikit-learn's ``exp``), fused with :func:`_poisson` so that
+    ``dZL = A - Y``; pickled as the estimators' own."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return (exp_output, ())
+
+
+_EXP = _ExpOutput("exp", lambda xp, Z: xp.exp(Z), lambda xp, Z: xp.exp(Z), lambda xp, dA, Z: dA * xp.exp(Z))
+
+
+def exp_output() -> Activation:
+    """The output activation of ``DNNRegressor(loss="poisson")``: ``A = e^Z``."""
+    return _EXP
+
+
 class _SklearnLoss(Loss):
     """A built-in loss whose ``fused_cost`` is scikit-learn's reported loss (the gradient is unchanged)."""
 
@@ -144,13 +169,32 @@ def _make(base: str, cost: Any) -> _SklearnLoss:
 
 _SKLEARN_LOSSES = {"sigmoid": _make("binary_cross_entropy", _log_loss_sigmoid),
                    "softmax": _make("categorical_cross_entropy", _log_loss_softmax),
-                   "linear": _make("mse", _squared_error_mean)}
+                   "linear": _make("mse", _squared_error_mean),
+                   "exp": _SklearnLoss("poisson", "exp", LOSSES["mse"].cost, LOSSES["mse"].gradient, _poisson)}
 
 
 def sklearn_loss(output: str) -> Loss:
     """The training loss of an estimator whose output activation is ``output`` (``sigmoid``, ``softmax`` or
-    ``linear``): the built-in one with scikit-learn's reported cost (see the module docstring)."""
+    ``linear``): the built-in one with scikit-learn's reported cost (see the module docstring); for ``exp`` (the
+    Poisson regressor) scikit-learn's half Poisson deviance (the lecture-form ``cost``/``gradient`` are not
+    defined for it: training uses the fused cost only)."""
     return _SKLEARN_LOSSES[output]
+
+
+def r2_scorer(net: Any, validation: tuple[Any, Any]) -> Any:
+    """A callable giving R^2 (scikit-learn's ``r2_score``, uniform over the outputs) of ``net``'s outputs on
+    ``validation = (X_v (n_x, m), Y_v (n_L, m))``: the early-stopping score of an output whose ``val_metric`` is
+    not R^2 (the Poisson regressor's ``exp``)."""
+    from sklearn.metrics import r2_score
+
+    from ..lecture.network import forward_output
+
+    def score() -> float:
+        bk = net.backend
+        _, AL = forward_output(bk.xp, net.parameters, validation[0], net.hidden, net.output)
+        return float(r2_score(bk.to_numpy(validation[1]).T, bk.to_numpy(AL).T))
+
+    return score
 
 
 class SklearnEpochRule(Callback):
@@ -180,6 +224,7 @@ class SklearnEpochRule(Callback):
         self.no_improvement = 0
         self.validation_scores: list[float] = []
         self.best_parameters: dict[str, Any] | None = None
+        self.score_validation: Any = None  # a callable for the validation score where val_metric is not R^2
         self.epochs = 0  # of the current fit call (scikit-learn's n_iter_)
         self.t = 0  # training samples seen over the estimator's life (scikit-learn's t_)
         self.stopped = False
@@ -202,7 +247,7 @@ class SklearnEpochRule(Callback):
             print(f"Iteration {self.epochs}, loss = {loss:.8f}", flush=True)
         tol = float(est.tol)
         if self.early_stopping:
-            score = logs.get("val_metric")
+            score = logs.get("val_metric") if self.score_validation is None else self.score_validation()
             score = math.nan if score is None else float(score)
             self.validation_scores.append(score)
             if est.verbose:

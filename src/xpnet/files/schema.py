@@ -265,7 +265,7 @@ def _relations(meta: dict[str, Any]) -> str | None:
         kinds = {str if isinstance(c, str) else bool if isinstance(c, bool) else float for c in classes}
         if len(kinds) > 1:
             return f"classes {_shown(classes)} mix types (strings, numbers, booleans)"
-        expected = 1 if len(classes) == 2 else len(classes)
+        expected = 1 if len(classes) == 2 and not meta.get("multilabel") else len(classes)
         if dims[-1] != expected:
             return f"{len(classes)} classes need {expected} output units, the network has {dims[-1]}"
         if meta.get("classes_dtype") in ("i", "u", "b") and not all(
