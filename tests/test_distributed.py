@@ -258,3 +258,21 @@ def test_torch_networks_through_mpi_and_torch_distributed() -> None:
     one = train(None)
     assert _relative(train(COMM), one) <= 1e-12
     assert _relative(train(TorchCommunicator()), one) <= 1e-12
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_stopping_and_divergence_are_decided_alike_on_every_rank() -> None:
+    from xpnet.errors import DivergenceError
+
+    X, Y = _data()
+    runs = []
+    for comm in (None, COMM):
+        net = xpnet.DNN([5, 8, 3], output="softmax", seed=4, dtype="float64")
+        net.train(X, Y, epochs=60, batch_size=16, learning_rate=0.05, validation_data=_data(m=30, seed=1),
+                  early_stopping=2, communicator=comm)
+        runs.append(len(net.history))
+    assert runs[1] == runs[0] < 60 and _same_on_every_rank(runs[1])  # stopped early, at the one process's epoch
+    net = xpnet.DNN([5, 8, 3], output="softmax", seed=4, dtype="float64")
+    with pytest.raises(DivergenceError) as caught:
+        net.train(X * 1e200, Y, epochs=3, batch_size=16, optimizer="gd", learning_rate=1e300, communicator=COMM)
+    assert _same_on_every_rank(caught.value.epoch)
