@@ -129,3 +129,20 @@ def test_a_forged_generator_state_is_refused_before_the_run_is_touched(tmp_path,
     with pytest.raises(xpnet.ModelFileError, match="the checkpoint is malformed"):
         xpnet.DNN([2, 4, 1], seed=1, backend="numpy").train(Xm.T, ym, epochs=3, checkpoint=path, resume=True,
                                                             batch_size=20)
+
+
+def test_a_name_too_long_for_the_filesystem_is_a_model_file_error(tmp_path):
+    # OSError [Errno 36] from os.path.realpath's stat before.
+    with pytest.raises(xpnet.ModelFileError, match="File name too long"):
+        xpnet.save(xpnet.DNN([2, 1], backend="numpy"), tmp_path / ("x" * 300 + ".safetensors"))
+
+
+def test_a_symbolic_link_loop_is_not_replaced(tmp_path):
+    # save wrote a regular file over a link pointing at itself (check_destination refused it; save did not).
+    import os
+
+    loop = tmp_path / "loop"
+    os.symlink(loop, loop)
+    with pytest.raises(xpnet.ModelFileError, match="symbolic link loop"):
+        xpnet.save(xpnet.DNN([2, 1], backend="numpy"), loop)
+    assert loop.is_symlink() and os.readlink(loop) == str(loop)

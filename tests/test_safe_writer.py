@@ -53,6 +53,11 @@ def test_train_never_writes_its_model_over_its_dataset(tmp_path, capsys):
     os.link(data, hard)
     for other in (link, hard):  # another name of the same file
         _refused(["train", "--dataset", data, "--epochs", "2", "-q", "--out", other], capsys, says="same file")
+    # --plot names its format by its extension (checked first), so its other names of the dataset end in .png.
+    png_link, png_hard = tmp_path / "link.png", tmp_path / "hard.png"
+    png_link.symlink_to(data)
+    os.link(data, png_hard)
+    for other in (png_link, png_hard):
         _refused(["train", "--dataset", data, "--epochs", "2", "-q", "--plot", other], capsys, says="same file")
     assert data.read_bytes() == before
 

@@ -45,8 +45,9 @@ def _not_regular(real: Path) -> str | None:
     """What ``real`` is when it exists and is not a regular file (``"a FIFO (named pipe)"``), else None."""
     try:
         mode = os.stat(real).st_mode
-    except OSError:
-        return None
+    except OSError as exc:
+        # A link that points at itself (or round a cycle) is not a file to replace: writing would destroy the link.
+        return "a symbolic link loop" if exc.errno == errno.ELOOP else None
     if stat.S_ISREG(mode):
         return None
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")

@@ -89,14 +89,17 @@ def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta
                                    f"{_MAX_FILE_BYTES} bytes")
 
     # Write through a symlink to its file, so the temporary file is on the same filesystem as what it replaces.
-    real = Path(os.path.realpath(target))
-    parent = real.parent
-    if not parent.exists():
-        raise _write_error(target, f"directory '{parent}' does not exist; create it first")
-    if not parent.is_dir():
-        raise _write_error(target, f"'{parent}' is not a directory")
-    if real.is_dir():
-        raise _write_error(target, "it is a directory; give a file name such as 'model.safetensors'")
+    try:
+        real = Path(os.path.realpath(target))
+        parent = real.parent
+        if not parent.exists():
+            raise _write_error(target, f"directory '{parent}' does not exist; create it first")
+        if not parent.is_dir():
+            raise _write_error(target, f"'{parent}' is not a directory")
+        if real.is_dir():
+            raise _write_error(target, "it is a directory; give a file name such as 'model.safetensors'")
+    except OSError as exc:  # a name too long for the filesystem, a symbolic link loop, no permission
+        raise _write_error(target, f"cannot use this path ({exc.strerror or exc})") from exc
     _atomic_write(real, data, target)
     return target
 
