@@ -144,8 +144,6 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     if args.resume and not args.checkpoint:
         raise CommandError("--resume needs --checkpoint PATH, the checkpoint file to resume from")
     _check_distinct(out=args.out, plot=args.plot, checkpoint=args.checkpoint, history=args.history)
-    _extension(args.plot, _PLOT_FORMATS, "plot")
-    _extension(args.history, _HISTORY_FORMATS, "history")
     # The dataset is the command's input: no output may be written over it (a checkpoint is read by --resume
     # and rewritten by design).
     inputs = (args.dataset,)
@@ -153,6 +151,9 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     _check_output_dir(args.plot, "plot", inputs)
     _check_output_dir(args.checkpoint, "checkpoint", inputs)
     _check_output_dir(args.history, "history", inputs)
+    # After the destination checks: an output over the command's input is the graver mistake to report.
+    _extension(args.plot, _PLOT_FORMATS, "plot")
+    _extension(args.history, _HISTORY_FORMATS, "history")
     if args.plot:
         _require_matplotlib()
     decay_steps = args.decay_steps or _resumed_decay_steps(args) or default_decay_steps(args.schedule, args.epochs)
