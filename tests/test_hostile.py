@@ -146,3 +146,19 @@ def test_a_symbolic_link_loop_is_not_replaced(tmp_path):
     with pytest.raises(xpnet.ModelFileError, match="symbolic link loop"):
         xpnet.save(xpnet.DNN([2, 1], backend="numpy"), loop)
     assert loop.is_symlink() and os.readlink(loop) == str(loop)
+
+
+def test_a_panic_of_the_format_library_while_saving_is_a_model_file_error(tmp_path, monkeypatch):
+    import safetensors.numpy
+
+    class PanicException(BaseException):  # pyo3_runtime.PanicException derives from BaseException
+        pass
+
+    def panic(*args, **kwargs):
+        raise PanicException("called `Result::unwrap()` on an `Err` value")
+
+    monkeypatch.setattr(safetensors.numpy, "save", panic)
+    target = tmp_path / "m.safetensors"
+    with pytest.raises(xpnet.ModelFileError, match=r"safetensors could not serialize .*PanicException"):
+        xpnet.save(xpnet.DNN([2, 1], backend="numpy"), target)
+    assert not target.exists()

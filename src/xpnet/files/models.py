@@ -81,7 +81,9 @@ def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta
         import safetensors.numpy
 
         data = safetensors.numpy.save(arrays, metadata=header_meta)
-    except Exception as exc:
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:  # also pyo3's PanicException (a BaseException) from the library's Rust code
         raise _write_error(target, f"safetensors could not serialize the tensors ({type(exc).__name__}: {exc})") \
             from exc
     if len(data) > _MAX_FILE_BYTES:
