@@ -279,3 +279,35 @@ def test_scikit_learns_training_checks_at_30_epochs(est):
             check_classifiers_train(type(est).__name__, est)
         else:
             check_regressors_train(type(est).__name__, est)
+
+
+def test_sparse_X_trains_as_dense_one_batch_at_a_time(monkeypatch):
+    """CSR/CSC X gives the dense fit's loss_curve_ and predictions exactly (adam with an early-stopping split,
+    lbfgs), densifying at most one mini-batch (or one prediction chunk) of rows at a time."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8))
+    X[X < 0.5] = 0.0
+    y = (X[:, 0] + X[:, 1] > 0.6).astype(int)
+    shapes = []
+    real = sp.csr_matrix.toarray
+
+    def spy(self, *args, **kwargs):
+        shapes.append(self.shape)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(sp.csr_matrix, "toarray", spy)
+    for params in (dict(early_stopping=True), dict(solver="lbfgs")):
+        dense = DNNClassifier((6,), max_iter=10, batch_size=50, random_state=0, backend="numpy", **params).fit(X, y)
+        for fmt in (sp.csr_matrix, sp.csc_matrix):
+            shapes.clear()
+            est = DNNClassifier((6,), max_iter=10, batch_size=50, random_state=0, backend="numpy", **params)
+            est.fit(fmt(X), y)
+            # adam: batches of 50 (the validation tenth, 30 rows, once); lbfgs: chunks of up to 4096 rows
+            assert shapes and max(s[0] for s in shapes) == (50 if "early_stopping" in params else 300)
+            np.testing.assert_array_equal(getattr(est, "loss_curve_", [est.loss_]),
+                                          getattr(dense, "loss_curve_", [dense.loss_]))
+            np.testing.assert_array_equal(est.predict_proba(fmt(X)), dense.predict_proba(X))
+    with pytest.raises(xpnet.ConfigError, match="sparse"):
+        DNNClassifier(standardize=True, backend="numpy").fit(sp.csr_matrix(X), y)

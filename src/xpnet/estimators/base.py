@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
 
@@ -51,6 +52,7 @@ from .sklearn_rules import (
     r2_scorer,
     sklearn_loss,
 )
+from .sparse import CHUNK_ROWS, SparseBatches, SparseRows
 
 _SOLVERS = ("adam", "sgd", "lbfgs", "momentum", "rmsprop", "gd", "lecture_adam")
 _ACTIVATION_NAMES = {"logistic": "sigmoid", "identity": "linear"}
@@ -192,6 +194,11 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
         backend, self.backend_choice_ = resolve_for_data(self.backend, X, sizes, self.batch_size)
         return backend
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR/CSC X, densified one mini-batch at a time
+        return tags
+
     # ------------------------------------------------------------------------------------- inputs
     def _validate_X(self, X: Any, *, reset: bool, y: Any = None) -> tuple[Any, bool, Any]:
         """Return ``(X_backend (m, n), give_back_numpy, y)``: ``X`` checked and moved to the backend, in the
@@ -243,14 +250,19 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
                 kwargs = dict(multi_output=True,  # the classifier takes a label-indicator y too
                               y_numeric=self._output_kind == "regression")
                 Xh, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
-                                      ensure_all_finite=False, **kwargs)
+                                      ensure_all_finite=False, accept_sparse=("csr", "csc"), **kwargs)
             else:
-                Xh = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32), ensure_all_finite=False)
+                Xh = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32), ensure_all_finite=False,
+                                   accept_sparse=("csr", "csc"))
         except (TypeError, ValueError) as exc:
             if isinstance(exc, XpnetError):
                 raise
             raise _input_error(exc) from exc
         dtype = self._dtype_for(bk, Xh.dtype, fresh=reset)
+        if sp.issparse(Xh):  # kept sparse on the host: densified a mini-batch at a time (xpnet.estimators.sparse)
+            csr = Xh.tocsr().astype(_xp.dtype_name(bk.xp, dtype))
+            _xp.check_finite(np, csr.data, "X")
+            return SparseRows(csr, bk, dtype), True, y
         _xp.check_finite(_xp.namespace_of(Xh), Xh, "X")
         with np.errstate(over="ignore"):  # an overflow becomes infinity, refused just below
             cast = Xh.astype(_xp.dtype_name(bk.xp, dtype), copy=False)
@@ -377,7 +389,12 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
         # scikit-learn's solvers report scikit-learn's loss; the lecture's keep the lecture's (and its fast step)
         net.loss = sklearn_loss(net.output.name) if self._solver() in ("adam", "sgd", "lbfgs") \
             or net.output.name == "exp" else training_loss(net.output)
-        XT = Xb.T  # the lecture's layout, as a view
+        sparse = isinstance(Xb, SparseRows)
+        if sparse and self.standardize:
+            raise ConfigError("standardize=True would center sparse X, making it dense: scale it beforehand "
+                              "(StandardScaler(with_mean=False) or MaxAbsScaler in a Pipeline) and set "
+                              "standardize=False")
+        XT = Xb if sparse else Xb.T  # the lecture's layout, as a view
         weights = self._sample_weights(labels_host, T)
         # sample_weight scaled to mean 1 (its sum, S, is m), the L2 strength by m/S: scikit-learn's objective
         sw, alpha = _normalized_weights(sample_weight, m, float(self.alpha))
@@ -389,14 +406,18 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
             Xv, yv = validation_data
             Xvb, _, _ = self._validate_X(Xv, reset=False)
             Tv, _, _ = self._targets(yv, Xvb, first=False)
-            validation = (Xvb.T, Tv)
+            validation = ((Xvb.dense() if isinstance(Xvb, SparseRows) else Xvb).T, Tv)
         elif self.early_stopping and not incremental:
             split_labels = labels_host if self._output_kind == "classification" else None
             train_idx, val_idx = split_indices(m, self.validation_fraction, net.seed, split_labels)
             ti, vi = bk.asarray(train_idx), bk.asarray(val_idx)
             # Rows of the sample-major data, so each part stays row-major (the engine's batches gather rows).
-            validation = (xp.take(Xb, vi, axis=0).T, xp.take(T, vi, axis=1))
-            XT, T = xp.take(Xb, ti, axis=0).T, xp.take(T, ti, axis=1)
+            if sparse:  # the validation part densified (a fraction of X), the training part kept sparse
+                validation = (Xb.rows(val_idx).dense().T, xp.take(T, vi, axis=1))
+                XT, T = Xb.rows(train_idx), xp.take(T, ti, axis=1)
+            else:
+                validation = (xp.take(Xb, vi, axis=0).T, xp.take(T, vi, axis=1))
+                XT, T = xp.take(Xb, ti, axis=0).T, xp.take(T, ti, axis=1)
             if weights is not None:
                 weights = xp.take(weights, ti, axis=1)
         if self.standardize and not continuing:
@@ -447,13 +468,15 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
                     trainer.optimizer.reset()  # scikit-learn's fit builds its optimizer anew, warm start or not
         self.trainer_ = trainer
         trainer.l2 = check_nonnegative("alpha", alpha)
-        rule = self._epoch_rule(validation is not None and self.early_stopping and not incremental, XT.shape[1])
+        rule = self._epoch_rule(validation is not None and self.early_stopping and not incremental,
+                                T.shape[1])  # training samples per epoch
         rule.score_validation = r2_scorer(net, validation) if rule.early_stopping and net.output.name == "exp" else None
         if new_trainer:
             rule.start_fit(trainer, float(self.learning_rate_init))
         epochs_before = rule.epochs
         try:
-            trainer.fit(XT, T, epochs=epochs, validation_data=validation, sample_weight=weights,
+            data = (SparseBatches(XT, T, weights), None, None) if sparse else (XT, T, weights)
+            trainer.fit(data[0], data[1], epochs=epochs, validation_data=validation, sample_weight=data[2],
                         callbacks=[rule, *callbacks], **(checkpoint or {}))
         except DivergenceError:
             if incremental:
@@ -536,5 +559,10 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
                 def prepare(chunk: Any) -> Any:
                     return (chunk - mean) / scale
 
-            AL = self.network_._forward(Xb.T, batch_size, prepare)
+            if isinstance(Xb, SparseRows):  # a chunk of rows densified at a time
+                parts = [self.network_._forward(xp.permute_dims(Xc, (1, 0)), batch_size, prepare)
+                         for _, Xc in Xb.chunks(batch_size or CHUNK_ROWS)]
+                AL = parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
+            else:
+                AL = self.network_._forward(Xb.T, batch_size, prepare)
             return xp.permute_dims(AL, (1, 0)), give_numpy

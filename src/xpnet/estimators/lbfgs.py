@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DivergenceError
-from ..lecture.network import fused_gradients
+from ..lecture.network import fused_gradients, l2_penalty
+from .sparse import SparseRows
 
 __all__ = ["fit_lbfgs"]
 
@@ -52,8 +53,26 @@ def fit_lbfgs(est: Any, net: Any, XT: Any, T: Any, weights: Any, alpha: float) -
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         params = unpack(theta)
-        grads, cost, _ = fused_gradients(xp, params, XT, T, net.hidden, net.output, net.loss, lambd=alpha,
-                                         sample_weight=weights, l2_gradients=True)
+        if not isinstance(XT, SparseRows):
+            grads, cost, _ = fused_gradients(xp, params, XT, T, net.hidden, net.output, net.loss, lambd=alpha,
+                                             sample_weight=weights, l2_gradients=True)
+        else:
+            # Sparse X, a chunk of rows densified at a time: each chunk's mean cost and gradients weighted by its
+            # share of the rows, the L2 term added once.
+            m = XT.shape[0]
+            grads, cost = None, 0.0
+            for start, rows in XT.chunks():
+                c = rows.shape[0]
+                w = None if weights is None else weights[:, start:start + c]
+                g, cc, _ = fused_gradients(xp, params, xp.permute_dims(rows, (1, 0)), T[:, start:start + c],
+                                           net.hidden, net.output, net.loss, sample_weight=w)
+                share = c / m
+                cost = cost + share * cc
+                grads = {k: share * v for k, v in g.items()} if grads is None else \
+                    {k: grads[k] + share * v for k, v in g.items()}
+            if alpha:
+                cost = cost + (0.5 * alpha / m) * l2_penalty(xp, params)
+                grads = {k: v + (alpha / m) * params[k[1:]] if k.startswith("dW") else v for k, v in grads.items()}
         host = {k: bk.to_numpy(v) for k, v in grads.items()}
         return float(bk.to_numpy(cost)), _pack({k[1:]: v for k, v in host.items()}, L)
 
