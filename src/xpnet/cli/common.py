@@ -110,7 +110,7 @@ def _add_threads_option(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--threads", type=_number(1, kind=int), default=None, metavar="N",
                         help=f"BLAS/OpenMP threads (threadpoolctl; default {DEFAULT_THREADS}, the fastest measured for "
-                             "the networks xpnet trains on a CPU; 'all' CPUs: give their number)")
+                             "the networks 'xpnet train' fits; give the number of idle cores for large layers)")
 
 
 @contextlib.contextmanager
