@@ -102,3 +102,9 @@ def test_pictures_go_through_the_safe_writer(tmp_path):
     with pytest.raises(xpnet.ConfigError, match="cannot write the picture"):
         plot.save_figure(ax.figure, fifo)
     assert fifo.is_fifo()  # never replaced
+
+
+@pytest.mark.parametrize("costs", [["a", 1.0], [np.ones(2)], [[0.5]]])
+def test_costs_that_are_not_numbers_are_an_input_type_error(costs):
+    with pytest.raises(xpnet.InputTypeError, match=r"costs\[0\] is .*not a number"):
+        plot.plot_costs(costs)

@@ -41,13 +41,17 @@ def _numbers(values: Any, what: str) -> list[float]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise InputTypeError(f"{what} must be a list of numbers (the course's costs), got {type(values).__name__}")
     out = []
-    for v in values:
-        if v is None:
-            out.append(float("nan"))
-        elif _xp.is_array(v):
-            out.append(float(_xp.to_numpy(v).reshape(())))
-        else:
-            out.append(float(v))
+    for i, v in enumerate(values):
+        try:
+            if v is None:
+                out.append(float("nan"))
+            elif _xp.is_array(v):
+                out.append(float(_xp.to_numpy(v).reshape(())))
+            else:
+                out.append(float(v))
+        except (TypeError, ValueError):  # a string, a list, an array of more than one value
+            raise InputTypeError(f"{what}[{i}] is {v!r}, not a number: {what} must be a list of numbers (the "
+                                 "course's costs)") from None
     return out
 
 

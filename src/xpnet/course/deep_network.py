@@ -232,6 +232,9 @@ def two_layer_model(X: Any, Y: Any, layers_dims: Sequence[int], learning_rate: f
     ``X``'s backend when it is not NumPy, else the session's backend, else NumPy); ``X`` and ``Y`` are moved
     there once. ``Y`` may hold any finite real numbers (the course's own test uses ``randn``).
     """
+    if isinstance(layers_dims, (str, bytes)) or not isinstance(layers_dims, Sequence) or len(layers_dims) != 3:
+        raise ConfigError(f"layers_dims must be (n_x, n_h, n_y), the two-layer network's sizes, got {layers_dims!r}: "
+                          "use L_layer_model for other depths")
     n_x, n_h, n_y = layers_dims
     num_iterations = C.check_iterations(num_iterations)
     bk, X, Y = _training_data(X, Y, backend)

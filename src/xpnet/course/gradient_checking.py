@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..device import xp as _xp
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from . import _common as C
 
 __all__ = [
@@ -155,6 +155,10 @@ def gradient_check_n(parameters: Mapping[str, Any], gradients: Mapping[str, Any]
     passes for ``n`` parameters: for small networks, in float64."""
     theta, _ = dictionary_to_vector(parameters)
     grad = gradients_to_vector(gradients)
+    if tuple(grad.shape) != tuple(theta.shape):
+        raise ShapeError(f"gradients hold {int(grad.shape[0])} values but parameters {int(theta.shape[0])}: pass "
+                         "the gradients of these parameters (dW1, db1, ... for every layer, each shaped like its "
+                         "W1, b1, ...)")
     xp = _xp.namespace_of(theta)
     L = C.weights(parameters)
     dims = [int(parameters["W1"].shape[1])] + [int(parameters[f"W{l}"].shape[0]) for l in range(1, L + 1)]

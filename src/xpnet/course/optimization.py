@@ -59,6 +59,8 @@ def random_mini_batches(X: Any, Y: Any, mini_batch_size: int = 64, seed: int = 0
         raise ConfigError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
     xp = _xp.namespace_of_named(X=X, Y=Y)
     _xp.check_same_device({"X": X, "Y": Y})
+    if X.ndim != 2:
+        raise ShapeError(f"X has shape {tuple(X.shape)}; the course's X is (n_x, m), one column per example")
     m = int(X.shape[1])
     if Y.ndim != 2 or int(Y.shape[1]) != m:
         raise ShapeError(f"Y has shape {tuple(Y.shape)} but X has {m} columns: Y must be (1, {m})")
@@ -82,10 +84,14 @@ def initialize_velocity(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return _zeros_like_parameters(parameters)
 
 
-def _check_state(name: str, state: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
+def _check_state(name: str, state: Mapping[str, Any], parameters: Mapping[str, Any],
+                 fix: str = "create it with initialize_velocity/initialize_adam") -> None:
+    """Every ``W{l}``, ``b{l}`` of ``parameters`` has a ``dW{l}``, ``db{l}`` of its shape in ``state`` (a moving
+    average or the gradients), else a :class:`~xpnet.errors.ConfigError` / :class:`~xpnet.errors.ShapeError`
+    naming the key (not a bare ``KeyError`` from the update's loop)."""
     for key, value in parameters.items():
         if key[:1] in "Wb" and key[1:].isdigit() and f"d{key}" not in state:
-            raise ConfigError(f"{name} is missing 'd{key}': create it with initialize_velocity/initialize_adam")
+            raise ConfigError(f"{name} is missing 'd{key}': {fix}")
         if key[:1] in "Wb" and key[1:].isdigit() and tuple(state[f"d{key}"].shape) != tuple(value.shape):
             raise ShapeError(f"{name}['d{key}'] has shape {tuple(state[f'd{key}'].shape)} but {key} has "
                              f"{tuple(value.shape)}")
@@ -96,6 +102,7 @@ def update_parameters_with_momentum(parameters: Mapping[str, Any], grads: Mappin
     """``v = beta v + (1 - beta) dW``, ``W = W - learning_rate v`` for every ``W[l]``, ``b[l]``; returns
     ``(parameters, v)`` as new dicts."""
     _check_state("v", v, parameters)
+    _check_state("grads", grads, parameters, "pass the dict of the backward pass (dW1, db1, ..., dWL, dbL)")
     L = C.weights(parameters)
     new_v = dict(v)
     for l in range(1, L + 1):
@@ -124,6 +131,7 @@ def update_parameters_with_adam(parameters: Mapping[str, Any], grads: Mapping[st
         raise ConfigError(f"t must be the number of Adam steps taken, counting from 1, got {t!r}")
     _check_state("v", v, parameters)
     _check_state("s", s, parameters)
+    _check_state("grads", grads, parameters, "pass the dict of the backward pass (dW1, db1, ..., dWL, dbL)")
     L = C.weights(parameters)
     xp = _xp.namespace_of(parameters["W1"])
     new_v, new_s, v_corrected, s_corrected, steps = dict(v), dict(s), {}, {}, {}
