@@ -173,6 +173,15 @@ def test_info_text_and_json(model_file, capsys):
     assert info["xpnet_version"] == xpnet.__version__ and info["scores"]["final_val_loss"] > 0
 
 
+def test_a_full_batch_model_loads(tmp_path, capsys):
+    # --batch-size full is a setting the estimators take: its model file must load (and describe itself).
+    path = tmp_path / "full.safetensors"
+    assert main(["train", "--dataset", "moons", "--layers", "8", "--batch-size", "full", "--epochs", "2", "-q",
+                 "--out", str(path)]) == 0
+    assert main(["info", str(path)]) == 0
+    assert "batch_size full" in capsys.readouterr().out
+
+
 def test_info_reports_a_damaged_file(model_file, tmp_path, capsys):
     data = bytearray(model_file.read_bytes())
     data[-5] ^= 0x40  # a weight's bit: the tensors' checksum no longer matches

@@ -56,7 +56,7 @@ _PARAMS = {
                                                                                "maximum": _INT32}},
         "activation": _NAME, "solver": _NAME, "init": _NAME,
         "alpha": {"type": "number", "minimum": 0}, "tol": {"type": "number", "minimum": 0},
-        "batch_size": {"anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}]},
+        "batch_size": {"anyOf": [{"const": "auto"}, {"const": "full"}, {"type": "integer", "minimum": 1}]},
         "learning_rate_init": {"type": "number", "exclusiveMinimum": 0},
         "learning_rate": {"anyOf": [_NAME, {"type": "object", "required": ["schedule"],
                                             "properties": {"schedule": {"type": "object"}}}]},
