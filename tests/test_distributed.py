@@ -26,7 +26,7 @@ else:
 
 import xpnet
 from xpnet.distributed import MPICommunicator, shard_bounds, world
-from xpnet.engine import ModelCheckpoint, Trainer
+from xpnet.engine import ArrayBatches, ModelCheckpoint, Trainer
 from xpnet.engine.parallel import AllreduceHook
 from xpnet.errors import ConfigError
 
@@ -125,11 +125,31 @@ def _resume_and_files(directory: str) -> None:
     assert sorted(os.listdir(directory)) == ["model-rank0.xpnet", "run.ckpt"]
 
 
-@pytest.mark.skipif(N == 1, reason="one rank has every example of every batch")
-def test_a_batch_smaller_than_the_ranks_is_refused_on_every_rank() -> None:
-    # 100 examples in batches of 33 leave a last batch of 1: not enough for 2 or 3 ranks.
-    with pytest.raises(ConfigError, match="at least"):
-        _train("float64", COMM, epochs=1, batch_size=33)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_last_batch_smaller_than_the_ranks_leaves_empty_shards_that_still_update(streamed: bool) -> None:
+    # 100 examples in batches of 33 leave a last batch of 1: ranks 1 and 2 have nothing of it, join the sum with
+    # zeros and make the same update (in-place step on rank 0, the generic update on the empty ranks).
+    from xpnet.engine.streaming import FileBatches
+
+    X, Y = _data()
+    directory = COMM.bcast(tempfile.mkdtemp(prefix="xpnet-mpi-") if COMM.rank == 0 else None)
+    try:
+        if COMM.rank == 0:
+            np.save(os.path.join(directory, "X.npy"), np.ascontiguousarray(X.T))
+        COMM.barrier()
+        nets = []
+        for comm in (None, COMM):
+            net = xpnet.DNN([5, 8, 6, 3], hidden="tanh", output="softmax", seed=3, dtype="float64")
+            data = FileBatches(net.backend, os.path.join(directory, "X.npy"), Y.T, dtype="float64", chunk_rows=30) \
+                if streamed else ArrayBatches(net.backend, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T))
+            Trainer(net, optimizer="adam", learning_rate=0.01, batch_size=33, l2=0.05, dropout=0.2,
+                    communicator=comm).fit(data, epochs=20, validation_data=_data(m=2, seed=1))
+            nets.append(net)
+        assert _relative(nets[1].get_parameters(), nets[0].get_parameters()) <= 1e-12
+    finally:
+        COMM.barrier()
+        if COMM.rank == 0:
+            shutil.rmtree(directory)
 
 
 def test_the_hook_sums_weighted_by_shard_size() -> None:

@@ -225,7 +225,7 @@ class CheckedSource(BatchSource):
         raise AttributeError(name)
 
     def batches(self, order: Any, batch_size: int) -> Any:
-        return self._checked(self.source.batches(order, batch_size), self.m)
+        return self._checked(self.source.batches(order, batch_size), self.m, 1)
 
     def blocks(self, order: Any, spans: Any, capacity: int) -> Any:
         """The source's ``blocks`` (a data-parallel rank's shards), checked as :meth:`batches` checks."""
@@ -233,9 +233,10 @@ class CheckedSource(BatchSource):
             raise ConfigError(f"{type(self.source).__name__} cannot be sharded across ranks: data-parallel "
                               "training needs a source with blocks(order, spans, capacity), as ArrayBatches and "
                               "FileBatches have")
-        return self._checked(self.source.blocks(order, spans, capacity), sum(b - a for a, b in spans))
+        # A rank's shard of a batch smaller than the number of ranks is empty.
+        return self._checked(self.source.blocks(order, spans, capacity), sum(b - a for a, b in spans), 0)
 
-    def _checked(self, batches: Any, m: int) -> Any:
+    def _checked(self, batches: Any, m: int, least: int) -> Any:
         net = self.network
         n_x, n_out, bk = net.layer_dims[0], net.layer_dims[-1], net.backend
         seen = 0
@@ -246,7 +247,7 @@ class CheckedSource(BatchSource):
             for name, A in (("X_b", Xb), ("Y_b", Yb), ("w_b", wb)):
                 if A is None and name == "w_b":
                     continue
-                if tuple(getattr(A, "shape", ())) != want[name] or not b:
+                if tuple(getattr(A, "shape", ())) != want[name] or b is None or b < least:
                     shown = tuple(A.shape) if hasattr(A, "shape") else type(A).__name__
                     raise ShapeError(f"{type(self.source).__name__} yielded {name} of shape "
                                      f"{shown}; the network needs X_b ({n_x}, b), "

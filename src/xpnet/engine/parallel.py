@@ -122,7 +122,7 @@ class AllreduceHook(GradientHook):
             self._one_step = True
         B = self.global_batch
         weight = batch_size / B
-        keys = list(grads)
+        keys = sorted(grads)  # one layout on every rank, whatever order a step built its dict in
         sizes = [math.prod(grads[k].shape) for k in keys]  # torch tensors have size(), not size
         total = sum(sizes)
         dtype = grads[keys[0]].dtype
@@ -161,9 +161,8 @@ class ShardedBatches(BatchSource):
     :class:`~xpnet.engine.batches.ArrayBatches` and :class:`~xpnet.engine.streaming.FileBatches` do).
 
     ``m`` is the global number of examples: the trainer averages the epoch's summed loss over it after the sums
-    are reduced across ranks. Every global batch must give every rank at least one example, so a last partial
-    batch of fewer than ``size`` examples is refused before training (a rank with nothing to compute would
-    still have to join the collective; choose a batch size that leaves no such remainder, or drop examples).
+    are reduced across ranks. A global batch of fewer examples than ranks (a last partial batch) leaves some
+    ranks an empty shard: they still join the sum, with zeros, and make the same update (:func:`empty_step`).
     """
 
     def __init__(self, source: Any, communicator: Communicator, hook: AllreduceHook) -> None:
@@ -175,11 +174,6 @@ class ShardedBatches(BatchSource):
 
     def batches(self, order: Any, batch_size: int) -> Iterator[tuple[Any, Any, Any]]:
         rank, size, m = self.communicator.rank, self.communicator.size, self.m
-        if batch_size < size or 0 < m % batch_size < size:
-            raise ConfigError(f"data-parallel training over {size} ranks needs at least {size} examples in every "
-                              f"mini-batch, but {m} examples in batches of {batch_size} leave "
-                              f"{min(batch_size, m % batch_size or batch_size)}: choose a batch size of at "
-                              f"least {size} that leaves no remainder below {size}")
         spans, sizes = [], []
         for start in range(0, m, batch_size):
             b = min(batch_size, m - start)
@@ -215,6 +209,21 @@ def shard_masks(masks: Iterator[dict[int, Any]], communicator: Communicator) -> 
     rank, size = communicator.rank, communicator.size
     for batch in masks:
         yield {l: M[:, slice(*shard_bounds(M.shape[1], rank, size))] for l, M in batch.items()}
+
+
+def empty_step(trainer: Any, xp: Any, Yb: Any, lr: float) -> tuple[Any, Any]:
+    """The step of a rank whose shard of the global batch is empty: zero gradients into the sum (which then
+    holds the other ranks' whole batch), L2 at the global batch's scale, and the optimizer's update, the same
+    values every rank applies (the generic update, proven equal bit for bit to the in-place one). Returns a zero
+    cost and an empty ``(n_L, 0)`` output."""
+    from .hooks import add_l2_gradients, run_hook
+
+    net, hook = trainer.network, trainer.gradient_hook
+    params = net.parameters
+    grads = run_hook(hook, xp, {f"d{k}": xp.zeros_like(v) for k, v in params.items()}, 0)
+    grads = add_l2_gradients(xp, grads, params, trainer.l2, hook.l2_batch_size(0))
+    net.parameters = trainer.optimizer.update(xp, params, grads, lr)
+    return xp.zeros((), dtype=net.dtype), Yb
 
 
 def read_path(path: Any) -> Any:

@@ -232,6 +232,8 @@ class Trainer:
         """Forward, cost, backward, hook and update on one batch; returns ``(cost, AL)`` (0-d and (n_L, b) arrays).
 
         ``AL`` may live in a buffer the next step overwrites: use it before then."""
+        if Xb.shape[1] == 0:  # an empty shard of a data-parallel batch: it joins the sum and the update
+            return parallel.empty_step(self, xp, Yb, lr)
         impl = self._current_step()
         penalty = parallel.local_penalty(self, xp, Xb.shape[1])  # counted by rank 0 only
         if not impl.writes_in_place:  # the generic step counts the update itself
