@@ -311,3 +311,22 @@ def test_sparse_X_trains_as_dense_one_batch_at_a_time(monkeypatch):
             np.testing.assert_array_equal(est.predict_proba(fmt(X)), dense.predict_proba(X))
     with pytest.raises(xpnet.ConfigError, match="sparse"):
         DNNClassifier(standardize=True, backend="numpy").fit(sp.csr_matrix(X), y)
+
+
+def test_to_backend_moves_a_fitted_estimator():
+    """to_backend gives a copy computing on another backend with the same predictions; back to NumPy, the same
+    labels bit for bit."""
+    pytest.importorskip("torch")
+    import torch
+
+    X, y, _ = _data("multiclass")
+    est = DNNClassifier((6,), max_iter=5, standardize=True, random_state=0, backend="numpy").fit(X, y)
+    moved = est.to_backend("torch:cpu")
+    assert moved._backend_.spec == "torch:cpu" and est._backend_.spec == "numpy"
+    out = moved.predict_proba(torch.asarray(X))
+    assert isinstance(out, torch.Tensor)
+    np.testing.assert_allclose(out.numpy(), est.predict_proba(X), rtol=1e-12)
+    assert moved.loss_curve_ == est.loss_curve_ and moved.loss_ == est.loss_
+    np.testing.assert_array_equal(moved.to_backend("numpy").predict(X), est.predict(X))
+    with pytest.raises(xpnet.NotFittedError):
+        DNNClassifier().to_backend("numpy")

@@ -69,6 +69,19 @@ class _ModelFileMixin:
             meta["multilabel"] = bool(getattr(self, "multilabel_", False))
         return tensors, meta
 
+    def to_backend(self, backend: Any) -> Any:
+        """A copy of this fitted estimator computing on ``backend`` (a spec such as ``"numpy"``, ``"cupy:1"``,
+        ``"torch:cuda:0"``, or a :class:`~xpnet.device.backend.Backend`): its parameters, standardization, classes
+        and fitted attributes, moved through the host as a model file holds them. The optimizer state stays
+        behind: a later ``warm_start`` fit or ``partial_fit`` of the copy starts a new optimizer. ``backend=None``
+        in the copy's parameters follows the data, as in any estimator."""
+        from ..device.backend import get_backend
+
+        _check_fitted(self, "move to another backend")
+        tensors, meta = self._xpnet_export()
+        bk = get_backend(backend)
+        return type(self)._xpnet_import({k: np.asarray(v) for k, v in tensors.items()}, meta, bk)
+
     @classmethod
     def _xpnet_import(cls, tensors: dict[str, Any], meta: dict[str, Any], backend: Any) -> Any:
         params = dict(meta.get("params") or {})
@@ -120,6 +133,7 @@ class _ModelFileMixin:
             est._y_scale_b = network.backend.asarray(y_scale.reshape(1, -1), dtype=network.dtype)
         est.loss_curve_ = list(meta.get("loss_curve") or [])
         est.n_iter_ = len(est.loss_curve_)
+        est.loss_ = est.loss_curve_[-1] if est.loss_curve_ else None
         fitted = meta.get("fitted") if isinstance(meta.get("fitted"), dict) else {}
         est.validation_scores_ = fitted.get("validation_scores")
         est.best_validation_score_ = fitted.get("best_validation_score")
