@@ -330,3 +330,28 @@ def test_to_backend_moves_a_fitted_estimator():
     np.testing.assert_array_equal(moved.to_backend("numpy").predict(X), est.predict(X))
     with pytest.raises(xpnet.NotFittedError):
         DNNClassifier().to_backend("numpy")
+
+
+def test_scikit_learns_callbacks_drive_a_fit():
+    """scikit-learn 1.9's callbacks protocol: each epoch is a subtask of the fit task (ScoringMonitor scores the
+    estimator after every epoch), also inside a Pipeline and a GridSearchCV with a propagated ProgressBar."""
+    from sklearn.callback import ProgressBar, ScoringMonitor
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, _ = _data("binary")
+    monitor = ScoringMonitor(scoring="accuracy")
+    est = DNNClassifier((5,), max_iter=4, random_state=0, backend="numpy").set_callbacks(monitor)
+    est.fit(X, y)
+    rows = monitor.get_logs().data
+    assert [r["task_name"] for r in rows] == ["fit"] + ["epoch"] * 4
+    assert rows[-1]["accuracy"] == est.score(X, y)  # the last epoch's estimator is the fitted one
+    inner = ScoringMonitor(scoring="r2")
+    reg = make_pipeline(StandardScaler(), DNNRegressor((5,), max_iter=3, backend="numpy").set_callbacks(inner))
+    reg.fit(X, X[:, 0])
+    assert len(inner.get_logs().data) == 4
+    grid = GridSearchCV(make_pipeline(StandardScaler(), DNNClassifier((5,), max_iter=2, backend="numpy")),
+                        {"dnnclassifier__alpha": [1e-4, 1e-2]}, cv=2)
+    grid.set_callbacks(ProgressBar(max_propagation_depth=None)).fit(X, y)
+    assert hasattr(grid, "best_score_")

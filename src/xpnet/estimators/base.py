@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from sklearn.callback import CallbackSupportMixin, with_callbacks
 from sklearn.utils.validation import validate_data
 
 from ..device import xp as _xp
@@ -46,6 +47,7 @@ from .checks import (
 )
 from .lbfgs import fit_lbfgs
 from .model_files import _ModelFileMixin
+from .sklearn_callbacks import fit_task
 from .sklearn_rules import (
     exp_output,
     initial_parameters,
@@ -71,7 +73,7 @@ class _EstimatorTrainer(Trainer):
         return settings
 
 
-class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
+class _DNNEstimator(_ModelFileMixin, _AttributesMixin, CallbackSupportMixin, BaseEstimator):
     """Shared machinery; use :class:`DNNClassifier` or :class:`DNNRegressor`."""
 
     _output_kind = "regression"
@@ -286,6 +288,7 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
         return bk.default_float_dtype
 
     # ---------------------------------------------------------------------------------------- fit
+    @with_callbacks
     def fit(self, X: Any, y: Any, sample_weight: Any = None, validation_data: tuple[Any, Any] | None = None,
             callbacks: Sequence[Any] = (), *, checkpoint: Any = None, checkpoint_every: int = 1,
             resume: bool = False, communicator: Any = None) -> Any:
@@ -364,8 +367,12 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
                                       checkpoint=checkpoint, continuing=continuing, sample_weight=sample_weight)
         except BaseException as exc:
             if before_fit is not None:
+                # scikit-learn's callback bookkeeping stays: its teardown runs after this (with_callbacks)
+                keep = {k: v for k, v in self.__dict__.items() if k in ("_callback_fit_ctx",
+                                                                        "_skl_callbacks_to_teardown")}
                 self.__dict__.clear()
                 self.__dict__.update(before_fit)
+                self.__dict__.update(keep)
                 if isinstance(exc, DivergenceError):
                     exc.args = (f"{exc}; the estimator is left as it was before this fit",)
             raise
@@ -451,7 +458,9 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
                 for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "history_",
                              "trainer_"):
                     self.__dict__.pop(name, None)
+            _, finish = fit_task(self, X, y, sample_weight, 0)
             self.n_iter_, self.loss_ = fit_lbfgs(self, net, XT, T, weights, alpha)
+            finish()
             self.t_ = getattr(self, "t_", 0) if continuing else 0
             self._collect_shape()
             return self
@@ -476,8 +485,10 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, BaseEstimator):
         epochs_before = rule.epochs
         try:
             data = (SparseBatches(XT, T, weights), None, None) if sparse else (XT, T, weights)
+            tasks, finish = fit_task(self, X, y, sample_weight, epochs)  # scikit-learn's callbacks, if any
             trainer.fit(data[0], data[1], epochs=epochs, validation_data=validation, sample_weight=data[2],
-                        callbacks=[rule, *callbacks], **(checkpoint or {}))
+                        callbacks=[rule, *tasks, *callbacks], **(checkpoint or {}))
+            finish()
         except DivergenceError:
             if incremental:
                 rule.epochs = epochs_before  # partial_fit keeps exactly the state before the call

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin
+from sklearn.callback import with_callbacks
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
@@ -213,6 +214,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         w = per_class[index].reshape(1, -1)
         return self._backend_.asarray(w, dtype=self.network_.dtype)
 
+    @with_callbacks
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> DNNClassifier:
         """One epoch over ``(X, y)``, continuing from the current state (the first call must pass
         ``classes``, every label that will ever appear). ``early_stopping`` does not apply, and

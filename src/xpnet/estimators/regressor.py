@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.callback import with_callbacks
 
 from ..device import xp as _xp
 from ..device.backend import Backend
@@ -123,6 +124,7 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
     def _sample_weights(self, index: Any, T: Any) -> Any:
         return None
 
+    @with_callbacks
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> DNNRegressor:
         """One epoch over ``(X, y)``, continuing from the current state (``early_stopping`` does not apply,
         and ``standardize`` is learned by ``fit`` only)."""
