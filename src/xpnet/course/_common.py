@@ -9,6 +9,7 @@ activations table). No array library is imported here: the namespace comes from 
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,19 @@ def course_backend(backend: Any = None, like: Any = None) -> _backend.Backend:
     if _backend._CURRENT.get() is not None or os.environ.get(_backend.ENV_VAR, "").strip():
         return _backend.get_backend(None)
     return _backend.get_backend("numpy")
+
+
+def on_training_backend(func: Any) -> Any:
+    """A course model ``func(X, Y, ..., backend=None)`` run with the device of the backend it trains on current
+    (:func:`course_backend` of ``backend`` and ``X``): CuPy allocates and launches on the current device, so a
+    model trained on ``cupy:1`` from a learner's NumPy data must make device 1 current for its whole loop."""
+
+    @functools.wraps(func)
+    def wrapper(X: Any, *args: Any, **kwargs: Any) -> Any:
+        with course_backend(kwargs.get("backend"), like=X).activate():
+            return func(X, *args, **kwargs)
+
+    return wrapper
 
 
 def to_backend(bk: _backend.Backend, *arrays: Any) -> tuple[Any, ...]:
@@ -248,9 +262,11 @@ def draw_parameters(layers_dims: Sequence[int], scale: Any, seed: int, dtype: An
     name = _xp.dtype_name(bk.xp, dt)
     rng = host_generator(seed, "init")
     parameters: dict[str, Any] = {}
-    for l in range(1, len(dims)):
-        parameters[f"W{l}"] = bk.asarray(normal(rng, (dims[l], dims[l - 1]), scale(dims[l - 1]), name), dtype=dt)
-        parameters[f"b{l}"] = bk.xp.zeros((dims[l], 1), dtype=dt, device=bk.device)
+    with bk.activate():  # CuPy's zeros ignore device= and allocate on the current device: make it bk's
+        for l in range(1, len(dims)):
+            W = normal(rng, (dims[l], dims[l - 1]), scale(dims[l - 1]), name)
+            parameters[f"W{l}"] = bk.asarray(W, dtype=dt)
+            parameters[f"b{l}"] = bk.xp.zeros((dims[l], 1), dtype=dt, device=bk.device)
     return parameters
 
 

@@ -40,24 +40,28 @@ __all__ = [
 ]
 
 # ----------------------------------------------------------------------------------------- activations
+@_xp.on_device_of_arrays
 def sigmoid(Z: Any) -> tuple[Any, Any]:
     """``A = 1 / (1 + e^-Z)``; returns ``(A, cache)`` with ``cache = Z`` (the course's ``dnn_utils``)."""
     xp = _xp.namespace_of_named(Z=Z)
     return C.SIGMOID.forward(xp, Z), Z
 
 
+@_xp.on_device_of_arrays
 def relu(Z: Any) -> tuple[Any, Any]:
     """``A = max(0, Z)``; returns ``(A, cache)`` with ``cache = Z``."""
     xp = _xp.namespace_of_named(Z=Z)
     return C.RELU.forward(xp, Z), Z
 
 
+@_xp.on_device_of_arrays
 def sigmoid_backward(dA: Any, cache: Any) -> Any:
     """``dZ = dA * s (1 - s)`` with ``s = sigmoid(Z)``, ``Z = cache``."""
     xp = _xp.namespace_of_named(dA=dA, Z=cache)
     return C.SIGMOID.backward(xp, dA, cache)
 
 
+@_xp.on_device_of_arrays
 def relu_backward(dA: Any, cache: Any) -> Any:
     """``dZ = dA`` where ``Z > 0``, else 0 (``Z = cache``)."""
     xp = _xp.namespace_of_named(dA=dA, Z=cache)
@@ -94,6 +98,7 @@ def initialize_parameters_deep(layer_dims: Sequence[int], *, seed: int = 3, init
 
 
 # --------------------------------------------------------------------------------------------- forward
+@_xp.on_device_of_arrays
 def linear_forward(A: Any, W: Any, b: Any) -> tuple[Any, tuple]:
     """``Z = W A + b``; returns ``(Z, cache)`` with ``cache = (A, W, b)``. Shapes: ``A (n_{l-1}, m)``,
     ``W (n_l, n_{l-1})``, ``b (n_l, 1)``, ``Z (n_l, m)``."""
@@ -101,6 +106,7 @@ def linear_forward(A: Any, W: Any, b: Any) -> tuple[Any, tuple]:
     return Z, (A_, W_, b_)
 
 
+@_xp.on_device_of_arrays
 def linear_activation_forward(A_prev: Any, W: Any, b: Any, activation: str) -> tuple[Any, tuple]:
     """``Z = W A_prev + b``, ``A = g(Z)`` with ``g`` = ``"sigmoid"`` or ``"relu"``; returns ``(A, cache)`` with
     the course's ``cache = ((A_prev, W, b), Z)``."""
@@ -108,6 +114,7 @@ def linear_activation_forward(A_prev: Any, W: Any, b: Any, activation: str) -> t
     return A, ((A_, W_, b_), Z)
 
 
+@_xp.on_device_of_arrays
 def L_model_forward(X: Any, parameters: Mapping[str, Any]) -> tuple[Any, list]:
     """``[LINEAR -> RELU] x (L-1) -> LINEAR -> SIGMOID``: ``A[0] = X``, ``Z[l] = W[l] A[l-1] + b[l]``,
     ``A[l] = relu(Z[l])`` for ``l < L``, ``AL = sigmoid(Z[L])``.
@@ -119,6 +126,7 @@ def L_model_forward(X: Any, parameters: Mapping[str, Any]) -> tuple[Any, list]:
 
 
 # ------------------------------------------------------------------------------------------------ cost
+@_xp.on_device_of_arrays
 def compute_cost(AL: Any, Y: Any) -> Any:
     """``J = -(1/m) sum(Y log AL + (1-Y) log(1-AL))`` as the course returns it: a 0-d array (``np.squeeze``
     of the formula) in ``AL``'s namespace. ``Y`` may hold any finite real numbers (integers are cast)."""
@@ -126,18 +134,21 @@ def compute_cost(AL: Any, Y: Any) -> Any:
 
 
 # -------------------------------------------------------------------------------------------- backward
+@_xp.on_device_of_arrays
 def linear_backward(dZ: Any, cache: tuple) -> tuple[Any, Any, Any]:
     """``dW = (1/m) dZ A_prev^T``, ``db = (1/m) sum_columns(dZ)``, ``dA_prev = W^T dZ`` from
     ``cache = (A_prev, W, b)``; returns ``(dA_prev, dW, db)``."""
     return F.linear_backward(dZ, cache)
 
 
+@_xp.on_device_of_arrays
 def linear_activation_backward(dA: Any, cache: tuple, activation: str) -> tuple[Any, Any, Any]:
     """``dZ = dA * g'(Z)`` then :func:`linear_backward`, from ``cache = ((A_prev, W, b), Z)``; returns
     ``(dA_prev, dW, db)``."""
     return F.linear_activation_backward(dA, cache, activation)
 
 
+@_xp.on_device_of_arrays
 def L_model_backward(AL: Any, Y: Any, caches: Sequence[tuple]) -> dict[str, Any]:
     """``dAL = -(Y/AL - (1-Y)/(1-AL))``, then :func:`linear_activation_backward` with ``"sigmoid"`` for layer
     ``L`` and ``"relu"`` for ``l = L-1 .. 1``.
@@ -164,6 +175,7 @@ def _backward(AL: Any, Yt: Any, caches: Sequence[tuple]) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------------- updating
+@_xp.on_device_of_arrays
 def update_parameters(params: Mapping[str, Any], grads: Mapping[str, Any], learning_rate: float) -> dict:
     """``W[l] = W[l] - learning_rate * dW[l]``, ``b[l] = b[l] - learning_rate * db[l]``; returns a new dict
     (the course deep-copies ``params`` first: the caller's arrays are never changed)."""
@@ -171,6 +183,7 @@ def update_parameters(params: Mapping[str, Any], grads: Mapping[str, Any], learn
 
 
 # ------------------------------------------------------------------------------------------ prediction
+@_xp.on_device_of_arrays
 def predict(X: Any, y: Any, parameters: Mapping[str, Any], *, print_accuracy: bool = True) -> Any:
     """``p = 1 where AL > 0.5 else 0`` with ``AL`` from :func:`L_model_forward`, and the accuracy
     ``(1/m) sum(p == y)`` printed (``Accuracy: ...``) as the course does.
@@ -212,6 +225,7 @@ def _record(i: int, num_iterations: int, AL: Any, Y: Any, costs: list, print_cos
             C.print_line(f"Cost after iteration {i}: {float(cost)}")
 
 
+@C.on_training_backend
 def two_layer_model(X: Any, Y: Any, layers_dims: Sequence[int], learning_rate: float = 0.0075,
                     num_iterations: int = 3000, print_cost: bool = False, *, seed: int = 1,
                     backend: Any = None) -> tuple[dict, list]:
@@ -254,6 +268,7 @@ def two_layer_model(X: Any, Y: Any, layers_dims: Sequence[int], learning_rate: f
     return parameters, costs
 
 
+@C.on_training_backend
 def L_layer_model(X: Any, Y: Any, layers_dims: Sequence[int], learning_rate: float = 0.0075,
                   num_iterations: int = 3000, print_cost: bool = False, *, seed: int = 1,
                   backend: Any = None) -> tuple[dict, list]:

@@ -38,11 +38,13 @@ COURSE_LAYER_DIMS = (4, 5, 3, 1)
 
 
 # --------------------------------------------------------------------------------------- one dimension
+@_xp.on_device_of_arrays
 def forward_propagation(x: Any, theta: Any) -> Any:
     """``J(theta) = theta * x``."""
     return theta * x
 
 
+@_xp.on_device_of_arrays
 def backward_propagation(x: Any, theta: Any) -> Any:
     """``dJ/dtheta = x``."""
     return x
@@ -55,6 +57,7 @@ def _norm(v: Any) -> Any:
     return xp.sqrt(xp.sum(v * v))
 
 
+@_xp.on_device_of_arrays
 def gradient_check(x: Any, theta: Any, epsilon: float = 1e-7, print_msg: bool = False) -> Any:
     """``gradapprox = (J(theta + eps) - J(theta - eps)) / (2 eps)``, ``grad = backward_propagation(x, theta)``,
     ``difference = |grad - gradapprox| / (|grad| + |gradapprox|)``; ``print_msg`` says whether it is below
@@ -78,6 +81,7 @@ def _verdict(difference: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------ vectors and dicts
+@_xp.on_device_of_arrays
 def dictionary_to_vector(parameters: Mapping[str, Any]) -> tuple[Any, list[str]]:
     """``W1, b1, ..., WL, bL`` flattened (C order) and stacked into ``theta`` of shape ``(n, 1)``; returns
     ``(theta, keys)`` with ``keys[i]`` the name of the array ``theta[i]`` came from."""
@@ -92,6 +96,7 @@ def dictionary_to_vector(parameters: Mapping[str, Any]) -> tuple[Any, list[str]]
     return xp.concat(pieces, axis=0), keys
 
 
+@_xp.on_device_of_arrays
 def vector_to_dictionary(theta: Any, layer_dims: Sequence[int] | None = None) -> dict[str, Any]:
     """The inverse of :func:`dictionary_to_vector`: ``theta (n, 1)`` back into ``W1 (n_1, n_0)``,
     ``b1 (n_1, 1)``, ... for ``layer_dims`` (default: the course's ``[4, 5, 3, 1]``)."""
@@ -111,6 +116,7 @@ def vector_to_dictionary(theta: Any, layer_dims: Sequence[int] | None = None) ->
     return parameters
 
 
+@_xp.on_device_of_arrays
 def gradients_to_vector(gradients: Mapping[str, Any]) -> Any:
     """``dW1, db1, ..., dWL, dbL`` flattened and stacked into one ``(n, 1)`` column, the order of
     :func:`dictionary_to_vector` (other keys, ``dZ``/``dA``, are left out)."""
@@ -128,6 +134,7 @@ def gradients_to_vector(gradients: Mapping[str, Any]) -> Any:
 
 
 # --------------------------------------------------------------------------------------- the network
+@_xp.on_device_of_arrays
 def forward_propagation_n(X: Any, Y: Any, parameters: Mapping[str, Any]) -> tuple[Any, tuple]:
     """``LINEAR -> RELU -> LINEAR -> RELU -> LINEAR -> SIGMOID`` and its cost
     ``J = (1/m) sum(-Y log A3 - (1-Y) log(1-A3))`` (a 0-d array). Returns ``(cost, cache)`` with the flat
@@ -136,6 +143,7 @@ def forward_propagation_n(X: Any, Y: Any, parameters: Mapping[str, Any]) -> tupl
     return C.cross_entropy(A3, Y), cache
 
 
+@_xp.on_device_of_arrays
 def backward_propagation_n(X: Any, Y: Any, cache: tuple) -> dict[str, Any]:
     """The backward pass of :func:`forward_propagation_n`: ``dZ3 = A3 - Y``, ``dW[l] = (1/m) dZ[l] A[l-1]^T``,
     ``db[l] = (1/m) sum_columns(dZ[l])``, ``dA[l-1] = W[l]^T dZ[l]``, ``dZ[l-1] = dA[l-1] * (A[l-1] > 0)``.
@@ -143,6 +151,7 @@ def backward_propagation_n(X: Any, Y: Any, cache: tuple) -> dict[str, Any]:
     return C.flat_backward(X, Y, cache)
 
 
+@_xp.on_device_of_arrays
 def gradient_check_n(parameters: Mapping[str, Any], gradients: Mapping[str, Any], X: Any, Y: Any,
                      epsilon: float = 1e-7, print_msg: bool = False) -> Any:
     """The relative difference between ``gradients`` (a learner's backward pass) and the two-sided

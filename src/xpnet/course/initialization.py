@@ -51,6 +51,7 @@ _INITIALIZERS = {"zeros": initialize_parameters_zeros, "random": initialize_para
                  "he": initialize_parameters_he}
 
 
+@C.on_training_backend
 def model(X: Any, Y: Any, learning_rate: float = 0.01, num_iterations: int = 15000, print_cost: bool = True,
           initialization: str = "he", *, seed: int = 3, backend: Any = None) -> dict:
     """The course's 3-layer model ``[n_x, 10, 5, 1]`` trained by batch gradient descent from the chosen

@@ -41,12 +41,14 @@ __all__ = [
 ]
 
 
+@_xp.on_device_of_arrays
 def update_parameters_with_gd(parameters: Mapping[str, Any], grads: Mapping[str, Any], learning_rate: float) -> dict:
     """One step of gradient descent: ``W[l] = W[l] - learning_rate * dW[l]``, ``b[l] = b[l] -
     learning_rate * db[l]``; returns a new dict."""
     return F.update_parameters(parameters, grads, learning_rate)
 
 
+@_xp.on_device_of_arrays
 def random_mini_batches(X: Any, Y: Any, mini_batch_size: int = 64, seed: int = 0) -> list[tuple[Any, Any]]:
     """Shuffle the columns of ``X (n_x, m)`` and ``Y (1, m)`` with one permutation, then cut them into
     mini-batches of ``mini_batch_size`` columns (the last one holds the ``m mod mini_batch_size`` left over).
@@ -79,6 +81,7 @@ def _zeros_like_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return {f"d{p}{l}": xp.zeros_like(parameters[f"{p}{l}"]) for l in range(1, L + 1) for p in ("W", "b")}
 
 
+@_xp.on_device_of_arrays
 def initialize_velocity(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Momentum's ``v``: ``v["dW{l}"] = zeros_like(W[l])``, ``v["db{l}"] = zeros_like(b[l])``."""
     return _zeros_like_parameters(parameters)
@@ -97,6 +100,7 @@ def _check_state(name: str, state: Mapping[str, Any], parameters: Mapping[str, A
                              f"{tuple(value.shape)}")
 
 
+@_xp.on_device_of_arrays
 def update_parameters_with_momentum(parameters: Mapping[str, Any], grads: Mapping[str, Any], v: Mapping[str, Any],
                                     beta: float, learning_rate: float) -> tuple[dict, dict]:
     """``v = beta v + (1 - beta) dW``, ``W = W - learning_rate v`` for every ``W[l]``, ``b[l]``; returns
@@ -112,11 +116,13 @@ def update_parameters_with_momentum(parameters: Mapping[str, Any], grads: Mappin
     return F.update_parameters(parameters, new_v, learning_rate), new_v
 
 
+@_xp.on_device_of_arrays
 def initialize_adam(parameters: Mapping[str, Any]) -> tuple[dict, dict]:
     """Adam's moments ``(v, s)``, both zeros shaped like the parameters (keys ``dW{l}``, ``db{l}``)."""
     return _zeros_like_parameters(parameters), _zeros_like_parameters(parameters)
 
 
+@_xp.on_device_of_arrays
 def update_parameters_with_adam(parameters: Mapping[str, Any], grads: Mapping[str, Any], v: Mapping[str, Any],
                                 s: Mapping[str, Any], t: int, learning_rate: float = 0.01, beta1: float = 0.9,
                                 beta2: float = 0.999, epsilon: float = 1e-8) -> tuple[dict, dict, dict, dict, dict]:
@@ -157,6 +163,7 @@ def schedule_lr_decay(learning_rate0: float, epoch_num: int, decay_rate: float, 
     return learning_rate0 / (1 + decay_rate * math.floor(epoch_num / time_interval))
 
 
+@C.on_training_backend
 def model(X: Any, Y: Any, layers_dims: list[int], optimizer: str, learning_rate: float = 0.0007,
           mini_batch_size: int = 64, beta: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
           epsilon: float = 1e-8, num_epochs: int = 5000, print_cost: bool = True,

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 
+@_xp.on_device_of_arrays
 def compute_cost_with_regularization(A3: Any, Y: Any, parameters: Mapping[str, Any], lambd: float) -> Any:
     """``J = -(1/m) sum(Y log A3 + (1-Y) log(1-A3)) + (1/m) (lambd/2) sum_l ||W[l]||_F^2`` over every ``W[l]``
     of ``parameters``; a 0-d array in ``A3``'s namespace."""
@@ -47,6 +48,7 @@ def compute_cost_with_regularization(A3: Any, Y: Any, parameters: Mapping[str, A
     return C.zero_d(xp, C.cross_entropy(A3, Y) + (1.0 / m) * (lambd / 2.0) * C.l2_sum(parameters))
 
 
+@_xp.on_device_of_arrays
 def backward_propagation_with_regularization(X: Any, Y: Any, cache: tuple, lambd: float) -> dict[str, Any]:
     """The backward pass of the flat ``cache`` with L2: ``dZ3 = A3 - Y``,
     ``dW[l] = (1/m) dZ[l] A[l-1]^T + (lambd/m) W[l]``, ``db[l] = (1/m) sum_columns(dZ[l])``,
@@ -59,6 +61,7 @@ def _masks(rng: Any, bk: Any, keep_prob: float) -> Any:
     return lambda shape: bk.asarray(rng.random(shape) < keep_prob)
 
 
+@_xp.on_device_of_arrays
 def forward_propagation_with_dropout(X: Any, parameters: Mapping[str, Any], keep_prob: float = 0.5, *,
                                      seed: int = 1) -> tuple[Any, tuple]:
     """``LINEAR -> RELU -> DROPOUT -> LINEAR -> RELU -> DROPOUT -> LINEAR -> SIGMOID`` with
@@ -72,12 +75,14 @@ def forward_propagation_with_dropout(X: Any, parameters: Mapping[str, Any], keep
     return C.flat_forward(X, parameters, keep_prob, _masks(host_generator(seed, "dropout"), bk, keep_prob))
 
 
+@_xp.on_device_of_arrays
 def backward_propagation_with_dropout(X: Any, Y: Any, cache: tuple, keep_prob: float) -> dict[str, Any]:
     """The backward pass of the flat dropout ``cache``: as without dropout, with each hidden layer's
     ``dA[l] = dA[l] * D[l] / keep_prob`` (the units dropped forward get no gradient)."""
     return C.flat_backward(X, Y, cache, keep_prob=C.check_keep_prob(keep_prob))
 
 
+@C.on_training_backend
 def model(X: Any, Y: Any, learning_rate: float = 0.3, num_iterations: int = 30000, print_cost: bool = True,
           lambd: float = 0, keep_prob: float = 1, *, seed: int = 3, backend: Any = None) -> dict:
     """The course's 3-layer model ``[n_x, 20, 3, 1]`` by batch gradient descent, with L2 (``lambd > 0``) or

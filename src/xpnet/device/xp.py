@@ -8,9 +8,11 @@ this module and the Array API namespace it hands them. Everything here is either
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import array_api_compat as _compat
 
@@ -259,6 +261,28 @@ def device_context(xp: Any, device: Any) -> Any:
     if is_cupy_namespace(xp):
         return device
     return contextlib.nullcontext()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def on_device_of_arrays(func: _F) -> _F:
+    """``func`` run with the device of its first CuPy array argument current: an argument itself or a value of a
+    mapping argument (a parameters dict). CuPy allocates and launches on the *current* device, not on its
+    operands' (and array-api-compat's ``zeros`` ignores ``device=``), so work on arrays of ``cupy:1`` must run
+    with device 1 current or its results land on device 0. Other libraries place results by their operands:
+    for them this is a scan of the arguments and nothing more."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for arg in (*args, *kwargs.values()):
+            for x in (arg.values() if isinstance(arg, Mapping) else (arg,)):
+                if _compat.is_cupy_array(x):
+                    with x.device:
+                        return func(*args, **kwargs)
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def to_numpy(x: Any) -> Any:

@@ -41,20 +41,9 @@ from .caches import ForwardPass, LayerCache, LinearCache
 from .initializers import get_initializer
 from .losses import Loss, as_targets, default_loss_for, get_loss
 
-__all__ = [
-    "compute_cost",
-    "initialize_parameters",
-    "labels_from_output",
-    "linear_activation_backward",
-    "linear_activation_forward",
-    "linear_backward",
-    "linear_forward",
-    "model_backward",
-    "model_forward",
-    "num_layers",
-    "predict",
-    "update_parameters",
-]
+__all__ = ["compute_cost", "initialize_parameters", "labels_from_output", "linear_activation_backward",
+           "linear_activation_forward", "linear_backward", "linear_forward", "model_backward", "model_forward",
+           "num_layers", "predict", "update_parameters"]
 
 
 # ----------------------------------------------------------------------------------------------- checks
@@ -595,3 +584,8 @@ def labels_from_output(AL: Any, output: str | Activation, threshold: float = 0.5
     if name == "softmax":
         return xp.astype(xp.argmax(AL, axis=0, keepdims=True), _xp.index_dtype(xp, _xp.device_of(AL)))
     return AL
+
+# CuPy allocates and launches on the current device: each building block runs on its arrays' (cupy:1 too).
+for _f in ("compute_cost", "labels_from_output", "linear_activation_backward", "linear_activation_forward",
+           "linear_backward", "linear_forward", "model_backward", "model_forward", "predict", "update_parameters"):
+    globals()[_f] = _xp.on_device_of_arrays(globals()[_f])
