@@ -27,6 +27,7 @@ from xpnet.course import (
     linear_backward,
     linear_forward,
     predict,
+    predict_dec,
     relu,
     relu_backward,
     sigmoid,
@@ -61,7 +62,7 @@ def test_star_import_gives_the_course_names():
     for name in ("initialize_parameters", "initialize_parameters_deep", "linear_forward", "linear_activation_forward",
                  "L_model_forward", "compute_cost", "linear_backward", "linear_activation_backward",
                  "L_model_backward", "update_parameters", "predict", "two_layer_model", "L_layer_model", "sigmoid",
-                 "relu", "sigmoid_backward", "relu_backward"):
+                 "relu", "sigmoid_backward", "relu_backward", "predict_dec"):
         assert callable(namespace[name]), name
     assert set(course.__all__) <= set(namespace)
 
@@ -284,6 +285,22 @@ def test_two_layer_model_with_the_course_test_data(xpb, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("Cost after iteration 0: ")
     assert printed[-1].startswith("Cost after iteration 101:")  # the last iteration is printed, not recorded
+
+
+def test_predict_dec_takes_a_numpy_grid_to_the_parameters_backend(xpb):
+    # plot_decision_boundary(lambda x: predict_dec(parameters, x.T), X, Y) hands in a NumPy grid, whatever
+    # backend the parameters live on (a GPU notebook): it must be moved there, not refused as mixed libraries.
+    X_host, parameters = np.random.RandomState(6).randn(5, 4), {}
+    for l, (rows, cols) in enumerate([(4, 5), (3, 4), (1, 3)], start=1):
+        parameters[f"W{l}"] = xpb.asarray(np.random.RandomState(l).randn(rows, cols))
+        parameters[f"b{l}"] = xpb.asarray(np.random.RandomState(10 + l).randn(rows, 1))
+    AL, _ = L_model_forward(xpb.asarray(X_host), parameters)
+    for X in (X_host, xpb.asarray(X_host)):
+        decided = predict_dec(parameters, X)
+        assert xpb.backend.owns(decided) and tuple(decided.shape) == (1, 4)
+        np.testing.assert_array_equal(xpb.np(decided), xpb.np(AL) > 0.5)
+    from xpnet.course import initialization, regularization
+    assert initialization.predict_dec is regularization.predict_dec is predict_dec
 
 
 def test_L_layer_model_and_predict(xpb, capsys):

@@ -634,6 +634,27 @@ def test_header_length_beyond_the_file(tmp_path, claimed):
     _refused(path, "corrupt or truncated")
 
 
+@pytest.mark.parametrize("start, kind", [
+    (b"\x08\x08\x12\x07pytorch", "ONNX"), (b"\x93NUMPY\x01\x00v\x00", ".npy"), (b"PK\x03\x04\x14\x00\x00\x00", "zip"),
+    (b"\x89HDF\r\n\x1a\n", "HDF5"), (b"\x80\x04\x95\x10\x00\x00\x00\x00", "pickle"), (b"a,b,c,label\n", None)])
+def test_a_foreign_file_is_named_as_not_written_by_xpnet(tmp_path, start, kind):
+    # The usual way to meet this error is the wrong file (an exported .onnx, the data file, another library's
+    # weights): its first 8 bytes read as an absurd header length, so the message says it is not xpnet's file.
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(start + b"\x00" * 200)
+    message = _refused(path, "not a model file written by xpnet")
+    assert "xpnet.save" in message
+    if kind:
+        assert kind in message, message
+
+
+def test_a_truncated_xpnet_file_is_not_called_foreign(tmp_path):
+    path = _save_valid(tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:len(whole) // 3])
+    assert "not a model file" not in _refused(path, "corrupt or truncated")
+
+
 def test_header_over_100_mb_is_refused_without_reading_it(tmp_path, monkeypatch):
     monkeypatch.setattr(xformat, "_MAX_HEADER_BYTES", 10)  # stands in for 100 MB; a file that big is slow to make
     path = _save_valid(tmp_path)

@@ -3,9 +3,9 @@
 
 ``xpnet.course`` itself holds Course 1, week 4 (:mod:`~xpnet.course.deep_network`: ``initialize_parameters``,
 ``L_model_forward``, ``compute_cost``, ``L_model_backward``, ``update_parameters``, ``predict``,
-``two_layer_model``, ``L_layer_model``, ...). The Course 2 assignments reuse some of those names with other
-meanings, so they live in submodules: :mod:`~xpnet.course.initialization`, :mod:`~xpnet.course.regularization`,
-:mod:`~xpnet.course.gradient_checking`, :mod:`~xpnet.course.optimization`.
+``predict_dec``, ``two_layer_model``, ``L_layer_model``, ...). The Course 2 assignments reuse some of those names
+with other meanings, so they live in submodules: :mod:`~xpnet.course.initialization`,
+:mod:`~xpnet.course.regularization`, :mod:`~xpnet.course.gradient_checking`, :mod:`~xpnet.course.optimization`.
 
 Every function is written on xpnet's building blocks (:mod:`xpnet.lecture`), keeps the course's positional
 signature and return values, and returns arrays in its inputs' namespace, device and dtype. Where the course
@@ -29,6 +29,7 @@ from .deep_network import (
     linear_backward,
     linear_forward,
     predict,
+    predict_dec,
     relu,
     relu_backward,
     sigmoid,
@@ -49,6 +50,7 @@ __all__ = [
     "linear_backward",
     "linear_forward",
     "predict",
+    "predict_dec",
     "relu",
     "relu_backward",
     "sigmoid",

@@ -206,6 +206,19 @@ def predict(X: Any, y: Any, parameters: Mapping[str, Any], *, print_accuracy: bo
     return p
 
 
+def predict_dec(parameters: Mapping[str, Any], X: Any) -> Any:
+    """The course's helper for decision-boundary plots: ``AL > 0.5`` with ``AL`` from :func:`L_model_forward`
+    (relu hidden layers, a sigmoid output), as in
+    ``plot_decision_boundary(lambda x: predict_dec(parameters, x.T), X, Y)``.
+
+    ``X`` ``(n_x, m)``; returns ``(1, m)`` booleans on the parameters' backend. ``X`` on another backend (the
+    NumPy grid a plot hands in while the parameters live on a GPU) is moved there, as :func:`predict` does."""
+    bk = C.course_backend(like=parameters["W1"]) if _xp.is_array(parameters.get("W1")) else C.course_backend()
+    (X,) = C.to_backend(bk, X)
+    AL, _ = L_model_forward(X, parameters)
+    return AL > 0.5
+
+
 # ---------------------------------------------------------------------------------------------- models
 def _training_data(X: Any, Y: Any, backend: Any) -> tuple[Any, Any, Any]:
     bk = C.course_backend(backend, like=X)

@@ -177,13 +177,33 @@ def _read_header(fh: Any, size: int, path: Any) -> tuple[bytes, int]:
     n = int.from_bytes(prefix, "little")
     if n > size - _PREFIX_BYTES or n > _MAX_HEADER_BYTES:
         raise _read_error(path, f"corrupt or truncated: the header claims {n} bytes but the file holds "
-                                f"{size - _PREFIX_BYTES} after the length prefix (limit {_MAX_HEADER_BYTES})")
+                                f"{size - _PREFIX_BYTES} after the length prefix (limit {_MAX_HEADER_BYTES})"
+                                f"{_foreign_hint(prefix, n)}")
     if n < 2:
         raise _read_error(path, f"corrupt or truncated: a header of {n} bytes cannot be a JSON object")
     raw = fh.read(n)
     if len(raw) != n:
         raise _read_error(path, "corrupt or truncated: the file shrank while it was read")
     return raw, size - _PREFIX_BYTES - n
+
+
+# The first bytes of files people mistake for a model file (an exported graph, another library's weights).
+_FOREIGN_MAGIC = ((b"PK\x03\x04", "a zip archive (an .npz, or a PyTorch .pt/.pth file)"),
+                  (b"\x89HDF", "an HDF5 file (e.g. Keras .h5)"), (b"\x80", "a Python pickle"),
+                  (b"\x93NUMPY", "a NumPy .npy array"), (b"\x08", "an ONNX model or another protobuf"))
+
+
+def _foreign_hint(prefix: bytes, claimed: int) -> str:
+    """A clause naming what the file seems to be when its first 8 bytes cannot be a safetensors header length.
+
+    A truncated or bit-flipped xpnet file keeps a plausible length (at most ``_MAX_HEADER_BYTES``); a length
+    beyond that means the file never was safetensors, so say so, with the format its magic bytes suggest."""
+    if claimed <= _MAX_HEADER_BYTES:
+        return ""
+    kind = next((name for magic, name in _FOREIGN_MAGIC if prefix.startswith(magic)), None)
+    seems = f"; it looks like {kind}" if kind else ""
+    return (f". It is probably not a model file written by xpnet{seems}: give the file that xpnet.save or "
+            "'xpnet train --out' wrote")
 
 
 def _guarded(path: Any, action: Any) -> Any:
