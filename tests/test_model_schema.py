@@ -175,3 +175,29 @@ def test_a_large_model_file_loads_with_at_most_one_file_of_extra_memory(tmp_path
     except TypeError:
         limit = 1.1 * size_mib
     assert extra <= limit, f"loading a {size_mib:.0f} MiB file took {extra:.0f} MiB beyond its tensors"
+
+
+@pytest.mark.parametrize("setting", [dict(batch_size=" Full"), dict(batch_size="AUTO"), dict(dtype="Float64"),
+                                     dict(shuffle=1), dict(batch_size=np.int64(4)), dict(alpha=np.float32(0.5)),
+                                     dict(early_stopping=np.bool_(False))])
+def test_what_fit_accepts_saves_and_loads_back(tmp_path, setting):
+    """A setting fit took is one load takes back (else a trained model is lost); NumPy scalars (np.arange,
+    np.float32 grids) are written as Python numbers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = xpnet.DNNClassifier((3,), max_iter=2, random_state=0, backend="numpy", **setting)
+        clf.fit(X, np.array([0, 1, 0, 1, 0, 1]))
+        again = xio.load(xio.save(clf, tmp_path / "m.safetensors"), backend="numpy")
+    (key, value), = setting.items()
+    assert again.get_params()[key] == value
+    np.testing.assert_array_equal(again.predict(X), clf.predict(X))
+
+
+def test_save_refuses_metadata_that_load_would_refuse(originals, tmp_path):
+    tensors, meta = originals["classifier"]
+    forged = copy.deepcopy(meta)
+    forged["params"]["batch_size"] = "half"
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(ModelFileError, match=r"cannot save .*would not load back: params.batch_size = 'half'"):
+        xio.write_model_file(path, tensors, forged, check_schema=True)
+    assert not path.exists()

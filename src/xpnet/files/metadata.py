@@ -109,6 +109,14 @@ def _resolve_kind(kind: str, path: Any) -> type:
 # Checks
 
 
+def _plain_scalar(value: Any) -> Any:
+    """A NumPy scalar (``np.int64(8)`` from ``np.arange``, ``np.float32``, ``np.bool_``) as the Python number JSON
+    takes; anything else stays unserializable (``json.dumps`` then raises ``TypeError``)."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _check_meta_for_writing(meta: Any, path: Path) -> str:
     """The JSON text of ``meta``, after checking it can be loaded back."""
     if not isinstance(meta, dict):
@@ -127,7 +135,7 @@ def _check_meta_for_writing(meta: Any, path: Path) -> str:
         raise _write_error(path, f"the model's metadata uses reserved key(s) {clash}")
     try:
         # NaN/Infinity stay allowed (Python's json reads them back): a diverged model can still be saved.
-        return json.dumps(meta, sort_keys=True, ensure_ascii=False)
+        return json.dumps(meta, sort_keys=True, ensure_ascii=False, default=_plain_scalar)
     except (TypeError, ValueError) as exc:
         raise _write_error(path, f"the model's metadata is not JSON-serializable ({exc})") from exc
 

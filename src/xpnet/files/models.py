@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,8 @@ from .schema import validate_metadata
 # Writing
 
 
-def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta: dict[str, Any]) -> Path:
+def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta: dict[str, Any], *,
+                     check_schema: bool = False) -> Path:
     """Write ``tensors`` and ``meta`` to ``path`` atomically: the file is either the old one or the new one.
 
     Parameters
@@ -48,7 +50,11 @@ def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta
         float32, float64, int64, int32 or bool arrays, each with fewer than ``2**31`` elements; float ones
         must be finite (a NaN or inf is refused).
     meta : dict
-        JSON-serializable; ``meta["kind"]`` must be registered (see :func:`register_kind`).
+        JSON-serializable (NumPy scalars are written as Python numbers); ``meta["kind"]`` must be registered (see
+        :func:`register_kind`).
+    check_schema : bool
+        Also check ``meta`` against its kind's schema, as :func:`load` will (:mod:`xpnet.files.schema`), so that
+        no file is written that load would refuse (:func:`save` does; off, this writes what a forger would).
 
     Returns
     -------
@@ -63,6 +69,8 @@ def write_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta
     """
     target = _as_path(path, _write_error)
     meta_json = _check_meta_for_writing(meta, target)
+    if check_schema:  # as JSON gives it back (tuples as lists): never a file that load() would refuse
+        validate_metadata(json.loads(meta_json), target, writing=True)
     arrays = _check_tensors_for_writing(tensors, target)
 
     from .._version import __version__
@@ -135,7 +143,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     if not isinstance(result, tuple) or len(result) != 2:
         raise _write_error(target, f"{type(model).__name__}._xpnet_export() must return (tensors, meta)")
     tensors, meta = result
-    return write_model_file(target, tensors, meta)
+    return write_model_file(target, tensors, meta, check_schema=True)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .paths import _read_error
+from .paths import _read_error, _write_error
 
 _INT32 = 2**31 - 1
 _SEED = 2**64 - 1  # numpy's SeedSequence takes any non-negative integer; a random_state up to 2**32 - 1
@@ -21,6 +21,9 @@ _NAME = {"type": "string", "maxLength": 200}
 _FINITE = {"type": "number"}  # "number" is finite here (see _finite_number); "real" also takes NaN and inf
 _REAL_OR_NULL = {"type": ["real", "null"]}
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+# What the estimators accept is what a file must take back (a setting fit took, a file load refuses, is a model
+# lost): names in any case with spaces around them, flags as bool or int (shuffle=1).
+_FLAG = {"type": ["boolean", "integer"]}
 
 _NETWORK = {
     "type": "object",
@@ -56,7 +59,8 @@ _PARAMS = {
                                                                                "maximum": _INT32}},
         "activation": _NAME, "solver": _NAME, "init": _NAME,
         "alpha": {"type": "number", "minimum": 0}, "tol": {"type": "number", "minimum": 0},
-        "batch_size": {"anyOf": [{"const": "auto"}, {"const": "full"}, {"type": "integer", "minimum": 1}]},
+        "batch_size": {"anyOf": [{"type": "string", "pattern": r"^\s*(?i:auto|full)\s*$"},
+                                 {"type": "integer", "minimum": 1}]},
         "learning_rate_init": {"type": "number", "exclusiveMinimum": 0},
         "learning_rate": {"anyOf": [_NAME, {"type": "object", "required": ["schedule"],
                                             "properties": {"schedule": {"type": "object"}}}]},
@@ -70,10 +74,9 @@ _PARAMS = {
                               {"type": "array", "maxItems": 9_998,
                                "items": {"type": "number", "minimum": 0, "exclusiveMaximum": 1}}]},
         "random_state": {"type": ["integer", "null"], "minimum": 0, "maximum": _SEED},
-        "dtype": {"enum": [None, "float32", "float64"]},
-        "verbose": {"type": ["integer", "boolean"]},
-        "shuffle": {"type": "boolean"}, "early_stopping": {"type": "boolean"},
-        "warm_start": {"type": "boolean"}, "standardize": {"type": "boolean"},
+        "dtype": {"anyOf": [{"type": "null"}, {"type": "string", "pattern": r"^\s*(?i:float32|float64)\s*$"}]},
+        "verbose": _FLAG,
+        "shuffle": _FLAG, "early_stopping": _FLAG, "warm_start": _FLAG, "standardize": _FLAG,
         "class_weight": {"anyOf": [{"type": "null"}, {"const": "balanced"},
                                    {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2,
                                                                "prefixItems": [{}, {"type": "number",
@@ -197,13 +200,14 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:50]}... ({type(value).__name__})"
 
 
-def validate_metadata(meta: dict[str, Any], path: Any) -> None:
+def validate_metadata(meta: dict[str, Any], path: Any, *, writing: bool = False) -> None:
     """Check a built-in kind's metadata against its schema and the relations between its fields.
 
     Parameters
     ----------
     meta : dict
-        The model metadata read from a file (``meta["kind"]`` is a registered kind).
+        The model metadata read from a file (``meta["kind"]`` is a registered kind), or about to be written
+        (``writing``: as JSON will give it back, so that no file is written that load would refuse).
     path : path-like
         The file, for the message.
 
@@ -213,6 +217,8 @@ def validate_metadata(meta: dict[str, Any], path: Any) -> None:
         Naming the first field that is of the wrong type, out of range, of the wrong length or inconsistent
         with another, and its value.
     """
+    error_ = _write_error if writing else _read_error
+    what = "the model's metadata would not load back" if writing else "its metadata is invalid"
     kind = meta.get("kind")
     if kind not in SCHEMAS:
         return
@@ -224,11 +230,12 @@ def validate_metadata(meta: dict[str, Any], path: Any) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(meta))
     if error is not None:
         # "is not valid under any of the given schemas" says little: name the field and the value instead.
-        raise _read_error(path, f"its metadata is invalid: {_where(error)} = {_shown(error.instance)} "
-                                f"({error.message if len(error.message) < 160 else error.validator + ' check failed'})")
+        message = error.message if len(error.message) < 160 else error.validator + " check failed"
+        raise error_(path, f"{what}: {_where(error)} = {_shown(error.instance)} ({message})")
     problem = _relations(meta)
     if problem:
-        raise _read_error(path, f"its metadata is inconsistent: {problem}")
+        raise error_(path, f"{what}, it is inconsistent: {problem}" if writing
+                     else f"its metadata is inconsistent: {problem}")
 
 
 def _relations(meta: dict[str, Any]) -> str | None:
