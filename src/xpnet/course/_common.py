@@ -95,6 +95,7 @@ def zero_d(xp: Any, value: Any) -> Any:
 
 
 def check_keep_prob(keep_prob: Any) -> float:
+    """``keep_prob`` as a float in ``(0, 1]`` (dropout's probability of keeping a unit), else a ConfigError."""
     if isinstance(keep_prob, bool) or not isinstance(keep_prob, numbers.Real) or not 0 < keep_prob <= 1:
         raise ConfigError(f"keep_prob must be a number in (0, 1] (the probability of keeping a unit), got "
                           f"{keep_prob!r}")
@@ -102,12 +103,14 @@ def check_keep_prob(keep_prob: Any) -> float:
 
 
 def check_lambd(lambd: Any) -> float:
+    """``lambd`` as a float ``>= 0`` (the L2 strength), else a ConfigError."""
     if isinstance(lambd, bool) or not isinstance(lambd, numbers.Real) or not lambd >= 0:
         raise ConfigError(f"lambd must be a non-negative number (the L2 strength), got {lambd!r}")
     return float(lambd)
 
 
 def check_iterations(num_iterations: Any, name: str = "num_iterations") -> int:
+    """``num_iterations`` as an int ``>= 0`` (bools refused), else a ConfigError naming ``name``."""
     if isinstance(num_iterations, bool) or not isinstance(num_iterations, numbers.Integral) or num_iterations < 0:
         raise ConfigError(f"{name} must be a non-negative integer, got {num_iterations!r}")
     return int(num_iterations)

@@ -75,6 +75,7 @@ class ExportedModel:
 
     @property
     def layer_dims(self) -> list[int]:
+        """``[n_x, n_1, ..., n_L]`` from the weights' shapes (``W{l}`` is ``(n_l, n_{l-1})``)."""
         L = sum(1 for k in self.parameters if k.startswith("W"))
         return [int(self.parameters["W1"].shape[1])] + [int(self.parameters[f"W{l}"].shape[0])
                                                          for l in range(1, L + 1)]
