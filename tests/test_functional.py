@@ -332,3 +332,19 @@ def test_update_parameters_refuses_mixed_dtypes_and_libraries():
     with pytest.raises(xpnet.NamespaceMismatchError):
         F.update_parameters(tparams, grads, 0.1)
     del torch
+
+
+def test_a_copy_of_a_diverged_al_is_not_taken_for_another_networks():
+    """AL with NaN where the forward pass made NaN (a diverged weight) is that pass's output: a copy of it gives
+    what AL itself gives, not "the caches of another network"; another network's AL is still refused."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(3, 5)), np.ones((1, 5))
+    p = F.initialize_parameters([3, 4, 1], seed=1)
+    p["W2"][0, 0] = np.nan
+    AL, caches = F.model_forward(X, p)
+    from_copy, from_al = F.model_backward(AL.copy(), Y, caches), F.model_backward(AL, Y, caches)
+    for key, value in from_al.items():
+        np.testing.assert_array_equal(from_copy[key], value)  # NaN where AL's gradients hold NaN
+    AL_other, _ = F.model_forward(X, F.initialize_parameters([3, 4, 1], seed=2))
+    with pytest.raises(xpnet.ConfigError, match="not the output of the forward pass"):
+        F.model_backward(AL_other, Y, caches)
