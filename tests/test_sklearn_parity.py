@@ -355,3 +355,38 @@ def test_scikit_learns_callbacks_drive_a_fit():
                         {"dnnclassifier__alpha": [1e-4, 1e-2]}, cv=2)
     grid.set_callbacks(ProgressBar(max_propagation_depth=None)).fit(X, y)
     assert hasattr(grid, "best_score_")
+
+
+def test_a_pickle_from_another_backend_loads_onto_numpy_where_that_backend_is_missing(tmp_path):
+    """A fitted estimator on a backend other than NumPy pickles its parameters as host arrays: it unpickles onto
+    its backend, and where that library is missing (here torch, blocked in a fresh interpreter) onto NumPy with
+    a warning, predicting the same."""
+    import pickle
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    X, y, _ = _data("multiclass")
+    est = DNNClassifier((6,), max_iter=3, standardize=True, random_state=0, backend="torch:cpu").fit(X, y)
+    again = pickle.loads(pickle.dumps(est))
+    assert again._backend_.spec == "torch:cpu" and again.get_params() == est.get_params()
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    path = tmp_path / "est.pkl"
+    path.write_bytes(pickle.dumps(est))
+    np.save(tmp_path / "X.npy", X)
+    code = ("import sys, pickle, warnings, numpy as np\n"
+            "class NoTorch:\n"  # an interpreter where torch cannot be imported
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'torch' or name.startswith('torch.'):\n"
+            "            raise ImportError('no torch here')\n"
+            "sys.meta_path.insert(0, NoTorch())\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            f"    est = pickle.loads(open({str(path)!r}, 'rb').read())\n"
+            "assert any('unpickled onto NumPy' in str(x.message) for x in w), [str(x.message) for x in w]\n"
+            f"np.save({str(tmp_path / 'p.npy')!r}, est.predict_proba(np.load({str(tmp_path / 'X.npy')!r})))\n"
+            "print(est._backend_.spec, est.backend)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["numpy", "numpy"]
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), est.predict_proba(X), rtol=1e-12)

@@ -69,6 +69,43 @@ class _ModelFileMixin:
             meta["multilabel"] = bool(getattr(self, "multilabel_", False))
         return tensors, meta
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A fitted estimator on a backend other than NumPy pickles portably: its parameters, standardization and
+        fitted attributes as host arrays and a model file's metadata (the optimizer state stays behind), so the
+        pickle loads where that library or device is missing (:meth:`__setstate__`)."""
+        state = super().__getstate__()  # type: ignore[misc]
+        bk = state.get("_backend_")
+        if bk is None or bk.name == "numpy" or "network_" not in state:
+            return state
+        tensors, meta = self._xpnet_export()
+        params = set(self.get_params(deep=False))  # type: ignore[attr-defined]
+        kept = {k: v for k, v in state.items() if k in params or k in ("_sklearn_version", "_skl_callbacks")}
+        if not isinstance(kept.get("backend"), (str, type(None))):
+            kept["backend"] = bk.spec  # a Backend object holds the device itself
+        return {**kept, "_xpnet_portable": ({k: np.asarray(v) for k, v in tensors.items()}, meta, bk.spec)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a portable pickle (see :meth:`__getstate__`) goes back onto its backend, or, where that backend
+        cannot be used here (no CuPy, no GPU), onto NumPy with a warning (its ``backend`` parameter set to
+        ``"numpy"``)."""
+        portable = state.pop("_xpnet_portable", None)
+        if portable is not None:
+            import warnings
+
+            from ..device.backend import get_backend
+            from ..errors import BackendUnavailableError
+
+            tensors, meta, spec = portable
+            try:
+                bk = get_backend(spec)
+            except (BackendUnavailableError, ImportError) as exc:
+                warnings.warn(f"this {type(self).__name__} was pickled on {spec}, which cannot be used here ({exc}); "
+                              "it was unpickled onto NumPy (backend='numpy')", RuntimeWarning, stacklevel=2)
+                bk = get_backend("numpy")
+                state["backend"] = "numpy"
+            self.__dict__.update(type(self)._xpnet_import(tensors, meta, bk).__dict__)
+        super().__setstate__(state)  # type: ignore[misc]
+
     def to_backend(self, backend: Any) -> Any:
         """A copy of this fitted estimator computing on ``backend`` (a spec such as ``"numpy"``, ``"cupy:1"``,
         ``"torch:cuda:0"``, or a :class:`~xpnet.device.backend.Backend`): its parameters, standardization, classes
