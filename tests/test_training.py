@@ -784,3 +784,21 @@ def test_model_checkpoint_checks_its_directory_before_training(tmp_path):
     with pytest.raises(xpnet.ConfigError, match="does not exist"):
         trainer.fit(X, Y, epochs=3)
     assert trainer.epoch == 0
+
+
+def test_progress_lines_count_the_run_total_after_a_resume(tmp_path, moons):
+    """A run of 5 epochs stopped after 3 and resumed shows "epoch 4/5", not the epochs left ("4/2"); the bar
+    starts at 3 of 5."""
+    X, y = moons
+    path = tmp_path / "run.ckpt"
+    xpnet.DNN([2, 3, 1], backend="numpy").train(X, y, epochs=3, checkpoint=path)
+    lines = io.StringIO()
+    net = xpnet.DNN([2, 3, 1], backend="numpy")
+    net.train(X, y, epochs=5, checkpoint=path, resume=True, callbacks=[ProgressBar(2, line_stream=lines)])
+    shown = [line.split(" - ")[0] for line in lines.getvalue().splitlines()]
+    assert shown == ["epoch 4/5", "epoch 5/5"]
+    tty = _FakeTTY()
+    xpnet.DNN([2, 3, 1], backend="numpy").train(X, y, epochs=3, checkpoint=tmp_path / "b.ckpt")
+    xpnet.DNN([2, 3, 1], backend="numpy").train(X, y, epochs=5, checkpoint=tmp_path / "b.ckpt", resume=True,
+                                               callbacks=[ProgressBar(1, stream=tty)])
+    assert "5/5 |" in tty.getvalue() and "2/2 |" not in tty.getvalue()

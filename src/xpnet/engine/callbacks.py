@@ -203,6 +203,7 @@ class ProgressBar(Callback):
         self._last_time = 0.0
         self._pending: str | None = None
         self._seen = 0
+        self._done = self._total = 0
 
     def enabled(self) -> bool:
         """Whether the bar is drawn (verbose 1 and a terminal)."""
@@ -212,6 +213,10 @@ class ProgressBar(Callback):
     def on_train_begin(self, trainer: Trainer) -> None:
         self._bar, self._lines, self._pending, self._seen = None, False, None, 0
         self._last_time = 0.0
+        # The run's total, not the epochs left: a run resumed at epoch 6 of 10 (or a second fit call) shows
+        # "epoch 7/10", the bar starts at 6 of 10.
+        self._done = int(trainer.epoch)
+        self._total = self._done + int(trainer.planned_epochs)
         if not getattr(trainer, "writes_files", True):  # one progress, rank 0's, in a parallel run
             return
         if self.enabled():
@@ -220,7 +225,7 @@ class ProgressBar(Callback):
             from tqdm.auto import tqdm
 
             width = min(80, shutil.get_terminal_size((80, 24)).columns)
-            self._bar = tqdm(total=trainer.planned_epochs, unit="epoch", file=self.stream or sys.stderr,
+            self._bar = tqdm(total=self._total, initial=self._done, unit="epoch", file=self.stream or sys.stderr,
                              ncols=width, dynamic_ncols=False, leave=True, ascii=None,
                              bar_format="{n_fmt}/{total_fmt} |{bar}| {desc} {elapsed}")
         elif self.verbose:
@@ -247,7 +252,7 @@ class ProgressBar(Callback):
         if self._lines:
             now = float(logs.get("time") or 0.0)
             took, self._last_time = now - self._last_time, now
-            total = trainer.planned_epochs
+            total = self._total
             width = len(str(total))
             parts = [f"epoch {epoch + 1:>{width}}/{total}"]
             parts += [f"{k} {v}" for k, v in self._shown(trainer, logs, ("loss", "metric", "val_loss", "val_metric"))]
