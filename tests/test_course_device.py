@@ -76,6 +76,7 @@ def test_course_functions_on_device_arrays(cupy1, capsys):
     grads = dn.L_model_backward(AL, Y, caches)
     dn.compute_cost(AL, Y)
     dn.predict(X, Y, p)
+    dn.predict_dec(p, np.zeros((3, 4)))  # the NumPy grid of a plot, moved to the parameters' device
     v, s = opt.initialize_adam(p)
     opt.update_parameters_with_adam(p, grads, v, s, 1)
     opt.update_parameters_with_momentum(p, grads, opt.initialize_velocity(p), 0.9, 0.1)

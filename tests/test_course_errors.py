@@ -48,3 +48,16 @@ def test_two_layer_model_needs_three_sizes(data, dims):
     X, Y, _ = data
     with pytest.raises(xpnet.ConfigError, match=r"layers_dims must be \(n_x, n_h, n_y\)"):
         two_layer_model(X, Y, dims, num_iterations=1)
+
+
+def test_predict_runs_where_the_parameters_are_whatever_the_session_backend(data, monkeypatch, capsys):
+    """NumPy parameters under XPNET_BACKEND=torch (or use_backend): predictions on NumPy, not a library mix-up."""
+    pytest.importorskip("torch")
+    from xpnet.course import predict, predict_dec
+
+    X, Y, p = data
+    monkeypatch.setenv("XPNET_BACKEND", "torch")
+    with xpnet.use_backend("torch"):
+        assert isinstance(predict(X, Y, p), np.ndarray)
+        assert isinstance(predict_dec(p, X), np.ndarray)
+    assert capsys.readouterr().out.startswith("Accuracy: ")

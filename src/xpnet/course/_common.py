@@ -58,6 +58,13 @@ def on_training_backend(func: Any) -> Any:
     return wrapper
 
 
+def parameters_backend(parameters: Mapping[str, Any]) -> _backend.Backend:
+    """The backend of ``parameters["W1"]`` (NumPy parameters stay on NumPy whatever the session's backend), or
+    :func:`course_backend` where ``W1`` is not an array: where predictions from trained parameters run."""
+    W1 = parameters.get("W1") if isinstance(parameters, Mapping) else None
+    return _backend.backend_of(W1) if _xp.is_array(W1) else course_backend()
+
+
 def to_backend(bk: _backend.Backend, *arrays: Any) -> tuple[Any, ...]:
     """``arrays`` moved onto ``bk`` (a no-op for arrays already there): the explicit boundary where a
     learner's NumPy data meets parameters on another device."""

@@ -192,7 +192,7 @@ def predict(X: Any, y: Any, parameters: Mapping[str, Any], *, print_accuracy: bo
     parameters' backend: ``X`` and ``y`` on another backend (a learner's NumPy test set) are moved there.
     ``y=None`` (new data without labels) or ``print_accuracy=False`` prints nothing.
     """
-    bk = C.course_backend(like=parameters["W1"]) if _xp.is_array(parameters.get("W1")) else C.course_backend()
+    bk = C.parameters_backend(parameters)
     (X,) = C.to_backend(bk, X)
     AL, _ = L_model_forward(X, parameters)
     xp = bk.xp
@@ -206,6 +206,7 @@ def predict(X: Any, y: Any, parameters: Mapping[str, Any], *, print_accuracy: bo
     return p
 
 
+@_xp.on_device_of_arrays
 def predict_dec(parameters: Mapping[str, Any], X: Any) -> Any:
     """The course's helper for decision-boundary plots: ``AL > 0.5`` with ``AL`` from :func:`L_model_forward`
     (relu hidden layers, a sigmoid output), as in
@@ -213,7 +214,7 @@ def predict_dec(parameters: Mapping[str, Any], X: Any) -> Any:
 
     ``X`` ``(n_x, m)``; returns ``(1, m)`` booleans on the parameters' backend. ``X`` on another backend (the
     NumPy grid a plot hands in while the parameters live on a GPU) is moved there, as :func:`predict` does."""
-    bk = C.course_backend(like=parameters["W1"]) if _xp.is_array(parameters.get("W1")) else C.course_backend()
+    bk = C.parameters_backend(parameters)
     (X,) = C.to_backend(bk, X)
     AL, _ = L_model_forward(X, parameters)
     return AL > 0.5
