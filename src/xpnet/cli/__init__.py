@@ -40,7 +40,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ..bench import run_command
 
-    _check_output_dir(args.json, "benchmark results")
+    _check_output_dir(args.json, "benchmark results", flag="--json")
     return run_command(args)
 
 

@@ -23,12 +23,18 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text)
 
 
-def _check_output_dir(path: str | None, what: str, inputs: Any = ()) -> None:
+def _check_output_dir(path: str | None, what: str, inputs: Any = (), *, flag: str | None = None) -> None:
     """Check an output before any work starts (:func:`xpnet.files.check_destination`): minutes of training must
     not end in "no such directory", and no output may replace a special file or one of the command's
-    ``inputs``."""
+    ``inputs``. ``-`` is refused: it means standard output elsewhere (``xpnet predict --out -``), and a binary
+    file written to stdout, or a file literally named ``-``, is never what was meant (``flag`` names the
+    option in the message)."""
     if path is None:
         return
+    if path == "-":
+        given = f"{flag} -" if flag else "'-'"
+        raise CommandError(f"cannot write {what} to standard output ({given}): only 'xpnet predict --out -' writes "
+                           f"to stdout; give a file name (./- for a file named '-')")
     from ..files import check_destination
 
     check_destination(path, inputs=inputs, what=what, error=_write_failed(what))

@@ -25,7 +25,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from ..files import write_file_atomically
 
     require_ndonnx()
-    _check_output_dir(args.out, "the ONNX model", inputs=[args.model])
+    _check_output_dir(args.out, "the ONNX model", inputs=[args.model], flag="OUT")
     model = describe(args.model)
     proto = onnx_graph(model)
     write_file_atomically(args.out, proto.SerializeToString(), error=_write_failed("the ONNX model"))

@@ -147,10 +147,10 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     # The dataset is the command's input: no output may be written over it (a checkpoint is read by --resume
     # and rewritten by design).
     inputs = (args.dataset,)
-    _check_output_dir(args.out, "model", inputs)
-    _check_output_dir(args.plot, "plot", inputs)
-    _check_output_dir(args.checkpoint, "checkpoint", inputs)
-    _check_output_dir(args.history, "history", inputs)
+    _check_output_dir(args.out, "model", inputs, flag="--out")
+    _check_output_dir(args.plot, "plot", inputs, flag="--plot")
+    _check_output_dir(args.checkpoint, "checkpoint", inputs, flag="--checkpoint")
+    _check_output_dir(args.history, "history", inputs, flag="--history")
     # After the destination checks: an output over the command's input is the graver mistake to report.
     _extension(args.plot, _PLOT_FORMATS, "plot")
     _extension(args.history, _HISTORY_FORMATS, "history")
