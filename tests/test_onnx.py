@@ -169,8 +169,11 @@ def test_skl2onnx_converts_pipelines_with_xpnet_estimators():
     np.testing.assert_allclose(proba, pipe.predict_proba(X), atol=TOL)
     reg = make_pipeline(StandardScaler(), DNNRegressor((5,), max_iter=3, random_state=0, standardize=True))
     reg.fit(X, YR)
+    # In the network's units, as the other regressor tests: rescaling by y_scale_ in float32 loses digits
+    # where terms cancel, so the tolerance scales with y_scale_ (a fixed 1e-6 failed on 2 of 80 values).
+    scale = float(np.max(reg[-1].y_scale_))
     np.testing.assert_allclose(run(skl2onnx.to_onnx(reg, X[:1]), X)["variable"], reg.predict(X), rtol=TOL,
-                               atol=TOL)
+                               atol=TOL * scale)
 
 
 def test_skl2onnx_errors_name_the_fix():
