@@ -50,3 +50,49 @@ def test_dash_is_refused_as_the_export_output(tmp_path, capsys, monkeypatch, sma
     message = runtime_error(["export", small_model, "-"], capsys)
     assert "standard output" in message and "ONNX" in message
     assert list(tmp_path.iterdir()) == []
+
+
+def _write_csv(path: Path, header: list[str], columns: list) -> Path:
+    rows = zip(*columns, strict=True)
+    path.write_text(",".join(header) + "\n" + "".join(",".join(str(v) for v in r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def abc_files(tmp_path_factory):
+    """A model trained on ``a,b,c,label`` without --label-column, and files with the label moved, an id column."""
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("abc")
+    rng = np.random.default_rng(0)
+    a, b, c = (np.round(rng.normal(size=120), 4) for _ in range(3))
+    label = (a + b > 0).astype(int)
+    ids = np.arange(120)
+    files = {"last": _write_csv(folder / "last.csv", ["a", "b", "c", "label"], [a, b, c, label]),
+             "first": _write_csv(folder / "first.csv", ["label", "a", "b", "c"], [label, a, b, c]),
+             "idcol": _write_csv(folder / "idcol.csv", ["id", "a", "b", "c"], [ids, a, b, c]),
+             "other": _write_csv(folder / "other.csv", ["id", "a", "b", "x"], [ids, a, b, c]),
+             "model": folder / "m.safetensors"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", "--dataset", str(files["last"]), "--epochs", "2", "-q", "--out",
+                     str(files["model"])]) == 0
+    return files
+
+
+def test_evaluate_finds_the_label_by_its_header_name(abc_files, capsys):
+    import xpnet
+
+    assert xpnet.load(abc_files["model"]).xpnet_data_["label_column"] == "label"  # recorded without --label-column
+    code, out, err = run(["evaluate", abc_files["model"], abc_files["first"]], capsys)
+    assert code == 0, err
+    assert out.startswith("accuracy: ") and "all 120 samples of first.csv" in out
+
+
+def test_predict_matches_the_columns_by_the_recorded_feature_names(abc_files, capsys):
+    code, by_name, err = run(["predict", abc_files["model"], abc_files["idcol"]], capsys)
+    assert code == 0, err
+    code, expected, err = run(["predict", abc_files["model"], abc_files["last"]], capsys)
+    assert code == 0, err
+    assert by_name == expected  # the id column dropped, a,b,c read as features
+    message = runtime_error(["predict", abc_files["model"], abc_files["other"]], capsys)
+    assert "the column 'x' was read as the label" in message and "missing ['c']" in message

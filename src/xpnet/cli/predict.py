@@ -41,7 +41,7 @@ def _trained_columns(model: Any) -> tuple[list[str] | None, str | None]:
     return names, label if isinstance(label, str) else None
 
 
-def _check_columns(model: Any, names: Any, source: str) -> None:
+def _check_columns(model: Any, names: Any, source: str, label: str | None = None) -> None:
     """Refuse a file whose header names other features, or the same ones in another order, than the model's.
 
     A label column read as a feature (and a real feature dropped) predicts without a word otherwise: the
@@ -62,26 +62,45 @@ def _check_columns(model: Any, names: Any, source: str) -> None:
         moved = [f"column {i + 1} is {n!r} here, {t!r} in training" for i, (n, t) in
                  enumerate(zip(names, trained, strict=True)) if n != t]
         diff = "the same names in another order: " + "; ".join(moved[:4])
-    raise ShapeError(f"{source} has the feature columns {names[:8]}{'...' if len(names) > 8 else ''}, but the "
+    read = f", the column {label!r} was read as the label" if label is not None else ""
+    raise ShapeError(f"{source} has the feature columns {names[:8]}{'...' if len(names) > 8 else ''}{read}, but the "
                      f"model was trained on {trained[:8]}{'...' if len(trained) > 8 else ''} ({diff}); give the "
                      "file the model's columns (and --label-column if the label is not the one it was trained "
                      "with), or drop its header line to take the columns by position")
 
 
-def _csv_header_has(source: str, name: str, args: Any) -> bool:
-    """Whether a ``.csv`` file's first row holds the column ``name`` (True for other sources: their loader says
-    what is wrong with a name)."""
+def _csv_first_row(source: str, args: Any) -> list[str] | None:
+    """The fields of a ``.csv`` file's first row, or None for other sources and unreadable files (their loader
+    says what is wrong)."""
     path = Path(source)
-    if path.suffix.lower() != ".csv" or not path.is_file():
-        return True
+    if path.suffix.lower() not in (".csv", ".tsv") or not path.is_file():
+        return None
     from ..datasets.csv_layout import detect_delimiter, read_head, split_rows
 
     try:
         text, _ = read_head(path)
         rows = split_rows(text, getattr(args, "delimiter", None) or detect_delimiter(text, path), path, 1)
     except (DatasetError, OSError):
-        return True  # unreadable: the loader reports it
-    return bool(rows) and name in [f.strip() for f in rows[0][1]]
+        return None
+    return [f.strip() for f in rows[0][1]] if rows else []
+
+
+def _csv_header_has(source: str, name: str, args: Any) -> bool:
+    """Whether a ``.csv`` file's first row holds the column ``name`` (True for other sources: their loader says
+    what is wrong with a name)."""
+    first = _csv_first_row(source, args)
+    return first is None or name in first
+
+
+def _other_column(first_row: Any, feature_names: Any) -> str | None:
+    """The one column of a header that is not among the model's ``feature_names`` when the header holds all of
+    them plus that one: the label (or an id column), wherever it stands; None otherwise."""
+    if not first_row or not feature_names:
+        return None
+    others = [c for c in first_row if c not in set(feature_names)]
+    if len(others) == 1 and len(first_row) == len(feature_names) + 1 and set(feature_names) <= set(first_row):
+        return others[0]
+    return None
 
 
 def _check_labels(model: Any, y: Any, source: str) -> None:
@@ -118,8 +137,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if label_column is None and trained_label is not None and (
             trained_label.lstrip("-").isdigit() or _csv_header_has(args.data, trained_label, args)):
         label_column = trained_label  # (a file without that column in its header: the last column, as always)
+    if label_column is None:  # the header's one column that is not a feature of the model, wherever it stands
+        label_column = _other_column(_csv_first_row(args.data, args), _trained_columns(model)[0])
     ds = _load_dataset(args.data, label_column, seed, args)
-    _check_columns(model, ds.feature_names, ds.name)
+    _check_columns(model, ds.feature_names, ds.name, getattr(ds, "label_name", None))
     X, y, where = ds.X, ds.y, f"all {ds.n_samples} samples"
     if args.split == "test":
         fraction = args.test_fraction if args.test_fraction is not None else stored.get("test_fraction", 0.2)
@@ -142,11 +163,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _read_features(source: str, n_features: int, label_column: str | None = None,
-                   trained_label: str | None = None, args: Any = None, known_names: Any = None) -> tuple[Any, Any]:
-    """Features of a file for prediction, and their names when the file has a header (else None): an ``.npz``
+                   trained_label: str | None = None, args: Any = None,
+                   known_names: Any = None) -> tuple[Any, Any, str | None]:
+    """Features of a file for prediction, their names when the file has a header (else None) and the header name
+    of the column read as the label (else None): an ``.npz``
     with ``X`` (``y`` optional), or a ``.csv``, ``.parquet`` or ``.npy`` holding either exactly the model's
     features or the features plus a label column: ``label_column`` when given, else the one training was given
-    (``trained_label``, when the file's header has it or it is an index), else the last one. ``known_names``
+    (``trained_label``, when the file's header has it or it is an index), else the header's one column that is
+    not among ``known_names``, else the last one. ``known_names``
     (the model's feature names) let a CSV's numeric first row count as its header; ``args`` carries
     ``--delimiter`` and ``--header``."""
     import numpy as np
@@ -157,7 +181,7 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
     suffix = path.suffix.lower()
     if suffix not in (".npz", ".csv", ".npy", ".parquet"):
         ds = datasets.load(source)
-        return ds.X, ds.feature_names
+        return ds.X, ds.feature_names, None
     from ..datasets.checks import _existing_file
 
     _existing_file(path, suffix)  # no such file, a directory, a FIFO or a device: each said as it is
@@ -178,7 +202,7 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
             row, col = (int(i) for i in np.argwhere(~np.isfinite(X))[0])
             raise DatasetError(f"X in {source!r} must hold finite numbers, but X[{row}, {col}] is {X[row, col]}; "
                                "fill in or drop the missing values first")
-        return X, None
+        return X, None, None
     delimiter = getattr(args, "delimiter", None)
     header = getattr(args, "header", None)
     first_row: list[str] = []
@@ -209,11 +233,13 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
         if label_column is None and trained_label is not None and (
                 trained_label.lstrip("-").isdigit() or trained_label in first_row):
             label_column = trained_label
+        if label_column is None:  # the header's one column that is not a feature (an id column, a moved label)
+            label_column = _other_column(first_row, known_names)
         if label_column is not None:
             column = int(label_column) if label_column.lstrip("-").isdigit() else label_column
         options = {"delimiter": delimiter, "header": "auto" if header is None else header} if suffix == ".csv" else {}
         ds = datasets.load(path, label_column=column, **options)
-        return ds.X, ds.feature_names
+        return ds.X, ds.feature_names, ds.label_name
     if label_column is not None:
         raise DatasetError(f"--label-column given but {source!r} has {width} columns, the model's {n_features} "
                            "features and no label column")
@@ -224,11 +250,11 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
         from ..datasets.csv_files import _read_csv
 
         data = _read_csv(path, None, "auto" if header is None else header, delimiter, known_names)
-        return data.X, data.feature_names
+        return data.X, data.feature_names, None
     if suffix == ".parquet":
         X, _, names, _ = datasets.read_parquet(path, None)
-        return X, list(names)
-    return datasets.read_npy(path, None)[0], None
+        return X, list(names), None
+    return datasets.read_npy(path, None)[0], None, None
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -239,9 +265,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     _check_output_dir(args.out, "predictions", (args.model, args.data))  # never written over an input
     model = _load_model(args.model, args.backend)
     trained_names, trained_label = _trained_columns(model)
-    X, names = _read_features(args.data, model.n_features_in_, args.label_column, trained_label, args, trained_names)
+    X, names, read_label = _read_features(args.data, model.n_features_in_, args.label_column, trained_label, args,
+                                          trained_names)
     _check_features(model, X, args.data)
-    _check_columns(model, names, args.data)
+    _check_columns(model, names, args.data, read_label)
     pred = np.asarray(model.predict(X))
     header = ["prediction"]
     columns = [pred.reshape(len(X), -1)]

@@ -229,7 +229,10 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
         _say(args, f"resumed from checkpoint {args.checkpoint} after epoch {est.trainer_.resumed_epoch}")
     est.xpnet_data_ = {"dataset": ds.name if ds.name in datasets.DATASETS else str(args.dataset),
                        "test_fraction": args.test_fraction, "seed": args.seed, "task": "classification" if classify
-                       else "regression", "label_column": args.label_column,
+                       else "regression",
+                       # The label's header name whenever the file has a header (predict and evaluate find it by
+                       # name, wherever the column moved), else the --label-column given.
+                       "label_column": getattr(ds, "label_name", None) or args.label_column,
                        # The header's feature names in order: predict and evaluate refuse a file whose columns differ.
                        "feature_names": list(ds.feature_names) if ds.feature_names else None}
     h = est.history_
