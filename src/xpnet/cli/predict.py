@@ -62,8 +62,9 @@ def _check_columns(model: Any, names: Any, source: str, label: str | None = None
         moved = [f"column {i + 1} is {n!r} here, {t!r} in training" for i, (n, t) in
                  enumerate(zip(names, trained, strict=True)) if n != t]
         diff = "the same names in another order: " + "; ".join(moved[:4])
-    read = f", the column {label!r} was read as the label" if label is not None else ""
-    raise ShapeError(f"{source} has the feature columns {names[:8]}{'...' if len(names) > 8 else ''}{read}, but the "
+    if label is not None:
+        diff += f"; the column {label!r} was read as the label"
+    raise ShapeError(f"{source} has the feature columns {names[:8]}{'...' if len(names) > 8 else ''}, but the "
                      f"model was trained on {trained[:8]}{'...' if len(trained) > 8 else ''} ({diff}); give the "
                      "file the model's columns (and --label-column if the label is not the one it was trained "
                      "with), or drop its header line to take the columns by position")
