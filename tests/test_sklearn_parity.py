@@ -390,3 +390,28 @@ def test_a_pickle_from_another_backend_loads_onto_numpy_where_that_backend_is_mi
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["numpy", "numpy"]
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), est.predict_proba(X), rtol=1e-12)
+
+
+def test_a_dtype_object_parameter_saves_as_its_name(tmp_path):
+    """dtype=np.float32 (a type, not a string) is a valid parameter: the model file stores its name, and the
+    loaded estimator computes in float32 as the saved one did."""
+    X, y, _ = _data("binary")
+    est = DNNClassifier((4,), max_iter=2, dtype=np.float32, random_state=0, backend="numpy").fit(X, y)
+    xpnet.save(est, tmp_path / "m.xpnet")
+    loaded = xpnet.load(tmp_path / "m.xpnet")
+    assert loaded.dtype == "float32" and loaded.coefs_[0].dtype == np.float32
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
+@pytest.mark.parametrize("cls", [DNNClassifier, DNNRegressor])
+def test_partial_fit_is_hidden_for_lbfgs_as_in_scikit_learn(cls):
+    """scikit-learn hides partial_fit of a non-stochastic solver (available_if): hasattr is False, and a call
+    raises xpnet's ConfigError (an AttributeError too) naming the solver; set_params(solver="adam") brings it back."""
+    est = cls(solver="lbfgs", backend="numpy")
+    assert not hasattr(est, "partial_fit")
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    with pytest.raises(xpnet.ConfigError, match="solver='lbfgs'") as info:
+        est.partial_fit(np.ones((2, 5)), [0, 1])
+    assert isinstance(info.value, AttributeError)
+    assert hasattr(est.set_params(solver="adam"), "partial_fit")
+    assert hasattr(cls(solver="not-a-solver"), "partial_fit")  # fit/partial_fit name the unknown solver

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 import re
+import types
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,39 @@ class NotFittedError(XpnetError, _SklearnNotFittedError):
     """An estimator used (``predict``, ``score``, ``xpnet.save``, ...) before ``fit``: an xpnet error that is also
     scikit-learn's ``NotFittedError`` (so scikit-learn's tools recognise it), a ``ValueError`` and an
     ``AttributeError``."""
+
+
+class PartialFitUnavailableError(ConfigError, AttributeError):
+    """``partial_fit`` of an estimator whose solver is not stochastic (``"lbfgs"``): hidden as scikit-learn's MLP
+    hides it (``hasattr(est, "partial_fit")`` is False); an xpnet :class:`~xpnet.errors.ConfigError` that is also
+    the ``AttributeError`` scikit-learn raises."""
+
+
+def _has_partial_fit(est: Any) -> bool:
+    """The ``available_if`` check of ``partial_fit``: True unless ``solver`` is ``"lbfgs"`` (an unknown solver
+    passes, so the call names it as ``fit`` does)."""
+    solver = est.solver.strip().lower() if isinstance(est.solver, str) else est.solver
+    if solver == "lbfgs":
+        raise PartialFitUnavailableError(
+            f"partial_fit is only available for stochastic solvers (adam, sgd, ...); solver={est.solver!r} "
+            "optimizes over the whole data in fit: call fit, or set_params(solver='adam') first")
+    return True
+
+
+class _StochasticOnly:
+    """Decorator of ``partial_fit``: scikit-learn's ``available_if(_has_partial_fit)``, except that the refusal is
+    the check's own :class:`PartialFitUnavailableError` (scikit-learn's replaces it by a bare ``AttributeError``
+    that does not say why)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self.fn
+        _has_partial_fit(obj)
+        return types.MethodType(self.fn, obj)
 
 
 def _check_fitted(est: Any, action: str) -> None:

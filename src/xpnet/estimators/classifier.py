@@ -19,7 +19,13 @@ from ..device import xp as _xp
 from ..device.backend import Backend
 from ..errors import ConfigError, LabelError, ModelFileError, ShapeError
 from .base import _DNNEstimator
-from .checks import _check_score_lengths, _check_y_values, _on_device, _refuse_partial_standardize
+from .checks import (
+    _check_score_lengths,
+    _check_y_values,
+    _on_device,
+    _refuse_partial_standardize,
+    _StochasticOnly,
+)
 
 
 class DNNClassifier(ClassifierMixin, _DNNEstimator):
@@ -214,6 +220,7 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
         w = per_class[index].reshape(1, -1)
         return self._backend_.asarray(w, dtype=self.network_.dtype)
 
+    @_StochasticOnly  # scikit-learn's MLP hides it for solver='lbfgs' (available_if)
     @with_callbacks
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> DNNClassifier:
         """One epoch over ``(X, y)``, continuing from the current state (the first call must pass

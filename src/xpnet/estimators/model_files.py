@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import xp as _xp
 from ..dnn import DNN
 from ..engine import History
 from ..engine.optimizers import Schedule
@@ -37,6 +38,9 @@ class _ModelFileMixin:
             same = False
         if not same:
             params["activation"] = self.network_.hidden.name
+        if params.get("dtype") is not None and not isinstance(params["dtype"], str):
+            # a dtype object (np.float32, torch.float64) is not JSON: the file keeps its name, which loads back
+            params["dtype"] = _xp.dtype_name(self.network_.backend.xp, self.network_.dtype)
         if not isinstance(params.get("init"), str):
             params["init"] = "glorot_uniform"  # the given starting arrays are not kept: the trained weights are
         if isinstance(params.get("dropout"), (list, tuple)):

@@ -13,7 +13,13 @@ from ..device import xp as _xp
 from ..device.backend import Backend
 from ..errors import ConfigError, InputTypeError, InvalidValueError, ShapeError
 from .base import _DNNEstimator
-from .checks import _check_score_lengths, _check_y_values, _on_device, _refuse_partial_standardize
+from .checks import (
+    _check_score_lengths,
+    _check_y_values,
+    _on_device,
+    _refuse_partial_standardize,
+    _StochasticOnly,
+)
 
 
 class DNNRegressor(RegressorMixin, _DNNEstimator):
@@ -124,6 +130,7 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
     def _sample_weights(self, index: Any, T: Any) -> Any:
         return None
 
+    @_StochasticOnly  # scikit-learn's MLP hides it for solver='lbfgs' (available_if)
     @with_callbacks
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> DNNRegressor:
         """One epoch over ``(X, y)``, continuing from the current state (``early_stopping`` does not apply,
