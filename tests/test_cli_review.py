@@ -96,3 +96,12 @@ def test_predict_matches_the_columns_by_the_recorded_feature_names(abc_files, ca
     assert by_name == expected  # the id column dropped, a,b,c read as features
     message = runtime_error(["predict", abc_files["model"], abc_files["other"]], capsys)
     assert "the column 'x' was read as the label" in message and "missing ['c']" in message
+
+
+def test_resume_with_other_early_stopping_names_the_flags(tmp_path, capsys):
+    checkpoint = tmp_path / "run.ckpt"
+    code, _out, err = run(["train", *FAST, "-q", "--patience", "0", "--checkpoint", checkpoint], capsys)
+    assert code == 0, err
+    message = runtime_error(["train", "--dataset", "moons", "--epochs", "4", "-q", "--checkpoint", checkpoint,
+                             "--resume"], capsys)
+    assert "callbacks" in message and "--patience" in message

@@ -279,6 +279,8 @@ _DATA_FLAGS = ("--dataset", "--label-column", "--seed", "--test-fraction", "--va
 _RESUME_FLAGS: dict[str, tuple[str, ...]] = {
     "network": ("--layers", "--activation", "--dtype", "--dataset"),
     "optimizer": ("--optimizer", "--lr"), "schedule": ("--schedule", "--lr", "--decay-rate", "--decay-steps"),
+    # Early stopping is a callback with state: on with --patience > 0 and a validation set (--val-fraction > 0).
+    "callbacks": ("--patience", "--val-fraction"),
     "batch_size": ("--batch-size",), "shuffle": (), "l2": ("--l2",), "dropout": ("--dropout",), "seed": ("--seed",),
     "examples": _DATA_FLAGS, "validation_examples": _DATA_FLAGS, "data_fingerprint": _DATA_FLAGS,
     "estimator_standardize": ("--no-standardize",), "estimator_tol": ("--tol",),

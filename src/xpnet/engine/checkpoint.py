@@ -94,8 +94,10 @@ def read_checkpoint(trainer: Trainer, path: Path, config: dict[str, Any], active
     names = [type(cb).__name__ for cb in _stateful(active)]
     saved_names = [c.get("class") for c in meta.get("callbacks") or [] if isinstance(c, dict)]
     if names != saved_names:
-        raise ConfigError(f"cannot resume from '{path}': it holds the state of the callbacks {saved_names}, "
+        exc = ConfigError(f"cannot resume from '{path}': it holds the state of the callbacks {saved_names}, "
                           f"this run has {names}; resume with the same callbacks")
+        exc.differing_settings = ["callbacks"]  # type: ignore[attr-defined]  (the command names its flags)
+        raise exc
     net = trainer.network
     want = {f"param/W{l}": (net.layer_dims[l], net.layer_dims[l - 1]) for l in range(1, net.num_layers + 1)}
     want.update({f"param/b{l}": (net.layer_dims[l], 1) for l in range(1, net.num_layers + 1)})
