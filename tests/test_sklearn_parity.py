@@ -415,3 +415,28 @@ def test_partial_fit_is_hidden_for_lbfgs_as_in_scikit_learn(cls):
     assert isinstance(info.value, AttributeError)
     assert hasattr(est.set_params(solver="adam"), "partial_fit")
     assert hasattr(cls(solver="not-a-solver"), "partial_fit")  # fit/partial_fit name the unknown solver
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_early_stopping_scores_the_held_out_part_with_its_sample_weights(kind):
+    """scikit-learn's early stopping scores the validation part with its share of sample_weight (weighted accuracy
+    or R^2); the best validation score is that of the kept (best) model. Weights all 1 give the unweighted scores."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    from xpnet.engine import split_indices
+
+    X, y, n_out = _data(kind)
+    w = np.random.default_rng(7).uniform(0.1, 5.0, len(X))
+    coefs, intercepts = _weights(n_out)
+    cls, metric = (DNNRegressor, r2_score) if kind == "regression" else (DNNClassifier, accuracy_score)
+    params = dict(hidden_layer_sizes=(7, 4), max_iter=8, early_stopping=True, validation_fraction=0.3,
+                  learning_rate_init=0.01, random_state=0, backend="numpy", init=(coefs, intercepts))
+    est = cls(**params).fit(X, y, sample_weight=w)
+    labels = None if kind == "regression" else y
+    _, val = split_indices(len(X), 0.3, est.network_.seed, labels)
+    expected = metric(y[val], est.predict(X[val]), sample_weight=w[val])
+    assert est.best_validation_score_ == pytest.approx(expected, rel=1e-12)
+    assert expected != pytest.approx(metric(y[val], est.predict(X[val])), rel=1e-6)  # the weights matter here
+    ones = cls(**params).fit(X, y, sample_weight=np.ones(len(X)))
+    plain = cls(**params).fit(X, y)
+    np.testing.assert_allclose(ones.validation_scores_, plain.validation_scores_, rtol=1e-9)

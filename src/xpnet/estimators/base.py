@@ -51,8 +51,8 @@ from .sklearn_callbacks import fit_task
 from .sklearn_rules import (
     exp_output,
     initial_parameters,
-    r2_scorer,
     sklearn_loss,
+    validation_scorer,
 )
 from .sparse import CHUNK_ROWS, SparseBatches, SparseRows
 
@@ -297,7 +297,8 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, CallbackSupportMixin, Bas
         ``sample_weight`` (n_samples,), non-negative: each sample's loss is weighted as scikit-learn's MLP weighs
         it, ``sum_j w_j loss_j / sum_j w_j`` with the L2 term ``alpha/(2 sum_j w_j) ||W||^2`` (exactly so for a full
         batch; per mini-batch xpnet normalizes by the weights' overall mean, scikit-learn by each batch's sum).
-        It combines with the classifier's ``class_weight`` by multiplication.
+        It combines with the classifier's ``class_weight`` by multiplication. With ``early_stopping`` the held-out
+        part's ``sample_weight`` weighs its score (accuracy or R^2), as in scikit-learn (``class_weight`` does not).
 
         Each epoch shuffles the samples, runs mini-batches of ``batch_size`` (forward, fused backward, one
         optimizer step each) and stops early as scikit-learn's MLP does: when the training loss (or, with
@@ -405,6 +406,7 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, CallbackSupportMixin, Bas
         weights = self._sample_weights(labels_host, T)
         # sample_weight scaled to mean 1 (its sum, S, is m), the L2 strength by m/S: scikit-learn's objective
         sw, alpha = _normalized_weights(sample_weight, m, float(self.alpha))
+        sw_host, val_weights = sw, None  # val_weights: the held-out part's, which weigh scikit-learn's score
         if sw is not None:
             sw = bk.asarray(sw.reshape(1, -1), dtype=net.dtype)
             weights = sw if weights is None else weights * sw
@@ -427,6 +429,8 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, CallbackSupportMixin, Bas
                 XT, T = xp.take(Xb, ti, axis=0).T, xp.take(T, ti, axis=1)
             if weights is not None:
                 weights = xp.take(weights, ti, axis=1)
+            if sw_host is not None:
+                val_weights = sw_host[val_idx]
         if self.standardize and not continuing:
             # Fitted on the training part only: the validation part must not leak into it. Computed in float64
             # where the device has it; a feature whose spread is only rounding noise counts as constant (scale
@@ -479,7 +483,8 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, CallbackSupportMixin, Bas
         trainer.l2 = check_nonnegative("alpha", alpha)
         rule = self._epoch_rule(validation is not None and self.early_stopping and not incremental,
                                 T.shape[1])  # training samples per epoch
-        rule.score_validation = r2_scorer(net, validation) if rule.early_stopping and net.output.name == "exp" else None
+        rule.score_validation = validation_scorer(net, validation, val_weights) if rule.early_stopping and (
+            net.output.name == "exp" or val_weights is not None) else None
         if new_trainer:
             rule.start_fit(trainer, float(self.learning_rate_init))
         epochs_before = rule.epochs

@@ -32,7 +32,7 @@ from ..errors import ConfigError, InvalidValueError, ShapeError
 from ..lecture.activations import Activation
 from ..lecture.losses import LOSSES, Loss
 
-__all__ = ["SklearnEpochRule", "exp_output", "glorot_uniform_parameters", "initial_parameters", "r2_scorer",
+__all__ = ["SklearnEpochRule", "exp_output", "glorot_uniform_parameters", "initial_parameters", "validation_scorer",
            "sklearn_loss"]
 
 
@@ -181,18 +181,29 @@ def sklearn_loss(output: str) -> Loss:
     return _SKLEARN_LOSSES[output]
 
 
-def r2_scorer(net: Any, validation: tuple[Any, Any]) -> Any:
-    """A callable giving R^2 (scikit-learn's ``r2_score``, uniform over the outputs) of ``net``'s outputs on
-    ``validation = (X_v (n_x, m), Y_v (n_L, m))``: the early-stopping score of an output whose ``val_metric`` is
-    not R^2 (the Poisson regressor's ``exp``)."""
-    from sklearn.metrics import r2_score
+def validation_scorer(net: Any, validation: tuple[Any, Any], weights: Any = None) -> Any:
+    """A callable giving scikit-learn's early-stopping score of ``net`` on ``validation = (X_v (n_x, m), Y_v
+    (n_L, m))``, weighted by ``weights`` (host (m,) or None) as scikit-learn weighs it by the held-out part's
+    ``sample_weight``: ``sum_i w_i [pred_i == y_i] / sum_i w_i`` for a classifier (argmax for softmax; a sigmoid
+    output thresholded at 0.5, every label right for a multilabel one), R^2 (``r2_score``, uniform over the outputs,
+    ``1 - sum_i w_i (y_i - p_i)^2 / sum_i w_i (y_i - ybar_w)^2``) otherwise. Used where the trainer's unweighted
+    ``val_metric`` is not that score: sample weights, or the Poisson regressor's ``exp`` output."""
+    from sklearn.metrics import accuracy_score, r2_score
 
     from ..lecture.network import forward_output
 
     def score() -> float:
         bk = net.backend
         _, AL = forward_output(bk.xp, net.parameters, validation[0], net.hidden, net.output)
-        return float(r2_score(bk.to_numpy(validation[1]).T, bk.to_numpy(AL).T))
+        Y, P = bk.to_numpy(validation[1]).T, bk.to_numpy(AL).T  # (m, n_L)
+        if net.output.name == "softmax":
+            return float(accuracy_score(Y.argmax(axis=1), P.argmax(axis=1), sample_weight=weights))
+        if net.output.name == "sigmoid":
+            Y, P = Y > 0.5, P > 0.5
+            if Y.shape[1] == 1:
+                Y, P = Y[:, 0], P[:, 0]
+            return float(accuracy_score(Y, P, sample_weight=weights))
+        return float(r2_score(Y, P, sample_weight=weights))
 
     return score
 
