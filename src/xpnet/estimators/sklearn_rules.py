@@ -32,8 +32,8 @@ from ..errors import ConfigError, InvalidValueError, ShapeError
 from ..lecture.activations import Activation
 from ..lecture.losses import LOSSES, Loss
 
-__all__ = ["SklearnEpochRule", "exp_output", "glorot_uniform_parameters", "initial_parameters", "validation_scorer",
-           "sklearn_loss"]
+__all__ = ["SklearnEpochRule", "exp_output", "glorot_uniform_parameters", "initial_parameters", "sklearn_loss",
+           "validation_scorer"]
 
 
 def glorot_uniform_parameters(layer_dims: list[int], *, logistic: bool, seed: int | None,
