@@ -105,3 +105,19 @@ def test_resume_with_other_early_stopping_names_the_flags(tmp_path, capsys):
     message = runtime_error(["train", "--dataset", "moons", "--epochs", "4", "-q", "--checkpoint", checkpoint,
                              "--resume"], capsys)
     assert "callbacks" in message and "--patience" in message
+
+
+def test_dataset_messages_name_the_command_flags(tmp_path, capsys):
+    from xpnet import datasets
+    from xpnet.errors import DatasetError
+
+    semi = tmp_path / "semi.csv"
+    semi.write_text("a;b;c\n1;2;0\n3;4;1\n5;6;0\n7;8;1\n")
+    message = runtime_error(["train", "--dataset", semi, "--delimiter", ",", "--epochs", "1"], capsys)
+    assert "pass --delimiter CHAR" in message and "delimiter=" not in message
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c\n1,x,0\n3,4,1\n")
+    message = runtime_error(["train", "--dataset", bad, "--epochs", "1"], capsys)
+    assert "--label-column" in message and "--header" in message and "label_column" not in message
+    with pytest.raises(DatasetError, match=r"pass delimiter=\.\.\."):  # Python callers keep the keyword
+        datasets.load(semi, delimiter=",")

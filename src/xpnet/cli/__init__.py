@@ -25,7 +25,7 @@ from ..device.backend import format_backends_report
 from ..errors import XpnetError
 from .args import _ACTIVATIONS, _OPTIMIZERS, _SCHEDULES, _SEED, _batch_size, _layers, _number
 from .common import CommandError as CommandError
-from .common import _add_csv_options, _add_threads_option, _check_output_dir, _thread_limit
+from .common import _add_csv_options, _add_threads_option, _check_output_dir, _thread_limit, in_command_words
 from .export import add_export_parser
 from .info import _cmd_info
 from .predict import _cmd_evaluate, _cmd_predict
@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except XpnetError as exc:
-        print(f"xpnet: error: {exc}", file=sys.stderr)
+        print(f"xpnet: error: {in_command_words(exc)}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as exc:
         # scikit-learn's input validation and file-system errors: a user's problem, told in one line.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,37 @@ class CommandError(XpnetError, RuntimeError):
     """A command cannot go on (missing optional package, an output path that cannot be written, a model file
     that holds no estimator). Data that does not fit the model raises the library's own types (ShapeError,
     LabelError, DatasetError, ...)."""
+
+
+# How the dataset loader's messages name its Python keywords, and the command's flags for them: a user of the
+# command reads "--delimiter", not "delimiter=..." (the loader keeps the Python spelling for Python callers).
+_PYTHON_TO_FLAGS = (
+    (r"\bthe right label_column or header\b", "the right --label-column, or --header / --no-header"),
+    (r"\bdelimiter=\.\.\.", "--delimiter CHAR"),
+    (r"\bdelimiter=", "--delimiter "),
+    (r"\blabel_column=", "--label-column "),
+    (r"\bgive label_column as\b", "give --label-column as"),
+    (r"\bheader=False\b", "--no-header"),
+    (r"\bheader=True \(or 'auto'\)", "--header (or neither)"),
+    (r"\bheader=True\b", "--header"),
+    (r", or None to detect it\b", ", or leave it out to detect it"),
+)
+
+
+def in_command_words(exc: BaseException) -> str:
+    """``exc``'s message, with the Python keywords of a :mod:`xpnet.datasets` error (one raised in that package)
+    written as the command's flags (``delimiter=...`` as ``--delimiter CHAR``, ``label_column`` as
+    ``--label-column``, ``header=False`` as ``--no-header``); other messages unchanged."""
+    text = str(exc)
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code.co_filename if tb is not None else ""
+    if f"{os.sep}datasets{os.sep}" not in where:
+        return text
+    for pattern, flag in _PYTHON_TO_FLAGS:
+        text = re.sub(pattern, flag, text)
+    return text
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
