@@ -296,3 +296,20 @@ def test_stopping_and_divergence_are_decided_alike_on_every_rank() -> None:
     with pytest.raises(DivergenceError) as caught:
         net.train(X * 1e200, Y, epochs=3, batch_size=16, optimizer="gd", learning_rate=1e300, communicator=COMM)
     assert _same_on_every_rank(caught.value.epoch)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_poisson_regressor_with_several_outputs_validates_data_parallel() -> None:
+    # metric_terms gives the exp output one squared error per output (not one count as sigmoid and softmax): the
+    # sharded validation's buffer must hold them all (it raised a bare ValueError for two outputs)
+    from xpnet.estimators import DNNRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    Y = rng.poisson(np.exp(0.3 * X[:, :2]))
+    params = dict(hidden_layer_sizes=(4,), loss="poisson", max_iter=3, early_stopping=True, random_state=0,
+                  batch_size=10, dtype="float64")
+    est = DNNRegressor(**params).fit(X, Y, communicator=COMM)
+    ref = DNNRegressor(**params).fit(X, Y)
+    np.testing.assert_allclose(est.history_["val_loss"], ref.history_["val_loss"], rtol=1e-10)
+    np.testing.assert_allclose(est.validation_scores_, ref.validation_scores_, rtol=1e-10)

@@ -262,7 +262,8 @@ def evaluate_sharded(trainer: Any, X: Any, Y: Any, w: Any = None) -> tuple[float
     out = net.output.name
     import numpy as np
 
-    host = np.zeros(1 + (int(Y.shape[0]) if out == "linear" else 1))  # the loss, then metric_terms' entries
+    # the loss, then metric_terms' entries: one (the correct count) for sigmoid and softmax, else one per output
+    host = np.zeros(1 + (1 if out in ("sigmoid", "softmax") else int(Y.shape[0])))
     if hi > lo:
         Xs, Ys = X[:, lo:hi], Y[:, lo:hi]
         ws = None if w is None else w[:, lo:hi]
