@@ -15,7 +15,7 @@ import pytest
 import xpnet
 from xpnet.engine import ArrayBatches, Trainer
 from xpnet.engine.streaming import ChunkedOrder, FileBatches, chunked_order
-from xpnet.errors import ConfigError, ShapeError
+from xpnet.errors import ConfigError, DatasetError, ShapeError
 
 
 def _write(tmp_path, m: int = 1000, n_x: int = 6, seed: int = 0):
@@ -96,6 +96,20 @@ def test_a_truncated_file_and_bad_targets_are_named(tmp_path) -> None:
     with pytest.raises(ShapeError, match="truncated"):
         _trainer(_net()).fit(source, epochs=1)
     source.close()
+
+
+def test_files_that_cannot_be_streamed_and_bad_weights_are_named(tmp_path) -> None:
+    # xpnet errors naming the file, not numpy's or pyarrow's bare ones
+    path, _, Y = _write(tmp_path, m=30)
+    with pytest.raises(ShapeError, match="one weight per example"):
+        FileBatches(_net().backend, path, Y, sample_weight=np.ones(7))
+    (tmp_path / "text.npy").write_text("not an array")
+    np.save(tmp_path / "objects.npy", np.array([[1, None]], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "complex.npy", np.ones((3, 2), dtype=complex))
+    (tmp_path / "text.parquet").write_text("not parquet")
+    for name in ("missing.npy", "text.npy", "objects.npy", "complex.npy", "missing.parquet", "text.parquet"):
+        with pytest.raises(DatasetError, match=name):
+            FileBatches(_net().backend, str(tmp_path / name), Y)
 
 
 _BOUNDED = textwrap.dedent("""

@@ -37,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..device import xp as _xp
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, DatasetError, ShapeError
 from .batches import BatchSource
 
 __all__ = ["ChunkedOrder", "FileBatches", "NpyRows", "ParquetRows", "chunked_order"]
@@ -78,7 +78,14 @@ class NpyRows:
         import numpy as np
 
         self.path = os.fspath(path)
-        mapped = np.load(self.path, mmap_mode="r")  # only the header is read: shape, dtype, data offset
+        try:  # only the header is read: shape, dtype, data offset
+            mapped = np.load(self.path, mmap_mode="r")
+        except (OSError, ValueError) as exc:  # missing, not a .npy file, pickled objects (cannot be mapped)
+            raise DatasetError(f"cannot stream {self.path!r}: {exc}; it must be a .npy file of a 2-D numeric "
+                               "array (np.save(path, np.ascontiguousarray(X, dtype=np.float32)))") from None
+        if mapped.dtype.kind not in "biuf":
+            raise DatasetError(f"{self.path!r} holds {mapped.dtype} values; streaming needs numbers (bool, int or "
+                               "float)")
         if mapped.ndim != 2 or not mapped.flags.c_contiguous:
             raise ShapeError(f"{self.path!r} holds a {mapped.ndim}-D {'C' if mapped.flags.c_contiguous else 'Fortran'}"
                              "-ordered array; streaming needs a 2-D C-ordered (rows are examples) .npy file: save it "
@@ -111,7 +118,10 @@ class ParquetRows:
         except ImportError as exc:
             raise ConfigError(f"reading Parquet needs pyarrow ({exc}): pip install pyarrow") from None
         self.path = os.fspath(path)
-        self._file = pq.ParquetFile(self.path)
+        try:
+            self._file = pq.ParquetFile(self.path)
+        except (OSError, ValueError) as exc:  # missing, or not Parquet (pyarrow's ArrowInvalid is a ValueError)
+            raise DatasetError(f"cannot stream {self.path!r}: {exc}") from None
         meta = self._file.metadata
         self.columns = list(columns) if columns is not None else list(self._file.schema_arrow.names)
         sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
@@ -171,7 +181,11 @@ class FileBatches(BatchSource):
             raise ShapeError(f"FileBatches takes targets of shape (m, n_L) with one row per example: the file has "
                              f"{self.m} rows, Y has shape {Y.shape}")
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight).reshape(self.m, 1)
+            sample_weight = np.asarray(sample_weight)
+            if sample_weight.size != self.m:
+                raise ShapeError(f"sample_weight has shape {sample_weight.shape} but the file has {self.m} rows: "
+                                 "pass one weight per example")
+            sample_weight = sample_weight.reshape(self.m, 1)
         self.dtype = np.dtype(_xp.dtype_name(backend.xp, dtype) if dtype is not None else "float64")
         self.Y = Y.astype(self.dtype, copy=False)
         self.w = None if sample_weight is None else sample_weight.astype(self.dtype, copy=False)
