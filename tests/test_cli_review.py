@@ -121,3 +121,15 @@ def test_dataset_messages_name_the_command_flags(tmp_path, capsys):
     assert "--label-column" in message and "--header" in message and "label_column" not in message
     with pytest.raises(DatasetError, match=r"pass delimiter=\.\.\."):  # Python callers keep the keyword
         datasets.load(semi, delimiter=",")
+
+
+def test_train_and_predict_take_a_tsv(tmp_path, capsys):
+    rows = ["a\tb\tlabel"] + [f"{i / 10}\t{(i % 3) / 3}\t{i % 2}" for i in range(40)]
+    data = tmp_path / "d.tsv"
+    data.write_text("\n".join(rows) + "\n")
+    model = tmp_path / "m.safetensors"
+    code, out, err = run(["train", "--dataset", data, "--epochs", "2", "-q", "--out", model], capsys)
+    assert code == 0, err
+    code, out, err = run(["predict", model, data], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0] == "prediction,p_0,p_1" and len(out.splitlines()) == 41

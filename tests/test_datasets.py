@@ -151,7 +151,7 @@ def test_unknown_dataset_lists_the_valid_names():
         datasets.load("mnist")
     msg = str(info.value)
     assert msg.startswith("unknown dataset 'mnist': expected one of digits, breast_cancer, moons, circles, flower, "
-                          "or a path to a .npz, .csv, .parquet or .npy file")
+                          "or a path to a .npz, .csv, .tsv, .parquet or .npy file")
     assert isinstance(info.value, ValueError) and isinstance(info.value, XpnetError)
 
 
@@ -613,3 +613,13 @@ def test_shuffle_mixes_the_rows_and_keeps_the_points(make):
     np.testing.assert_array_equal(y[order], ys[order_s])
     again, _ = getattr(datasets, make)(200, seed=3, shuffle=True)
     np.testing.assert_array_equal(again, Xs)  # seeded
+
+
+def test_tsv_is_read_as_a_tab_separated_csv(tmp_path):
+    rows = ["a\tb\tlabel"] + [f"{i}\t{i % 3}\t{i % 2}" for i in range(10)]
+    (tmp_path / "d.tsv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "d.csv").write_text("\n".join(r.replace("\t", ",") for r in rows) + "\n")
+    tsv, csv = datasets.load(tmp_path / "d.tsv"), datasets.load(tmp_path / "d.csv")
+    np.testing.assert_array_equal(tsv.X, csv.X)
+    np.testing.assert_array_equal(tsv.y, csv.y)
+    assert tsv.feature_names == ("a", "b") and tsv.label_name == "label"

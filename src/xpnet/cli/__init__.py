@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a DNNClassifier (or DNNRegressor for float labels) on a dataset, "
                                    "print the test score, optionally save the model and a plot of the curves.")
     t.add_argument("--dataset", default="digits",
-                   help="digits (default), breast_cancer, moons, circles, flower, or a .npz/.csv/.parquet/.npy file")
+                   help="digits (default), breast_cancer, moons, circles, flower, or a .npz/.csv/.tsv/.parquet/.npy "
+                        "file")
     t.add_argument("--label-column", default=None, metavar="COL",
                    help="label column of a CSV file: index (default -1, the last) or name")
     _add_csv_options(t)

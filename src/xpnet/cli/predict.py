@@ -80,7 +80,8 @@ def _csv_first_row(source: str, args: Any) -> list[str] | None:
 
     try:
         text, _ = read_head(path)
-        rows = split_rows(text, getattr(args, "delimiter", None) or detect_delimiter(text, path), path, 1)
+        given = getattr(args, "delimiter", None) or ("\t" if path.suffix.lower() == ".tsv" else None)
+        rows = split_rows(text, given or detect_delimiter(text, path), path, 1)
     except (DatasetError, OSError):
         return None
     return [f.strip() for f in rows[0][1]] if rows else []
@@ -180,7 +181,7 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
 
     path = Path(source)
     suffix = path.suffix.lower()
-    if suffix not in (".npz", ".csv", ".npy", ".parquet"):
+    if suffix not in (".npz", ".csv", ".tsv", ".npy", ".parquet"):
         ds = datasets.load(source)
         return ds.X, ds.feature_names, None
     from ..datasets.checks import _existing_file
@@ -205,9 +206,11 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
                                "fill in or drop the missing values first")
         return X, None, None
     delimiter = getattr(args, "delimiter", None)
+    if delimiter is None and suffix == ".tsv":
+        delimiter = "\t"
     header = getattr(args, "header", None)
     first_row: list[str] = []
-    if suffix == ".csv":
+    if suffix in (".csv", ".tsv"):
         from ..datasets.csv_layout import detect_delimiter, read_head, split_rows
 
         text, _ = read_head(path)
@@ -238,7 +241,8 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
             label_column = _other_column(first_row, known_names)
         if label_column is not None:
             column = int(label_column) if label_column.lstrip("-").isdigit() else label_column
-        options = {"delimiter": delimiter, "header": "auto" if header is None else header} if suffix == ".csv" else {}
+        text_file = suffix in (".csv", ".tsv")
+        options = {"delimiter": delimiter, "header": "auto" if header is None else header} if text_file else {}
         ds = datasets.load(path, label_column=column, **options)
         return ds.X, ds.feature_names, ds.label_name
     if label_column is not None:
@@ -247,7 +251,7 @@ def _read_features(source: str, n_features: int, label_column: str | None = None
     if width != n_features:
         raise DatasetError(f"{source!r} has {width} columns but the model takes {n_features} features (or "
                            f"{n_features} plus a label column)")
-    if suffix == ".csv":
+    if suffix in (".csv", ".tsv"):
         from ..datasets.csv_files import _read_csv
 
         data = _read_csv(path, None, "auto" if header is None else header, delimiter, known_names)

@@ -61,7 +61,7 @@ DATASETS: tuple[str, ...] = ("digits", "breast_cancer", "moons", "circles", "flo
 # The generated built-ins: only these take n_samples and noise.
 _GENERATED = ("moons", "circles", "flower")
 _TASKS = ("classification", "regression")
-_SUFFIXES = (".npz", ".csv", ".parquet", ".npy")
+_SUFFIXES = (".npz", ".csv", ".tsv", ".parquet", ".npy")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ class Dataset:
 
 def _unknown(source: Any) -> DatasetError:
     return DatasetError(f"unknown dataset {str(source)!r}: expected one of {', '.join(DATASETS)}, or a path to a "
-                        f".npz, .csv, .parquet or .npy file; check the spelling (or the file's suffix)")
+                        f".npz, .csv, .tsv, .parquet or .npy file; check the spelling (or the file's suffix)")
 
 
 def load(source: str | os.PathLike[str] = "digits", *, label_column: int | str = -1, n_samples: int | None = None,
@@ -217,8 +217,10 @@ def load(source: str | os.PathLike[str] = "digits", *, label_column: int | str =
                            f"{', '.join(DATASETS)}; check the path (a relative path is taken from the working "
                            f"directory {os.getcwd()!r})")
     _only_for(p.name, n_samples=n_samples, noise=noise)
-    if suffix != ".csv":
+    if suffix not in (".csv", ".tsv"):
         _only_for(p.name, delimiter=delimiter, header=header)
+    if suffix == ".tsv" and delimiter is None:
+        delimiter = "\t"  # a .tsv is a CSV file separated by tabs
     feature_names = label_name = None
     if suffix == ".npz":
         _only_for(p.name, label_column=label_column)
@@ -239,8 +241,8 @@ def _only_for(source: str, **given: Any) -> None:
         if isinstance(value, bool) or value != defaults[key]:
             where = {"n_samples": "the generated datasets (moons, circles, flower)",
                      "noise": "the generated datasets (moons, circles, flower)",
-                     "label_column": ".csv, .parquet and .npy files",
-                     "delimiter": ".csv files", "header": ".csv files"}[key]
+                     "label_column": ".csv, .tsv, .parquet and .npy files",
+                     "delimiter": ".csv and .tsv files", "header": ".csv and .tsv files"}[key]
             raise ConfigError(f"{key}={value!r} does not apply to {source!r}: it applies only to {where}; "
                               f"leave it out")
 

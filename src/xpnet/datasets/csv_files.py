@@ -168,7 +168,7 @@ def _read_csv(path: Any, label_column: Any, header: Any, delimiter: Any, known_n
     from .csv_layout import check_options
 
     check_options(label_column, header, delimiter)
-    p = _existing_file(path, ".csv")
+    p = _existing_file(path, ".tsv" if str(path).lower().endswith(".tsv") else ".csv")
     layout = decide_layout(p, label_column, header, delimiter, known_names)
     fast = None
     if layout.header_line == 1:  # pyarrow skips rows by count: blank lines before a header would shift them
