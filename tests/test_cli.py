@@ -268,7 +268,7 @@ def _network_line(out: str) -> str:
     (["--activation", "tanh"], " tanh -> sigmoid"),
     (["--activation", "sigmoid"], " sigmoid -> sigmoid"),
     (["--activation", "linear"], " linear -> sigmoid"),
-    (["--optimizer", "adam"], ", adam lr 0.003,"),
+    (["--optimizer", "adam"], ", adam (solver lecture_adam) lr 0.003,"),
     (["--optimizer", "momentum"], ", momentum lr 0.003,"),
     (["--optimizer", "rmsprop"], ", rmsprop lr 0.003,"),
     (["--optimizer", "gd"], ", gd lr 0.003,"),

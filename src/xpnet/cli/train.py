@@ -100,6 +100,11 @@ def _write_history(history: Any, path: str) -> None:
     write_file_atomically(path, text.encode("utf-8"), error=_write_failed("history"))
 
 
+# --optimizer as the estimators' solver: the command trains with the lecture's Adam (eps added after the bias
+# correction, as the lecture writes it), recorded in the model file as 'lecture_adam'.
+_SOLVERS = {"adam": "lecture_adam"}
+
+
 class _Announce(Callback):
     """Prints the ``network ...`` line when training starts (the network exists then), before any epoch."""
 
@@ -110,7 +115,10 @@ class _Announce(Callback):
     def on_train_begin(self, trainer: Any) -> None:
         a, net, h = self.args, trainer.network, trainer.history
         self.arch = "-".join(str(d) for d in net.layer_dims)
-        _say(a, f"network {self.arch} {net.hidden.name} -> {net.output.name}, {a.optimizer} lr {a.lr:g}"
+        # The solver's name as the model file records it ('xpnet info' shows it), after the option's when they differ.
+        solver = _SOLVERS.get(a.optimizer, a.optimizer)
+        named = a.optimizer if solver == a.optimizer else f"{a.optimizer} (solver {solver})"
+        _say(a, f"network {self.arch} {net.hidden.name} -> {net.output.name}, {named} lr {a.lr:g}"
                 f"{'' if a.schedule == 'constant' else ' ' + a.schedule}, batch {a.batch_size}, {h.dtype} on "
                 f"{h.backend}")
 
@@ -190,7 +198,7 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     est = Estimator(
         # The command trains with the lecture's choices (He init, its optimizers), as it always has.
         hidden_layer_sizes=args.layers, activation=args.activation, init="he",
-        solver={"adam": "lecture_adam"}.get(args.optimizer, args.optimizer),
+        solver=_SOLVERS.get(args.optimizer, args.optimizer),
         learning_rate_init=args.lr, learning_rate=schedule, max_iter=args.epochs, batch_size=args.batch_size,
         dropout=args.dropout, alpha=args.l2, backend=args.backend, dtype=args.dtype, random_state=args.seed,
         # "Never" when the validation set's stopper (or nothing) decides: a constant, not --epochs + 1, so a
