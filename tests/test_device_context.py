@@ -127,7 +127,7 @@ def test_the_fused_cupy_step_is_chosen_only_when_asked(cupy1, monkeypatch):
 
 
 def _fused_vs_generic(monkeypatch, backend, fused: bool, *, hidden: str, output: str, optimizer: str,
-                      weights: bool = False, dropout: float = 0.0, l2: float = 0.0):
+                      weights: bool = False, dropout: float = 0.0, l2: float = 0.0, sklearn_cost: bool = False):
     monkeypatch.setenv("XPNET_FUSED", "1" if fused else "0")
     monkeypatch.setenv("XPNET_FAST", "1" if fused else "0")  # the reference is the generic step
     rng = np.random.default_rng(3)
@@ -136,6 +136,10 @@ def _fused_vs_generic(monkeypatch, backend, fused: bool, *, hidden: str, output:
     Y = (np.eye(n_out)[:, rng.integers(0, n_out, 45)] if output == "softmax"
          else (rng.random((n_out, 45)) > 0.5).astype(float) if output == "sigmoid" else rng.normal(size=(n_out, 45)))
     net = xpnet.DNN([5, 7, 6, n_out], hidden=hidden, output=output, dtype="float64", backend=backend, seed=1)
+    if sklearn_cost:  # the estimators' loss: its own fused_cost, the built-in gradient
+        from xpnet.estimators.sklearn_rules import sklearn_loss
+
+        net.loss = sklearn_loss(output)
     w = backend.asarray(np.linspace(0.5, 2.0, 45)[None, :]) if weights else None
     trainer = xpnet.Trainer(net, optimizer=optimizer, learning_rate=0.05, batch_size=16, l2=l2, dropout=dropout)
     history = trainer.fit(backend.asarray(X), backend.asarray(Y), epochs=3, sample_weight=w)
@@ -149,6 +153,8 @@ def _fused_vs_generic(monkeypatch, backend, fused: bool, *, hidden: str, output:
     ("relu", "sigmoid", "adam", {}), ("leaky_relu", "softmax", "gd", {}), ("sigmoid", "linear", "adam", {}),
     ("tanh", "softmax", "adam", {"weights": True, "dropout": 0.2, "l2": 0.1}), ("linear", "sigmoid", "gd", {}),
     ("relu", "linear", "momentum", {"weights": True}), ("tanh", "sigmoid", "rmsprop", {"weights": True}),
+    ("relu", "softmax", "sklearn_adam", {"weights": True, "dropout": 0.2, "l2": 0.1, "sklearn_cost": True}),
+    ("tanh", "sigmoid", "sklearn_sgd", {"l2": 0.1, "sklearn_cost": True}),
 ])
 def test_the_fused_kernels_compute_the_generic_step_on_the_cpu(cupy1, monkeypatch, hidden, output, optimizer,
                                                                 extras):

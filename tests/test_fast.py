@@ -11,11 +11,20 @@ import pytest
 
 import xpnet
 from xpnet.engine import EarlyStopping, Trainer
+from xpnet.engine.optimizers import SklearnSGD
 from xpnet.engine.steps import inplace as _fast
+from xpnet.estimators.sklearn_rules import sklearn_loss
 
 HIDDEN = ["relu", "leaky_relu", "sigmoid", "tanh", "linear"]
 OUTPUTS = ["sigmoid", "softmax", "linear"]
 OPTIMIZERS = ["gd", "momentum", "rmsprop", "adam"]
+# scikit-learn's solvers (the estimators' default): by name, or as factories for settings a name does not carry
+SKLEARN_OPTIMIZERS = {
+    "sklearn_adam": "sklearn_adam",
+    "sklearn_sgd_nesterov": "sklearn_sgd",
+    "sklearn_sgd_classical": lambda: SklearnSGD(momentum=0.8, nesterov=False),
+    "sklearn_sgd_no_momentum": lambda: SklearnSGD(momentum=0.0),
+}
 
 
 def _data(n_x: int, n_out: int, output: str, m: int = 45, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -30,12 +39,17 @@ def _data(n_x: int, n_out: int, output: str, m: int = 45, seed: int = 3) -> tupl
     return X, Y
 
 
-def _train(monkeypatch: pytest.MonkeyPatch, fast: bool, *, hidden: str, output: str, optimizer: str,
+def _train(monkeypatch: pytest.MonkeyPatch, fast: bool, *, hidden: str, output: str, optimizer: object,
            dtype: str = "float64", l2: float = 0.0, dropout: float = 0.0, weights: bool = False,
-           epochs: int = 3, batch_size: int = 16) -> tuple[xpnet.DNN, Trainer, list[float]]:
+           epochs: int = 3, batch_size: int = 16, sklearn_cost: bool = False
+           ) -> tuple[xpnet.DNN, Trainer, list[float]]:
     monkeypatch.setenv("XPNET_FAST", "1" if fast else "0")
     n_out = 3 if output == "softmax" else 2
     net = xpnet.DNN([5, 7, 6, n_out], hidden=hidden, output=output, dtype=dtype, backend="numpy", seed=1)
+    if sklearn_cost:  # the estimators' loss: scikit-learn's reported cost, the same fused gradient
+        net.loss = sklearn_loss(output)
+    if callable(optimizer):  # a fresh optimizer object for each run
+        optimizer = optimizer()
     X, Y = _data(5, n_out, output)
     bk = net.backend
     Xb, Yb = bk.asarray(X, dtype=net.dtype), bk.asarray(Y, dtype=net.dtype)
@@ -84,6 +98,80 @@ def test_every_optimizer_gives_the_generic_bits(monkeypatch, optimizer, dtype):
 def test_l2_dropout_and_sample_weights_give_the_generic_bits(monkeypatch, hidden, output):
     _assert_same(monkeypatch, hidden=hidden, output=output, optimizer="momentum", l2=0.3, dropout=0.25,
                  weights=True, dtype="float32")
+
+
+@pytest.mark.parametrize("optimizer", list(SKLEARN_OPTIMIZERS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_scikit_learns_solvers_give_the_generic_bits(monkeypatch, optimizer, dtype):
+    # The rate changes every epoch (inverse_time), as invscaling and adaptive change it: lr is read per step.
+    _assert_same(monkeypatch, hidden="relu", output="softmax", optimizer=SKLEARN_OPTIMIZERS[optimizer],
+                 dtype=dtype, sklearn_cost=True)
+
+
+@pytest.mark.parametrize("optimizer", ["sklearn_adam", "sklearn_sgd_nesterov", "sklearn_sgd_classical"])
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_scikit_learns_solvers_with_l2_dropout_weights_and_partial_batches(monkeypatch, optimizer, output):
+    for batch_size, dtype in ((16, "float32"), (44, "float64")):
+        _assert_same(monkeypatch, hidden="tanh", output=output, optimizer=SKLEARN_OPTIMIZERS[optimizer], l2=0.3,
+                     dropout=0.25, weights=True, dtype=dtype, batch_size=batch_size, sklearn_cost=True)
+
+
+def test_a_loss_of_its_own_needs_the_output_it_fuses_with(monkeypatch):
+    monkeypatch.setenv("XPNET_FAST", "1")
+    net = xpnet.DNN([2, 3, 2], output="softmax", backend="numpy")
+    net.loss = sklearn_loss("softmax")
+    assert _fast.inplace_step(net, Trainer(net).optimizer, 0.0, {}) is not None
+    net.loss = sklearn_loss("sigmoid")  # fused with another output: the generic step decides what that means
+    assert _fast.inplace_step(net, Trainer(net).optimizer, 0.0, {}) is None
+
+
+def _estimator_runs(monkeypatch: pytest.MonkeyPatch, make: object, X: np.ndarray, y: np.ndarray,
+                    **fit: object) -> list[object]:
+    """The same estimator fitted twice (warm_start: the optimizer state carried over) on each path."""
+    runs = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("XPNET_FAST", flag)
+        est = make()
+        est.fit(X, y, **fit)
+        assert bool(est.trainer_._fast) is (flag == "1")
+        est.set_params(warm_start=True, max_iter=2)
+        est.fit(X, y, **fit)
+        runs.append(est)
+    return runs
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_the_estimators_default_fit_runs_the_in_place_step_to_the_generic_bits(monkeypatch, solver):
+    import warnings
+
+    from xpnet.estimators import DNNClassifier, DNNRegressor
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(70, 6))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    target = X @ rng.normal(size=(6, 2))
+    monkeypatch.setenv("XPNET_FAST", "1")
+    default = DNNClassifier(max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # not converged after one epoch
+        default.fit(X, y)
+        assert isinstance(default.trainer_._fast, _fast.InplaceStep)  # the default: scikit-learn's Adam, in place
+        assert default.trainer_.optimizer.name == "sklearn_adam"
+        for make, target_y in (
+            (lambda: DNNClassifier((8, 5), solver=solver, max_iter=3, batch_size=16, alpha=0.01,
+                                   learning_rate="invscaling" if solver == "sgd" else "constant",
+                                   learning_rate_init=0.05, random_state=0), y),
+            (lambda: DNNRegressor((7,), solver=solver, max_iter=3, batch_size=20, learning_rate_init=0.01,
+                                  random_state=1), target),
+        ):
+            fast, generic = _estimator_runs(monkeypatch, make, X, target_y, sample_weight=np.linspace(0.5, 2, 70))
+            assert fast.loss_curve_ == generic.loss_curve_
+            for a, b in zip(fast.coefs_ + fast.intercepts_, generic.coefs_ + generic.intercepts_, strict=True):
+                assert np.array_equal(a, b)
+            state_f, state_g = fast.trainer_.optimizer.state, generic.trainer_.optimizer.state
+            assert state_f.keys() == state_g.keys() and fast.trainer_.optimizer.t == generic.trainer_.optimizer.t
+            for k in state_g:
+                assert np.array_equal(state_f[k], state_g[k]), k
 
 
 def test_full_batch_and_a_last_partial_batch(monkeypatch):
@@ -208,6 +296,9 @@ def test_the_cupy_flavour_of_the_step_gives_the_generic_values(monkeypatch, outp
     monkeypatch.setattr(_UfuncsWithoutReduce, "reductions_into_out", 0)
     _assert_same(monkeypatch, rtol=1e-10, hidden="tanh", output=output, optimizer="adam", l2=0.1, dropout=0.2,
                  weights=True)
+    for optimizer in ("sklearn_adam", "sklearn_sgd"):
+        _assert_same(monkeypatch, rtol=1e-10, hidden="relu", output=output, optimizer=optimizer, l2=0.1,
+                     dropout=0.2, weights=True, sklearn_cost=True)
     # No reduction into an output buffer (CuPy's goes through CUB, which allocates a temporary every step).
     assert _UfuncsWithoutReduce.reductions_into_out == 0
     monkeypatch.setenv("XPNET_FAST", "1")

@@ -5,8 +5,8 @@ Every step has the same call, ``step(network, optimizer, X, Y, lr, masks, w) -> 
 ``release()``. :func:`choose_step` is the one place that picks one:
 
 * :class:`~xpnet.engine.steps.inplace.InplaceStep` for NumPy and CuPy networks with xpnet's own activations
-  and optimizers (buffers reused across steps, updates in place; proven bit-for-bit equal to the generic
-  step on NumPy by ``tests/test_fast.py``);
+  and optimizers, scikit-learn's solvers included (the estimators' default fit); buffers reused across steps,
+  updates in place; proven bit-for-bit equal to the generic step on NumPy by ``tests/test_fast.py``;
 * :class:`~xpnet.engine.steps.generic.GenericStep` everywhere else (the Array API reference).
 
 A device-specific step joins here, behind the same call, with a test proving it equal to the generic one

@@ -13,14 +13,17 @@ buffers allocated once per batch size (``Z``, ``A``, ``dA`` per layer, the gradi
 updates the parameters and the optimizer's moving averages in place; after its first step (which creates the
 optimizer's state) a step allocates only a few scalars and (1, m) rows. Because the operations and their order
 are the generic step's, the results are bit-for-bit the generic path's on NumPy; ``tests/test_fast.py``
-checks that for every activation, output, optimizer, L2, dropout and sample weights.
+checks that for every activation, output, optimizer (scikit-learn's Adam and SGD, the estimators' default
+solvers, included), L2, dropout and sample weights, and for the estimators' own losses (scikit-learn's
+reported costs, computed by their ``fused_cost`` as the generic step does).
 
 Who owns the arrays: the trainer hands this step parameter and state dicts it has copied for it
 (:meth:`xpnet.engine.trainer.Trainer._adopt`), so arrays a caller passed in are never written into, and snapshots
 (early stopping, divergence) copy. Everything here is used only through :func:`inplace_step`, which returns
 ``None`` (the generic path runs) for any other namespace, an activation or optimizer it does not know
-(a user's subclass, or a user's ``Activation`` under a built-in name), or when ``XPNET_FAST=0`` is set (read
-when a trainer takes its first step with given settings; to compare the two paths).
+(a user's subclass, or a user's ``Activation`` under a built-in name), a loss fused with another output, or
+when ``XPNET_FAST=0`` is set (read when a trainer takes its first step with given settings; to compare the two
+paths).
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ from ...device import xp as _xp
 from ...lecture.activations import ACTIVATIONS
 from ...lecture.losses import LOSSES
 from ..hooks import IDENTITY, GradientHook, run_hook
-from ..optimizers import Adam, GradientDescent, Momentum, RMSprop
+from ..optimizers import Adam, GradientDescent, Momentum, RMSprop, SklearnAdam, SklearnSGD
 
 __all__ = ["InplaceStep", "inplace_step"]
 
 _HIDDEN = ("relu", "leaky_relu", "sigmoid", "tanh", "linear")
 _OUTPUT = ("sigmoid", "softmax", "linear")
+_OPTIMIZERS = (GradientDescent, Momentum, RMSprop, Adam, SklearnAdam, SklearnSGD)
 
 
 def _ufunc_module(xp: Any) -> Any:
@@ -58,8 +62,11 @@ def inplace_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, 
 
     Applies to NumPy and CuPy networks whose hidden activation is one of relu, leaky_relu, sigmoid, tanh,
     linear and whose output is sigmoid, softmax or linear, trained by one of xpnet's own optimizers (an exact
-    :class:`~xpnet.engine.optimizers.GradientDescent`, ``Momentum``, ``RMSprop`` or ``Adam``, not a subclass).
-    ``hook`` runs between backward and update (see :mod:`xpnet.engine.hooks`).
+    :class:`~xpnet.engine.optimizers.GradientDescent`, ``Momentum``, ``RMSprop``, ``Adam``, ``SklearnAdam`` or
+    ``SklearnSGD``, not a subclass). The loss is the built-in one fused with the output, or another
+    :class:`~xpnet.lecture.losses.Loss` fused with the same output (the estimators' scikit-learn costs): the
+    gradient is the fused ``dZL = A[L] - Y`` either way, and such a loss's ``fused_cost`` is called as the generic
+    step calls it. ``hook`` runs between backward and update (see :mod:`xpnet.engine.hooks`).
     """
     if not enabled():
         return None
@@ -69,9 +76,11 @@ def inplace_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, 
     # The registered objects themselves: a user's Activation that reuses a built-in name has its own math.
     if network.hidden is not ACTIVATIONS[network.hidden.name] or network.output is not ACTIVATIONS[network.output.name]:
         return None
-    if type(optimizer) not in (GradientDescent, Momentum, RMSprop, Adam):
+    if type(optimizer) not in _OPTIMIZERS:
         return None
-    if network.loss is not LOSSES[network.loss.name]:  # a loss of its own (the estimators'): the generic step
+    # The generic step takes only fused_cost from the loss and the fused gradient from the output: a loss of
+    # its own (the estimators' scikit-learn costs) runs here too, its fused_cost called as is.
+    if getattr(network.loss, "output", None) != network.output.name:
         return None
     return InplaceStep(mod, network, lambd, keep, hook)
 
@@ -125,6 +134,8 @@ class InplaceStep:
         self.lambd = float(lambd)
         self.keep = dict(keep)
         self.dtype = network.dtype
+        # The built-in loss fused with the output: its cost runs here in place; any other runs its own fused_cost.
+        self._builtin_loss = next(loss for loss in LOSSES.values() if loss.output == self.output)
         self._keys = [(None, None, None, None)] + [(f"W{l}", f"b{l}", f"dW{l}", f"db{l}") for l in range(1, self.L + 1)]
         self._buffers: dict[int, _Buffers] = {}
         self._grads: dict[str, Any] = {}
@@ -247,6 +258,10 @@ class InplaceStep:
 
     def _output_and_cost(self, buf: _Buffers, Y: Any, w: Any, m: int) -> tuple[Any, Any]:
         """``AL = g_L(ZL)`` into its buffer and the fused cost from the logits (as :mod:`xpnet.losses`)."""
+        return self._output_into(buf, Y, w, m, want_cost=True)
+
+    def _output_into(self, buf: _Buffers, Y: Any, w: Any, m: int, *, want_cost: bool) -> tuple[Any, Any]:
+        """``AL = g_L(ZL)`` into its buffer, and the built-in fused cost when ``want_cost`` (else None)."""
         mod = self.mod
         L = self.L
         ZL, AL, T = buf.Z[L], buf.A[L], buf.Tl[L]
@@ -257,18 +272,24 @@ class InplaceStep:
             mod.exp(T, out=AL)
             self._sum_into(AL, 0, total)
             mod.divide(AL, total, out=AL)
+            if not want_cost:
+                return AL, None
             # losses._cce_fused: terms = Y (log(sum(exp(shifted))) - shifted).
             mod.log(total, out=total)
             mod.subtract(total, T, out=T)
             mod.multiply(Y, T, out=T)
         elif self.output == "sigmoid":
             self._sigmoid_into(ZL, AL, T)
+            if not want_cost:
+                return AL, None
             # losses._bce_fused: logaddexp(ZL, 0) - Y ZL.
             mod.logaddexp(ZL, 0.0, out=T)
             mod.multiply(Y, ZL, out=buf.dZL)  # dZL is free until the backward pass starts
             mod.subtract(T, buf.dZL, out=T)
         else:
             AL[...] = ZL
+            if not want_cost:
+                return AL, None
             # losses._mse_fused: 0.5 (1/m) sum (ZL - Y)^2.
             mod.subtract(ZL, Y, out=T)
             mod.multiply(T, T, out=T)
@@ -326,7 +347,15 @@ class InplaceStep:
                 inputs.append(A)
             else:
                 mod.add(Z, params[keys[l][1]], out=Z)
-        AL, cost = self._output_and_cost(buf, Y, w, m)
+        loss = network.loss
+        own_cost = loss is not self._builtin_loss
+        if own_cost:
+            # A loss of its own (the estimators'): the generic step's call, on the same logits; the output and
+            # its gradient stay this class's (a subclass's fused cost-and-gradient kernels assume the built-in).
+            AL, _ = InplaceStep._output_into(self, buf, Y, w, m, want_cost=False)
+            cost = loss.fused_cost(self.xp, buf.Z[L], Y, w)
+        else:
+            AL, cost = self._output_and_cost(buf, Y, w, m)
         if self.lambd:
             # network.l2_penalty, the same sum in the same order, squares written into the scratch.
             penalty = 0
@@ -339,7 +368,7 @@ class InplaceStep:
 
         inv_m = 1.0 / m
         dZ = buf.dZL
-        self._output_gradient(buf, AL, Y, w, inv_m)
+        (InplaceStep._output_gradient if own_cost else type(self)._output_gradient)(self, buf, AL, Y, w, inv_m)
         update = self._update_rule(optimizer.name)
         # The identity hook (one process) lets each layer update while its gradient is in cache; any other
         # hook needs every gradient first.
@@ -440,4 +469,42 @@ def _adam(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> N
     mod.subtract(p, T, out=p)
 
 
-_UPDATES = {"gd": _gd, "momentum": _momentum, "rmsprop": _rmsprop, "adam": _adam}
+def _sklearn_adam(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
+    # SklearnAdam._step: the moving averages as Adam's, then p + (-lr_t v) / (sqrt(s) + eps) with the rate
+    # SklearnAdam.update computes (t already counted by the caller).
+    mod, t = step.mod, opt.t
+    lr_t = lr * math.sqrt(1.0 - opt.beta2**t) / (1.0 - opt.beta1**t)
+    T = step._scratch_like(p)
+    v = _ema(step, opt, f"v_{key}", g, opt.beta1, T)
+    mod.multiply(g, g, out=g)
+    s = _ema(step, opt, f"s_{key}", g, opt.beta2, g)
+    mod.multiply(v, -lr_t, out=T)
+    mod.sqrt(s, out=g)  # g is free once s has taken g^2
+    mod.add(g, opt.epsilon, out=g)
+    mod.divide(T, g, out=T)
+    mod.add(p, T, out=p)
+
+
+def _sklearn_sgd(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
+    # SklearnSGD._step: v = mu v - lr g (-lr g on the first update, a new array the state owns), then
+    # p + (mu v - lr g) with Nesterov's momentum, else p + v.
+    mod, mu, name = step.mod, opt.momentum, f"v_{key}"
+    v = opt.state.get(name)
+    if v is None:
+        v = opt.state[name] = -lr * g
+        mod.multiply(g, lr, out=g)
+    else:
+        mod.multiply(v, mu, out=v)
+        mod.multiply(g, lr, out=g)
+        mod.subtract(v, g, out=v)
+    if opt.nesterov:
+        T = step._scratch_like(p)
+        mod.multiply(v, mu, out=T)
+        mod.subtract(T, g, out=T)  # g holds lr g
+        mod.add(p, T, out=p)
+    else:
+        mod.add(p, v, out=p)
+
+
+_UPDATES = {"gd": _gd, "momentum": _momentum, "rmsprop": _rmsprop, "adam": _adam,
+            "sklearn_adam": _sklearn_adam, "sklearn_sgd": _sklearn_sgd}
