@@ -599,7 +599,10 @@ def test_partial_fit_after_an_early_stopping_fit(moons):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
     n = clf.n_iter_
-    clf.partial_fit(X, y)
+    with pytest.raises(xpnet.ConfigError, match="early_stopping"):  # as scikit-learn's partial_fit
+        clf.partial_fit(X, y)
+    assert clf.n_iter_ == n
+    clf.set_params(early_stopping=False).partial_fit(X, y)
     assert clf.n_iter_ == 1 and clf.history_["val_loss"][-1] is None and len(clf.loss_curve_) == n + 1
 
 

@@ -440,3 +440,18 @@ def test_early_stopping_scores_the_held_out_part_with_its_sample_weights(kind):
     ones = cls(**params).fit(X, y, sample_weight=np.ones(len(X)))
     plain = cls(**params).fit(X, y)
     np.testing.assert_allclose(ones.validation_scores_, plain.validation_scores_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("cls", [DNNClassifier, DNNRegressor])
+def test_partial_fit_refuses_early_stopping_as_scikit_learn(cls):
+    """scikit-learn 1.9's partial_fit raises ValueError for early_stopping=True; xpnet's ConfigError is one."""
+    X, y, _ = _data("binary")
+    sk_cls = MLPClassifier if cls is DNNClassifier else MLPRegressor
+    extra = {"classes": [0, 1]} if cls is DNNClassifier else {}
+    with pytest.raises(ValueError, match="early_stopping"):
+        sk_cls(early_stopping=True).partial_fit(X, y, **extra)
+    est = cls(early_stopping=True, backend="numpy")
+    with pytest.raises(xpnet.ConfigError, match="early_stopping=True"):
+        est.partial_fit(X, y, **extra)
+    assert not hasattr(est, "network_")
+    est.set_params(early_stopping=False).partial_fit(X, y, **extra)

@@ -356,6 +356,10 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, CallbackSupportMixin, Bas
         if y is None:
             raise LabelError(f"{type(self).__name__} requires y to be passed, but the target y is None: pass the "
                              "labels (or regression targets) y, one per row of X")
+        if incremental and self.early_stopping:  # scikit-learn's MLP refuses it too (a ValueError)
+            raise ConfigError("partial_fit does not support early_stopping=True: one epoch over the given batch has "
+                              "no held-out part to score; set_params(early_stopping=False), or score batches of "
+                              "your own between the calls")
         continuing = hasattr(self, "network_") and (incremental or self.warm_start)
         # A fresh fit that fails for any reason (divergence, a bad setting found late, out of memory, Ctrl-C)
         # puts this back: never an untrained network that looks fitted.

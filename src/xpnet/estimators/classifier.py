@@ -224,8 +224,8 @@ class DNNClassifier(ClassifierMixin, _DNNEstimator):
     @with_callbacks
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> DNNClassifier:
         """One epoch over ``(X, y)``, continuing from the current state (the first call must pass
-        ``classes``, every label that will ever appear). ``early_stopping`` does not apply, and
-        ``standardize`` is learned by ``fit`` only."""
+        ``classes``, every label that will ever appear). ``early_stopping=True`` is refused, as scikit-learn
+        refuses it, and ``standardize`` is learned by ``fit`` only."""
         if self.class_weight == "balanced":
             raise ConfigError("class_weight='balanced' needs the class counts of all the data, which partial_fit "
                               "never sees at once: pass a dict {class: weight} (e.g. computed with "

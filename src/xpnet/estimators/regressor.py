@@ -133,8 +133,8 @@ class DNNRegressor(RegressorMixin, _DNNEstimator):
     @_StochasticOnly  # scikit-learn's MLP hides it for solver='lbfgs' (available_if)
     @with_callbacks
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> DNNRegressor:
-        """One epoch over ``(X, y)``, continuing from the current state (``early_stopping`` does not apply,
-        and ``standardize`` is learned by ``fit`` only)."""
+        """One epoch over ``(X, y)``, continuing from the current state (``early_stopping=True`` is refused, as
+        scikit-learn refuses it, and ``standardize`` is learned by ``fit`` only)."""
         if not hasattr(self, "network_"):
             _refuse_partial_standardize(self)
         return self._fit(X, y, epochs=1, validation_data=None, incremental=True, sample_weight=sample_weight)
