@@ -234,6 +234,9 @@ def test_torch_cuda_unavailable_on_a_cpu_machine():
         pytest.skip("this machine has a CUDA device")
     with pytest.raises(xpnet.BackendUnavailableError, match="torch:cpu"):
         xpnet.get_backend("torch:cuda:0")
+    # The message names the spec given (BACKEND = "torch:cuda"), not just 'torch', which would work.
+    with pytest.raises(xpnet.BackendUnavailableError, match=r"^backend 'torch:cuda' cannot be used"):
+        xpnet.get_backend("torch:cuda")
 
 
 def test_backends_report_lists_every_backend(monkeypatch):

@@ -221,9 +221,11 @@ class Backend:
                 a.block_until_ready()
 
 
-def _unavailable(name: str, why: str, fix: str | None = None) -> BackendUnavailableError:
+def _unavailable(name: str, why: str, fix: str | None = None, spec: str | None = None) -> BackendUnavailableError:
+    """The error for backend ``name``; the message names ``spec`` (the whole spec given, e.g. ``torch:cuda``)
+    when there is one, so that a user finds what to change."""
     fix = fix if fix is not None else _INSTALL_HINT[name]
-    return BackendUnavailableError(f"backend '{name}' cannot be used: {why}. {fix}".rstrip(". ") + ".")
+    return BackendUnavailableError(f"backend '{spec or name}' cannot be used: {why}. {fix}".rstrip(". ") + ".")
 
 
 def _import(name: str, module: str) -> Any:
@@ -305,16 +307,17 @@ def _load_torch(device: str | None) -> Backend:
         if not torch.cuda.is_available():
             why = ("this torch build has no CUDA support" if torch.version.cuda is None
                    else "no CUDA device found")
-            raise _unavailable("torch", why, "Use torch:cpu, or install a CUDA build of torch on a machine with a GPU")
+            raise _unavailable("torch", why, "Use torch:cpu, or install a CUDA build of torch on a machine with a GPU",
+                               spec=f"torch:{device}")
         count = torch.cuda.device_count()
         if dev.index >= count:
             raise _unavailable("torch", f"CUDA device {dev.index} does not exist (this machine has {count})",
-                               f"Use torch:cuda:0 .. torch:cuda:{count - 1}")
+                               f"Use torch:cuda:0 .. torch:cuda:{count - 1}", spec=f"torch:{device}")
     try:
         float(torch.ones(4, device=dev).sum())
     except Exception as exc:
         raise _unavailable("torch", f"device {dev} failed to run a kernel ({type(exc).__name__}: {exc})",
-                           "Use torch:cpu") from exc
+                           "Use torch:cpu", spec=f"torch:{device}") from exc
     import array_api_compat.torch as xp
 
     spec = "torch:cpu" if dev.type == "cpu" else f"torch:{dev}"
@@ -345,10 +348,11 @@ def _load_jax(device: str | None) -> Backend:
         try:
             devices = jax.devices(platform)
         except RuntimeError as exc:
-            raise _unavailable("jax", f"no JAX '{platform}' device ({exc})", "Use jax:cpu") from exc
+            raise _unavailable("jax", f"no JAX '{platform}' device ({exc})", "Use jax:cpu", spec=f"jax:{device}") \
+                from exc
         if index >= len(devices):
             raise _unavailable("jax", f"JAX has {len(devices)} '{platform}' device(s); index {index} does not exist",
-                               f"Use jax:{platform}:0")
+                               f"Use jax:{platform}:0", spec=f"jax:{device}")
         dev = devices[index]
     import jax.numpy as xp
 
