@@ -133,3 +133,14 @@ def test_train_and_predict_take_a_tsv(tmp_path, capsys):
     code, out, err = run(["predict", model, data], capsys)
     assert code == 0, err
     assert out.splitlines()[0] == "prediction,p_0,p_1" and len(out.splitlines()) == 41
+
+
+def test_resume_without_a_checkpoint_says_it_starts_afresh(tmp_path, capsys):
+    checkpoint = tmp_path / "run.ckpt"
+    code, out, err = run(["train", *FAST, "--checkpoint", checkpoint, "--resume"], capsys)
+    assert code == 0, err
+    assert f"no checkpoint {checkpoint} to resume from yet: training from the start" in out
+    assert checkpoint.exists()
+    code, out, err = run(["train", *FAST, "--checkpoint", checkpoint, "--resume"], capsys)
+    assert code == 0, err
+    assert "no checkpoint" not in out and "resumed from checkpoint" in out

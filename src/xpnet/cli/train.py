@@ -216,6 +216,10 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     _say(args, f"xpnet train: {ds.name} ({_describe_data(ds)}); {parts} / test {len(y_test)}")
     if getattr(args, "threads_used", None):  # set by main() (a caller of _cmd_train alone has no limit)
         _say(args, f"threads: {args.threads_used}")
+    if args.resume and not os.path.exists(args.checkpoint):
+        # Not refused: a job script passes --resume from its first run on. Said, so that a mistyped path is seen.
+        _say(args, f"no checkpoint {args.checkpoint} to resume from yet: training from the start (it is written "
+                   "as training goes)")
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
