@@ -144,3 +144,9 @@ def test_resume_without_a_checkpoint_says_it_starts_afresh(tmp_path, capsys):
     code, out, err = run(["train", *FAST, "--checkpoint", checkpoint, "--resume"], capsys)
     assert code == 0, err
     assert "no checkpoint" not in out and "resumed from checkpoint" in out
+
+
+def test_export_refuses_an_output_that_is_not_onnx(tmp_path, capsys, small_model):
+    message = runtime_error(["export", small_model, tmp_path / "out.txt"], capsys)
+    assert ".onnx" in message and "out.txt" in message
+    assert list(tmp_path.iterdir()) == []

@@ -108,3 +108,8 @@ def test_pictures_go_through_the_safe_writer(tmp_path):
 def test_costs_that_are_not_numbers_are_an_input_type_error(costs):
     with pytest.raises(xpnet.InputTypeError, match=r"costs\[0\] is .*not a number"):
         plot.plot_costs(costs)
+
+
+def test_no_costs_is_a_config_error():
+    with pytest.raises(xpnet.ConfigError, match="no costs"):
+        plot.plot_costs([])

@@ -96,6 +96,9 @@ def plot_costs(costs: Any, learning_rate: float | None = None, *, every: int = 1
     else:
         values = _numbers(costs, "costs")
         xlabel = "iterations (per hundreds)" if every == 100 else f"iterations (per {every})"
+    if not values:  # an empty figure would pass for a plot of a run
+        raise ConfigError("plot_costs got no costs to plot (an empty list or history): train first, or pass the "
+                          "costs the training returned")
     ax = _axes(ax)
     ax.plot(values)
     ax.set_ylabel("cost")

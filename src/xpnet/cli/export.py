@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import _check_output_dir, _write_failed
+from .common import CommandError, _check_output_dir, _write_failed
 
 
 def add_export_parser(sub: Any) -> None:
@@ -24,8 +24,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from ..export.graph import describe, onnx_graph, require_ndonnx
     from ..files import write_file_atomically
 
-    require_ndonnx()
     _check_output_dir(args.out, "the ONNX model", inputs=[args.model], flag="OUT")
+    if not str(args.out).lower().endswith(".onnx"):  # an ONNX model under another name is a file nobody finds
+        raise CommandError(f"'xpnet export' writes an ONNX model: give OUT the .onnx extension (got {args.out!r})")
+    require_ndonnx()
     model = describe(args.model)
     proto = onnx_graph(model)
     write_file_atomically(args.out, proto.SerializeToString(), error=_write_failed("the ONNX model"))
