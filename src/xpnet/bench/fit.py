@@ -175,7 +175,10 @@ def _estimator_params(config: BenchConfig, settings: BenchSettings, fit: FitSett
         "max_iter": fit.epochs, "shuffle": True, "tol": 0.0, "n_iter_no_change": fit.epochs + 1,
         "early_stopping": False, "random_state": settings.seed}
     if settings.optimizer == "adam":
-        params.update(solver="adam", beta_1=ADAM["beta1"], beta_2=ADAM["beta2"], epsilon=ADAM["epsilon"])
+        # xpnet's estimator runs DNN.train's (and torch's) Adam, eps added after the bias correction: its 'adam' is
+        # scikit-learn's, eps before it, which would train another network than the candidates it is paired with.
+        params.update(solver="adam" if sklearn else "lecture_adam", beta_1=ADAM["beta1"], beta_2=ADAM["beta2"],
+                      epsilon=ADAM["epsilon"])
     elif sklearn:
         params.update(solver="sgd", momentum=0.0, nesterovs_momentum=False)
     else:
@@ -190,8 +193,10 @@ def _build_estimator(data: FitData, settings: BenchSettings, fit: FitSettings, b
     from ..estimators import DNNClassifier, DNNRegressor
 
     cls = DNNRegressor if data.config.output == "linear" else DNNClassifier
+    # DNN.train's initialization (He, seeded as DNN(seed=...)), not the estimator's default (scikit-learn's
+    # Glorot-uniform): the estimator and DNN.train start from the same weights and learn the same network.
     params = {**_estimator_params(data.config, settings, fit, sklearn=False), "backend": settings.backend,
-              "dtype": settings.dtype, "standardize": False}
+              "dtype": settings.dtype, "standardize": False, "init": "he"}
     callbacks = _epoch_callback(on_epoch_end)
     X, y = data.X, data.y
 
