@@ -398,7 +398,7 @@ class _DNNEstimator(_ModelFileMixin, _AttributesMixin, CallbackSupportMixin, Bas
         else:
             _check_same_architecture(self)
         net = self.network_
-        # scikit-learn's solvers report scikit-learn's loss; the lecture's keep the lecture's (and its fast step)
+        # scikit-learn's solvers report scikit-learn's loss, the lecture's the lecture's (both on the in-place step)
         net.loss = sklearn_loss(net.output.name) if self._solver() in ("adam", "sgd", "lbfgs") \
             or net.output.name == "exp" else training_loss(net.output)
         sparse = isinstance(Xb, SparseRows)
