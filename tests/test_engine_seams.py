@@ -238,14 +238,19 @@ def test_the_hook_runs_between_backward_and_update_with_l2_after_it(monkeypatch,
         np.testing.assert_allclose(net.parameters[k], W - lr * g, rtol=1e-13, atol=1e-15, err_msg=k)
 
 
-def test_a_non_identity_hook_gives_the_generic_bits_on_the_in_place_step(monkeypatch):
+@pytest.mark.parametrize("optimizer", ["adam", "sklearn_adam", "sklearn_sgd"])
+def test_a_non_identity_hook_gives_the_generic_bits_on_the_in_place_step(monkeypatch, optimizer):
+    from xpnet.estimators.sklearn_rules import sklearn_loss
+
     rng = np.random.default_rng(8)
     X, Y = rng.normal(size=(4, 33)), np.eye(3)[:, rng.integers(0, 3, 33)]
     runs = []
     for fast in ("1", "0"):
         monkeypatch.setenv("XPNET_FAST", fast)
         net = xpnet.DNN([4, 6, 5, 3], output="softmax", dtype="float64", backend="numpy", seed=2)
-        tr = Trainer(net, optimizer="adam", learning_rate=0.01, batch_size=8, l2=0.05, dropout=0.2,
+        if optimizer.startswith("sklearn"):  # as the estimators train: scikit-learn's solver and reported loss
+            net.loss = sklearn_loss("softmax")
+        tr = Trainer(net, optimizer=optimizer, learning_rate=0.01, batch_size=8, l2=0.05, dropout=0.2,
                      gradient_hook=_Scale(0.5), seed=1)
         runs.append((tr.fit(X, Y, epochs=2)["loss"], net.parameters, tr._fast))
     (loss_f, params_f, step_f), (loss_g, params_g, step_g) = runs

@@ -394,3 +394,37 @@ def test_sums_as_products_write_into_the_buffer_and_equal_the_sums(monkeypatch, 
         np.testing.assert_allclose(out, a.astype(np.float64).sum(axis=axis, keepdims=True), rtol=tol, atol=tol)
     step._sum_into(a[:, :5], 1, out := np.empty((7, 1), dtype=dtype))  # a shorter sum reuses the ones vector
     np.testing.assert_allclose(out, a[:, :5].sum(axis=1, keepdims=True), rtol=tol)
+
+
+class _StopAt(xpnet.Callback):
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("optimizer", ["sklearn_adam", "sklearn_sgd"])
+def test_a_checkpoint_of_scikit_learns_solvers_resumes_to_the_generic_bits(monkeypatch, tmp_path, optimizer):
+    # The in-place step keeps the state under the generic names (v_W1, s_b2, ...): a checkpoint written on it
+    # resumes to the run the generic step makes uninterrupted.
+    X, Y = _data(4, 3, "softmax", m=60)
+    train = dict(epochs=4, batch_size=16, optimizer=optimizer, learning_rate=0.02, schedule="inverse_time",
+                 l2=0.01, dropout=0.2)
+
+    def net() -> xpnet.DNN:
+        return xpnet.DNN([4, 6, 3], output="softmax", backend="numpy", dtype="float64", seed=3)
+
+    monkeypatch.setenv("XPNET_FAST", "0")
+    reference = net()
+    expected = reference.train(X, Y, **train)
+    monkeypatch.setenv("XPNET_FAST", "1")
+    path = tmp_path / "run.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        net().train(X, Y, checkpoint=path, callbacks=[_StopAt(2)], **train)
+    resumed = net()
+    history = resumed.train(X, Y, checkpoint=path, resume=True, **train)
+    assert history["loss"] == expected["loss"]
+    for k, v in reference.get_parameters().items():
+        assert np.array_equal(resumed.get_parameters()[k], v), k
