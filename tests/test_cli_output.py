@@ -173,6 +173,20 @@ def test_info_text_and_json(model_file, capsys):
     assert info["xpnet_version"] == xpnet.__version__ and info["scores"]["final_val_loss"] > 0
 
 
+def test_info_on_a_checkpoint_gives_its_epoch_and_losses(tmp_path, capsys):
+    # A checkpoint's history holds per-epoch lists and its epoch at the top level, not a model file's
+    # summary: info printed "epochs None" and no losses for it.
+    ck = tmp_path / "run.ckpt"
+    assert main(["train", *FAST, "--epochs", "3", "-q", "--checkpoint", str(ck)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(ck), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["epochs"] == 3 and info["scores"]["final_loss"] > 0 and info["scores"]["final_val_loss"] > 0
+    assert main(["info", str(ck)]) == 0
+    text = capsys.readouterr().out
+    assert "epochs         3" in text and "None" not in text and "final          loss 0." in text, text
+
+
 def test_a_full_batch_model_loads(tmp_path, capsys):
     # --batch-size full is a setting the estimators take: its model file must load (and describe itself).
     path = tmp_path / "full.safetensors"

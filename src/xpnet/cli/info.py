@@ -65,7 +65,9 @@ def describe(path: str) -> dict[str, Any]:
         "training": {k: params.get(k) for k in ("solver", "learning_rate_init", "batch_size", "alpha", "dropout",
                                                 "max_iter") if k in params} or None,
         "dataset": {k: data.get(k) for k in ("dataset", "test_fraction", "seed") if k in data} or None,
-        "epochs": history.get("epochs") if history else net.get("n_iter"),
+        # A checkpoint's history is the per-epoch lists and its epoch count sits at the top level.
+        "epochs": next((e for e in (history.get("epochs"), meta.get("epoch"), net.get("n_iter")) if e is not None),
+                       None),
         "scores": _scores(meta),
         "xpnet_version": meta.get("xpnet_version"),
         "format_version": meta.get("format_version"),
@@ -78,6 +80,10 @@ def _scores(meta: dict[str, Any]) -> dict[str, Any] | None:
     history = meta.get("history") or {}
     fitted = meta.get("fitted") or {}
     name = history.get("metric_name", "metric")
+    if isinstance(history.get("loss"), list):  # a checkpoint: per-epoch lists, the last entry is the final one
+        history = {**history, **{f"final_{k}": history[src][-1] for k, src in (
+            ("loss", "loss"), ("metric", "metric"), ("val_loss", "val_loss"), ("val_metric", "val_metric"))
+            if history.get(src)}}
     scores = {
         "final_loss": history.get("final_loss"),
         f"final_{name}": history.get("final_metric"),
@@ -124,7 +130,8 @@ def _text(info: dict[str, Any]) -> str:
         lines.append("  training       " + ", ".join(f"{k} {v}" for k, v in info["training"].items()))
     if info["dataset"]:
         lines.append("  data           " + ", ".join(f"{k} {v}" for k, v in info["dataset"].items()))
-    lines.append(f"  epochs         {info['epochs']}")
+    if info["epochs"] is not None:
+        lines.append(f"  epochs         {info['epochs']}")
     scores = info["scores"] or {}
     for group in ("final", "best"):
         shown = [f"{k[len(group) + 1:]} {num(v)}" + ("" if group == "final" or k == "best_epoch" else
