@@ -219,3 +219,15 @@ def test_threads_are_set_and_printed(model_file, tmp_path, capsys):
     assert main(["predict", str(model_file), "moons", "--threads", "1"]) == 0
     captured = capsys.readouterr()
     assert "threads: 1 BLAS thread" in captured.err and "threads" not in captured.out  # stdout is the CSV
+
+
+@pytest.mark.parametrize("rows, extra, flag", [(1, [], "--test-fraction"), (2, [], "--val-fraction"),
+                                               (10, ["--val-fraction", "0.99"], "--val-fraction")])
+def test_too_few_samples_to_split_name_the_flag(tmp_path, capsys, rows, extra, flag):
+    # The split's error said "change test_size" (a library argument) also when the validation split failed,
+    # and doubled scikit-learn's full stop.
+    path = tmp_path / "few.csv"
+    path.write_text("a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(rows)))
+    assert main(["train", "--dataset", str(path), "--layers", "4", "--epochs", "1", "-q", *extra]) == 1
+    err = capsys.readouterr().err
+    assert f"change {flag}" in err and ".." not in err and "change test_size" not in err, err

@@ -11,7 +11,7 @@ import warnings
 from typing import Any
 
 from ..engine.callbacks import Callback
-from ..errors import ConfigError, LabelError, ModelFileError
+from ..errors import ConfigError, DatasetError, LabelError, ModelFileError
 from .common import (
     CommandError,
     _check_distinct,
@@ -167,8 +167,7 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     decay_steps = args.decay_steps or _resumed_decay_steps(args) or default_decay_steps(args.schedule, args.epochs)
     schedule = get_schedule(args.schedule, args.lr, decay_rate=args.decay_rate, decay_steps=decay_steps)
     ds = _load_dataset(args.dataset, args.label_column, args.seed, args)
-    X_train, X_test, y_train, y_test = datasets.train_test_split(ds.X, ds.y, test_size=args.test_fraction,
-                                                                 seed=args.seed)
+    X_train, X_test, y_train, y_test = _split(ds.X, ds.y, args.test_fraction, args.seed, "--test-fraction")
     classify = ds.task == "classification" if args.task == "auto" else args.task == "classification"
     if args.task == "auto" and classify and ds.y.dtype.kind in "biuf":
         _refuse_regression_lookalike(ds.y)
@@ -179,8 +178,7 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
     # curve whether or not early stopping is on.
     X_fit, y_fit, validation = X_train, y_train, None
     if args.val_fraction > 0:
-        X_fit, X_val, y_fit, y_val = datasets.train_test_split(X_train, y_train, test_size=args.val_fraction,
-                                                               seed=args.seed)
+        X_fit, X_val, y_fit, y_val = _split(X_train, y_train, args.val_fraction, args.seed, "--val-fraction")
         if classify:
             # A class too rare to be split both ways goes to training: validating on a class the network
             # never saw in training measures nothing (and its one-hot target would not exist).
@@ -275,6 +273,20 @@ def _train(args: argparse.Namespace, communicator: Any) -> int:
         _plot_history(h, args.plot, f"xpnet {arch} on {ds.name}", _best_epoch(h, stopper))
         _say(args, f"saved plot to {args.plot}")
     return 0
+
+
+def _split(X: Any, y: Any, fraction: float, seed: int, flag: str) -> Any:
+    """``datasets.train_test_split`` whose failure names the command's flag, not the library's ``test_size``."""
+    from .. import datasets  # lazily, like _train: the command's start stays fast
+
+    try:
+        return datasets.train_test_split(X, y, test_size=fraction, seed=seed)
+    except DatasetError as exc:
+        hint = "use more data or change --test-fraction" if flag == "--test-fraction" else \
+            "use more data, change --val-fraction, or pass --val-fraction 0 for no validation set"
+        raise DatasetError(f"cannot split {len(y)} samples with {flag} {fraction}: "
+                           f"{str(exc.__cause__ or exc).rstrip('.')}. Expected at least one sample in each part "
+                           f"(and, for classes, enough members of each); {hint}") from exc
 
 
 def _communicator(args: argparse.Namespace) -> Any:

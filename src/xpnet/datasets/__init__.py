@@ -319,7 +319,8 @@ def train_test_split(X: Any, y: Any, *, test_size: float = 0.2, seed: int | None
         parts = sk_train_test_split(X, y, test_size=float(test_size), random_state=seed, stratify=labels)
     except ValueError as exc:
         how = "stratified " if labels is not None else ""
-        raise DatasetError(f"cannot make a {how}split of {len(y_arr)} samples with test_size={test_size}: {exc}. "
+        reason = str(exc).rstrip(".")  # scikit-learn's message ends with its own full stop
+        raise DatasetError(f"cannot make a {how}split of {len(y_arr)} samples with test_size={test_size}: {reason}. "
                            f"Expected enough samples (and members of each class) for both parts; change "
                            f"test_size{' or pass stratify=False' if labels is not None else ''}") from exc
     X_train, X_test, y_train, y_test = parts
