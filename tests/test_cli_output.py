@@ -231,3 +231,14 @@ def test_too_few_samples_to_split_name_the_flag(tmp_path, capsys, rows, extra, f
     assert main(["train", "--dataset", str(path), "--layers", "4", "--epochs", "1", "-q", *extra]) == 1
     err = capsys.readouterr().err
     assert f"change {flag}" in err and ".." not in err and "change test_size" not in err, err
+
+
+def test_parquet_errors_name_the_flag(tmp_path, capsys):
+    # The Parquet reader's "pick the right label_column" reached the command's user in the Python spelling.
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"a": [0.5, 1.5, 2.5], "s": ["x", "y", "z"], "label": [0, 1, 0]}), path)
+    assert main(["train", "--dataset", str(path), "--layers", "4", "--epochs", "1", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "pick the right --label-column" in err and "label_column" not in err, err

@@ -23,6 +23,7 @@ class CommandError(XpnetError, RuntimeError):
 # command reads "--delimiter", not "delimiter=..." (the loader keeps the Python spelling for Python callers).
 _PYTHON_TO_FLAGS = (
     (r"\bthe right label_column or header\b", "the right --label-column, or --header / --no-header"),
+    (r"\bthe right label_column\b", "the right --label-column"),  # the Parquet reader's (no header there)
     (r"\bdelimiter=\.\.\.", "--delimiter CHAR"),
     (r"\bdelimiter=", "--delimiter "),
     (r"\blabel_column=", "--label-column "),
