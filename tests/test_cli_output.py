@@ -242,3 +242,18 @@ def test_parquet_errors_name_the_flag(tmp_path, capsys):
     assert main(["train", "--dataset", str(path), "--layers", "4", "--epochs", "1", "-q"]) == 1
     err = capsys.readouterr().err
     assert "pick the right --label-column" in err and "label_column" not in err, err
+
+
+def test_info_on_a_data_file_says_what_it_looks_like(tmp_path, capsys):
+    # A CSV or Parquet file given as the model (an easy mix-up: both are the command's arguments) got only
+    # "the header claims 7020034723621776481 bytes"; the message names what the file seems to be.
+    csv_path = tmp_path / "data.csv"
+    csv_path.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    assert main(["info", str(csv_path)]) == 1
+    assert "it looks like text (a CSV or other data file)" in capsys.readouterr().err
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    pq_path = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"a": [1.0, 2.0], "label": [0, 1]}), pq_path)
+    assert main(["predict", str(pq_path), str(csv_path)]) == 1
+    assert "it looks like a Parquet file" in capsys.readouterr().err

@@ -190,7 +190,8 @@ def _read_header(fh: Any, size: int, path: Any) -> tuple[bytes, int]:
 # The first bytes of files people mistake for a model file (an exported graph, another library's weights).
 _FOREIGN_MAGIC = ((b"PK\x03\x04", "a zip archive (an .npz, or a PyTorch .pt/.pth file)"),
                   (b"\x89HDF", "an HDF5 file (e.g. Keras .h5)"), (b"\x80", "a Python pickle"),
-                  (b"\x93NUMPY", "a NumPy .npy array"), (b"\x08", "an ONNX model or another protobuf"))
+                  (b"\x93NUMPY", "a NumPy .npy array"), (b"\x08", "an ONNX model or another protobuf"),
+                  (b"PAR1", "a Parquet file"))
 
 
 def _foreign_hint(prefix: bytes, claimed: int) -> str:
@@ -201,6 +202,8 @@ def _foreign_hint(prefix: bytes, claimed: int) -> str:
     if claimed <= _MAX_HEADER_BYTES:
         return ""
     kind = next((name for magic, name in _FOREIGN_MAGIC if prefix.startswith(magic)), None)
+    if kind is None and prefix and all(32 <= b < 127 or b in b"\t\r\n" for b in prefix.removeprefix(b"\xef\xbb\xbf")):
+        kind = "text (a CSV or other data file)"  # a safetensors length prefix always holds a zero high byte
     seems = f"; it looks like {kind}" if kind else ""
     return (f". It is probably not a model file written by xpnet{seems}: give the file that xpnet.save or "
             "'xpnet train --out' wrote")
