@@ -257,3 +257,25 @@ def test_info_on_a_data_file_says_what_it_looks_like(tmp_path, capsys):
     pq.write_table(pa.table({"a": [1.0, 2.0], "label": [0, 1]}), pq_path)
     assert main(["predict", str(pq_path), str(csv_path)]) == 1
     assert "it looks like a Parquet file" in capsys.readouterr().err
+
+
+def test_patience_counts_as_the_help_says(tmp_path, capsys):
+    # With a validation set training stops once `patience` epochs in a row bring no lower validation loss
+    # (Keras's rule); the help and README said "more than this many", which is scikit-learn's rule and holds
+    # only without a validation set.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c,label\n" + "".join(f"{a:.3f},{b:.3f},{c:.3f},{int(a > 0)}\n" for a, b, c in X))
+    for patience in (1, 3):
+        hist = tmp_path / f"h{patience}.csv"
+        assert main(["train", "--dataset", str(path), "--layers", "4", "--epochs", "40", "--lr", "0.5", "-q",
+                     "--patience", str(patience), "--history", str(hist)]) == 0
+        val = [float(r["val_loss"]) for r in csv.DictReader(hist.open())]
+        best = val.index(min(val))
+        assert len(val) == best + 1 + patience < 40, val
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "stop once this many epochs in a row bring no improvement" in help_text, help_text

@@ -89,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation fraction split off the training data (default 0.1; 0: none, and stopping "
                         "watches the training loss)")
     t.add_argument("--patience", type=_number(0, kind=int), default=10,
-                   help="stop after more than this many epochs without improvement and keep the best epoch's "
-                        "weights (default 10; 0: never stop early)")
+                   help="stop once this many epochs in a row bring no improvement of the validation loss and "
+                        "keep the best epoch's weights (default 10; 0: never stop early; with --val-fraction 0, "
+                        "scikit-learn's rule on the training loss: after more than this many)")
     t.add_argument("--tol", type=_number(0), default=1e-4, help="improvement that counts (default 1e-4)")
     t.add_argument("--no-standardize", action="store_true",
                    help="do not standardize features (default: mean/std learned on the training split)")
