@@ -178,12 +178,18 @@ class Adam(Optimizer):
         self._c2 = 1.0 / math.sqrt(1.0 - self.beta2**t)
         return super().update(xp, params, grads, lr)
 
-    def _step(self, xp: Any, key: str, p: Any, g: Any, lr: float) -> Any:
+    def _moments(self, key: str, g: Any) -> tuple[Any, Any]:
+        """The moving averages ``v = b1 v + (1 - b1) dW`` and ``s = b2 s + (1 - b2) dW^2`` (both Adams share
+        them; they start as the first step's ``(1 - b) dW`` terms), stored and returned."""
         b1, b2 = self.beta1, self.beta2
         v, s = self.state.get(f"v_{key}"), self.state.get(f"s_{key}")
         v = (1.0 - b1) * g if v is None else b1 * v + (1.0 - b1) * g
         s = (1.0 - b2) * (g * g) if s is None else b2 * s + (1.0 - b2) * (g * g)
         self.state[f"v_{key}"], self.state[f"s_{key}"] = v, s
+        return v, s
+
+    def _step(self, xp: Any, key: str, p: Any, g: Any, lr: float) -> Any:
+        v, s = self._moments(key, g)
         return p - (lr * self._c1) * (v / (xp.sqrt(s) * self._c2 + self.epsilon))
 
     def hyperparameters(self) -> dict[str, float]:
@@ -232,11 +238,7 @@ class SklearnAdam(Adam):
         return Optimizer.update(self, xp, params, grads, lr)
 
     def _step(self, xp: Any, key: str, p: Any, g: Any, lr: float) -> Any:
-        b1, b2 = self.beta1, self.beta2
-        v, s = self.state.get(f"v_{key}"), self.state.get(f"s_{key}")
-        v = (1.0 - b1) * g if v is None else b1 * v + (1.0 - b1) * g
-        s = (1.0 - b2) * (g * g) if s is None else b2 * s + (1.0 - b2) * (g * g)
-        self.state[f"v_{key}"], self.state[f"s_{key}"] = v, s
+        v, s = self._moments(key, g)
         return p + (-self._lr_t * v) / (xp.sqrt(s) + self.epsilon)
 
 
