@@ -25,7 +25,8 @@
 #   kernels    kernels per step (CUPTI trace via torch.profiler), GPU-busy vs wall time, torch eager and a
 #              captured torch CUDA graph for each bench config (gd, adam); the summary derives auto's GPU
 #              constants (launches per step, host us per launch) from it
-#   bench2     bench with adam; xpnet on torch:cuda:0; peak-memory runs (mnist, wide); --end-to-end on the GPU
+#   bench2     bench with adam; xpnet on torch:cuda:0 (step, and whole fits: in-place vs generic vs a torch loop);
+#              peak-memory runs (mnist, wide); --end-to-end on the GPU
 #   cupygraph  xpnet's CuPy step captured in a CUDA graph and replayed (experimental)
 #   jax        the estimator agreement on jax:gpu:0 (float32)
 #   fused      the experimental fused CuPy step (XPNET_FUSED=1): tests against the generic step, kernels per step,
@@ -48,7 +49,7 @@
 # (jax:gpu:0), PY (python3), PYTEST_WORKERS (6; 1 = no xdist), XPNET_ROOT, WHL (the wheel folder), OUT (the
 # results folder), DRYRUN (1: CPU stand-ins).
 # Files in $OUT: all.log, summary.txt, results.jsonl, pytest_gpu.xml, bench_gd.json, bench_adam.json,
-# bench_torch.json, bench_mem.json, bench_fused.json.
+# bench_torch.json, bench_mem.json, bench_fused.json, fit_torch_inplace.json.
 
 set -u -o pipefail
 START=$(date +%s)
@@ -911,9 +912,12 @@ if want firstfit; then
 fi
 
 if want bench2; then
-  # xpnet's generic path on torch CUDA (no in-place step there) against torch eager
+  # xpnet's in-place step on torch CUDA (torch's out= operations, xpnet/engine/steps/torch_ops.py) against torch
+  # eager; then whole estimator fits on torch CUDA: in-place vs generic (XPNET_FAST=0) vs a plain torch loop
   run_step bench-torchbk 90 "$PY" -m xpnet bench --backend "$TORCH_SPEC" --config mnist,wide,tiny --no-memory \
     --rounds 3 --json "$OUT/bench_torch.json"
+  run_step fit-torch-inplace 90 "$PY" "$ROOT/benchmarks/torch_inplace.py" --backend "$TORCH_SPEC" \
+    --configs tiny,mnist,mnist-1024 --rounds 3 --json "$OUT/fit_torch_inplace.json"
 fi
 
 if want jax; then

@@ -39,13 +39,18 @@ def _data(n_x: int, n_out: int, output: str, m: int = 45, seed: int = 3) -> tupl
     return X, Y
 
 
+def _host(a: object) -> object:
+    """A torch tensor as a NumPy array (on the host); anything else as it is."""
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else a
+
+
 def _train(monkeypatch: pytest.MonkeyPatch, fast: bool, *, hidden: str, output: str, optimizer: object,
            dtype: str = "float64", l2: float = 0.0, dropout: float = 0.0, weights: bool = False,
-           epochs: int = 3, batch_size: int = 16, sklearn_cost: bool = False
+           epochs: int = 3, batch_size: int = 16, sklearn_cost: bool = False, backend: str = "numpy"
            ) -> tuple[xpnet.DNN, Trainer, list[float]]:
     monkeypatch.setenv("XPNET_FAST", "1" if fast else "0")
     n_out = 3 if output == "softmax" else 2
-    net = xpnet.DNN([5, 7, 6, n_out], hidden=hidden, output=output, dtype=dtype, backend="numpy", seed=1)
+    net = xpnet.DNN([5, 7, 6, n_out], hidden=hidden, output=output, dtype=dtype, backend=backend, seed=1)
     if sklearn_cost:  # the estimators' loss: scikit-learn's reported cost, the same fused gradient
         net.loss = sklearn_loss(output)
     if callable(optimizer):  # a fresh optimizer object for each run
@@ -61,16 +66,18 @@ def _train(monkeypatch: pytest.MonkeyPatch, fast: bool, *, hidden: str, output: 
     return net, trainer, history["loss"] + history["val_loss"] + history["metric"]
 
 
-def _assert_same(monkeypatch: pytest.MonkeyPatch, rtol: float = 0.0, **kw: object) -> None:
+def _assert_same(monkeypatch: pytest.MonkeyPatch, rtol: float = 0.0, cost_rtol: float | None = None,
+                 **kw: object) -> None:
     """Both paths train to the same bits (``rtol=0``), or to within ``rtol`` where the fast path adds in
-    another order."""
+    another order; ``cost_rtol`` (default ``rtol``) bounds the reported costs alone."""
     net_f, tr_f, curve_f = _train(monkeypatch, True, **kw)
     net_g, tr_g, curve_g = _train(monkeypatch, False, **kw)
 
-    def same(a: object, b: object) -> bool:
+    def same(a: object, b: object, rtol: float = rtol) -> bool:
+        a, b = _host(a), _host(b)
         return np.array_equal(a, b) if rtol == 0 else np.allclose(a, b, rtol=rtol, atol=0)
 
-    assert same(curve_f, curve_g), (curve_f, curve_g)
+    assert same(curve_f, curve_g, rtol if cost_rtol is None else cost_rtol), (curve_f, curve_g)
     assert net_f.parameters.keys() == net_g.parameters.keys()
     for k in net_g.parameters:
         assert same(net_f.parameters[k], net_g.parameters[k]), k
@@ -428,3 +435,78 @@ def test_a_checkpoint_of_scikit_learns_solvers_resumes_to_the_generic_bits(monke
     assert history["loss"] == expected["loss"]
     for k, v in reference.get_parameters().items():
         assert np.array_equal(resumed.get_parameters()[k], v), k
+
+
+# ------------------------------------------------------------------------------------- torch
+# The same step on torch tensors, through torch's out= operations (xpnet.engine.steps.torch_ops): the
+# parameters and the optimizer state are the generic step's bits. The reported cost may differ in its last
+# bits: the generic softmax loss terms follow the layout of the batch's targets (a transposed view), and torch
+# sums an array in its memory order, so the final sum adds in another order than over the step's buffer.
+TORCH_DEVICES = [pytest.param("torch:cpu", id="cpu"), pytest.param("torch:cuda:0", id="cuda", marks=pytest.mark.gpu)]
+COST_RTOL = {"float64": 1e-13, "float32": 1e-5}
+
+
+def _torch_or_skip(spec: str) -> None:
+    torch = pytest.importorskip("torch")
+    if spec.startswith("torch:cuda") and not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU for torch here")
+
+
+@pytest.mark.parametrize("spec", TORCH_DEVICES)
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_the_torch_step_gives_the_generic_parameters_for_every_activation(monkeypatch, spec, hidden, output):
+    _torch_or_skip(spec)
+    for dtype in ("float64", "float32"):
+        _assert_same(monkeypatch, cost_rtol=COST_RTOL[dtype], backend=spec, hidden=hidden, output=output,
+                     optimizer="adam", dtype=dtype, l2=0.2, dropout=0.25, weights=True)
+
+
+@pytest.mark.parametrize("spec", TORCH_DEVICES)
+@pytest.mark.parametrize("optimizer", OPTIMIZERS + list(SKLEARN_OPTIMIZERS))
+def test_the_torch_step_gives_the_generic_parameters_for_every_optimizer(monkeypatch, spec, optimizer):
+    _torch_or_skip(spec)
+    for dtype, batch_size in (("float64", 16), ("float32", 44)):
+        _assert_same(monkeypatch, cost_rtol=COST_RTOL[dtype], backend=spec, hidden="relu", output="softmax",
+                     optimizer=SKLEARN_OPTIMIZERS.get(optimizer, optimizer), dtype=dtype, batch_size=batch_size,
+                     sklearn_cost=optimizer.startswith("sklearn"))
+
+
+@pytest.mark.parametrize("spec", TORCH_DEVICES)
+def test_the_torch_step_writes_only_into_its_own_tensors(monkeypatch, spec):
+    _torch_or_skip(spec)
+    import torch
+
+    from xpnet.engine.steps.torch_ops import TorchUfuncs
+
+    monkeypatch.setenv("XPNET_FAST", "1")
+    net = xpnet.DNN([4, 5, 1], backend=spec, dtype="float64")
+    given = net.parameters
+    before = {k: v.clone() for k, v in given.items()}
+    X, Y = _data(4, 1, "sigmoid")
+    trainer = Trainer(net, optimizer="adam", learning_rate=0.1, batch_size=8)
+    trainer.fit(net.backend.asarray(X), net.backend.asarray(Y), epochs=2)
+    assert isinstance(trainer._fast, _fast.InplaceStep) and isinstance(trainer._fast.mod, TorchUfuncs)
+    for k in before:
+        assert torch.equal(given[k], before[k])  # the caller's tensors are untouched
+        assert not torch.equal(net.parameters[k], before[k])
+        assert net.parameters[k].device == before[k].device
+    snap = trainer.snapshot_parameters()  # a copy that later steps leave alone
+    trainer.fit(net.backend.asarray(X), net.backend.asarray(Y), epochs=1)
+    assert all(not torch.equal(snap[k], net.parameters[k]) for k in snap)
+
+
+@pytest.mark.parametrize("spec", TORCH_DEVICES)
+def test_an_estimator_on_torch_fits_in_place_to_the_generic_bits(monkeypatch, spec):
+    _torch_or_skip(spec)
+    from xpnet.estimators import DNNClassifier
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(70, 6))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    runs = _estimator_runs(monkeypatch, lambda: DNNClassifier((8, 5), max_iter=3, batch_size=16, alpha=0.01,
+                                                              backend=spec, random_state=0), X, y)
+    fast, generic = runs
+    assert np.allclose(fast.loss_curve_, generic.loss_curve_, rtol=1e-13, atol=0)
+    for a, b in zip(fast.coefs_ + fast.intercepts_, generic.coefs_ + generic.intercepts_, strict=True):
+        assert np.array_equal(_host(a), _host(b))

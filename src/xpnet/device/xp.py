@@ -482,3 +482,10 @@ class translating_oom:  # noqa: N801  (used as a function: ``with translating_oo
             cause.__traceback__ = None
             cause = cause.__context__
         raise DeviceMemoryError(f"out of memory while {what} with {tried} ({source}); {advice}") from err
+
+
+def copy_array(a: Any) -> Any:
+    """A new array equal to ``a``, same shape, dtype and device: ``a.copy()`` for NumPy, CuPy and JAX arrays,
+    ``a.clone()`` for torch tensors (which have no ``copy``)."""
+    copy = getattr(a, "copy", None)
+    return copy() if copy is not None else a.clone()

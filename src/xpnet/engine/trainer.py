@@ -206,8 +206,8 @@ class Trainer:
             return
         mine = owned[2] if owned is not None else {}
         mine_state = owned[3] if owned is not None else {}
-        net.parameters = {k: v if mine.get(k) is v else v.copy() for k, v in net.parameters.items()}
-        opt.state = {k: v if mine_state.get(k) is v else v.copy() for k, v in opt.state.items()}
+        net.parameters = {k: v if mine.get(k) is v else _xp.copy_array(v) for k, v in net.parameters.items()}
+        opt.state = {k: v if mine_state.get(k) is v else _xp.copy_array(v) for k, v in opt.state.items()}
         self._owned = (net.parameters, opt.state, dict(net.parameters), dict(opt.state))
 
     def _note_new_state(self) -> None:
@@ -219,7 +219,7 @@ class Trainer:
         """The current parameters as arrays no later step writes into (copies when the in-place step runs)."""
         params = self.network.parameters
         if self._impl is not None and self._impl.writes_in_place:
-            return {k: v.copy() for k, v in params.items()}
+            return {k: _xp.copy_array(v) for k, v in params.items()}
         # The generic updates build new arrays and never write into old ones: the dict is a snapshot.
         return dict(params)
 
@@ -559,7 +559,7 @@ class Trainer:
         generators' states. Copies only where the in-place step would write into the arrays."""
         opt = self.optimizer
         in_place = self._impl is not None and self._impl.writes_in_place
-        state = {k: v.copy() for k, v in opt.state.items()} if in_place else dict(opt.state)
+        state = {k: _xp.copy_array(v) for k, v in opt.state.items()} if in_place else dict(opt.state)
         return (self.snapshot_parameters(), state, opt.t, self._shuffle_rng.bit_generator.state,
                 self._dropout_rng.bit_generator.state)
 

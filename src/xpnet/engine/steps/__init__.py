@@ -4,9 +4,10 @@ Every step has the same call, ``step(network, optimizer, X, Y, lr, masks, w) -> 
 ``writes_in_place`` flag (whether it updates the parameter and optimizer-state arrays in place) and
 ``release()``. :func:`choose_step` is the one place that picks one:
 
-* :class:`~xpnet.engine.steps.inplace.InplaceStep` for NumPy and CuPy networks with xpnet's own activations
-  and optimizers, scikit-learn's solvers included (the estimators' default fit); buffers reused across steps,
-  updates in place; proven bit-for-bit equal to the generic step on NumPy by ``tests/test_fast.py``;
+* :class:`~xpnet.engine.steps.inplace.InplaceStep` for NumPy, CuPy and torch networks with xpnet's own
+  activations and optimizers, scikit-learn's solvers included (the estimators' default fit); buffers reused
+  across steps, updates in place; proven bit-for-bit equal to the generic step on NumPy and torch by
+  ``tests/test_fast.py`` (on torch through :mod:`~xpnet.engine.steps.torch_ops`, torch's ``out=`` operations);
 * :class:`~xpnet.engine.steps.generic.GenericStep` everywhere else (the Array API reference).
 
 A device-specific step joins here, behind the same call, with a test proving it equal to the generic one
@@ -20,10 +21,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..hooks import IDENTITY, GradientHook
-from . import fused, inplace
+from . import fused, inplace, torch_ops
 from .generic import GenericStep
 
-__all__ = ["GenericStep", "choose_step", "fused", "inplace"]
+__all__ = ["GenericStep", "choose_step", "fused", "inplace", "torch_ops"]
 
 
 def choose_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, float],

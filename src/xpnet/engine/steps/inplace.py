@@ -7,12 +7,14 @@ array_api_strict the only one. On NumPy it costs time twice over: every large te
 allocation that the OS faults in page by page at every step (about 2.6 us per 4 KiB page on this class of
 machine, see PERFORMANCE.md), and every ``a * b + c`` is several passes over memory.
 
-Libraries with NumPy's ufunc interface (NumPy, and CuPy, whose ufuncs take the same ``out=``) can do better:
+Libraries with NumPy's ufunc interface (NumPy, and CuPy, whose ufuncs take the same ``out=``; torch through
+:class:`~xpnet.engine.steps.torch_ops.TorchUfuncs`, its own ``out=`` operations under the same calls) can do better:
 this module runs the *same arithmetic in the same order* as the generic step, but writes every result into
 buffers allocated once per batch size (``Z``, ``A``, ``dA`` per layer, the gradients, one scratch array) and
 updates the parameters and the optimizer's moving averages in place; after its first step (which creates the
 optimizer's state) a step allocates only a few scalars and (1, m) rows. Because the operations and their order
-are the generic step's, the results are bit-for-bit the generic path's on NumPy; ``tests/test_fast.py``
+are the generic step's, the results are bit-for-bit the generic path's on NumPy (and the parameters on torch, whose
+reported softmax cost may differ in its last bits: see the torch tests there); ``tests/test_fast.py``
 checks that for every activation, output, optimizer (scikit-learn's Adam and SGD, the estimators' default
 solvers, included), L2, dropout and sample weights, and for the estimators' own losses (scikit-learn's
 reported costs, computed by their ``fused_cost`` as the generic step does).
@@ -38,6 +40,7 @@ from ...lecture.activations import ACTIVATIONS
 from ...lecture.losses import LOSSES
 from ..hooks import IDENTITY, GradientHook, run_hook
 from ..optimizers import Adam, GradientDescent, Momentum, RMSprop, SklearnAdam, SklearnSGD
+from .torch_ops import TorchUfuncs
 
 __all__ = ["InplaceStep", "inplace_step"]
 
@@ -60,17 +63,20 @@ def inplace_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, 
                  hook: GradientHook = IDENTITY) -> InplaceStep | None:
     """The in-place step for ``network`` trained by ``optimizer``, or None where the generic path must run.
 
-    Applies to NumPy and CuPy networks whose hidden activation is one of relu, leaky_relu, sigmoid, tanh,
-    linear and whose output is sigmoid, softmax or linear, trained by one of xpnet's own optimizers (an exact
-    :class:`~xpnet.engine.optimizers.GradientDescent`, ``Momentum``, ``RMSprop``, ``Adam``, ``SklearnAdam`` or
-    ``SklearnSGD``, not a subclass). The loss is the built-in one fused with the output, or another
-    :class:`~xpnet.lecture.losses.Loss` fused with the same output (the estimators' scikit-learn costs): the
-    gradient is the fused ``dZL = A[L] - Y`` either way, and such a loss's ``fused_cost`` is called as the generic
-    step calls it. ``hook`` runs between backward and update (see :mod:`xpnet.engine.hooks`).
+    Applies to NumPy, CuPy and torch networks (any torch device) whose hidden activation is one of relu,
+    leaky_relu, sigmoid, tanh, linear and whose output is sigmoid, softmax or linear, trained by one of xpnet's
+    own optimizers (an exact :class:`~xpnet.engine.optimizers.GradientDescent`, ``Momentum``, ``RMSprop``,
+    ``Adam``, ``SklearnAdam`` or ``SklearnSGD``, not a subclass). The loss is the built-in one fused with the
+    output, or another :class:`~xpnet.lecture.losses.Loss` fused with the same output (the estimators'
+    scikit-learn costs): the gradient is the fused ``dZL = A[L] - Y`` either way, and such a loss's
+    ``fused_cost`` is called as the generic step calls it. ``hook`` runs between backward and update (see
+    :mod:`xpnet.engine.hooks`).
     """
     if not enabled():
         return None
     mod = _ufunc_module(network.backend.xp)
+    if mod is None and _xp.is_torch_namespace(network.backend.xp):
+        mod = TorchUfuncs(network.backend.device)  # torch's out= operations under the same calls
     if mod is None or network.hidden.name not in _HIDDEN or network.output.name not in _OUTPUT:
         return None
     # The registered objects themselves: a user's Activation that reuses a built-in name has its own math.
@@ -145,6 +151,8 @@ class InplaceStep:
         if getattr(mod, "__name__", "") == "numpy":  # add.reduce is what np.sum calls, minus ~4 us of Python
             reduce = mod.add.reduce
             self._sum_into = lambda a, axis, out: reduce(a, axis, None, out, True)
+        elif hasattr(mod, "sum_into"):  # torch: its own reduction writes into the buffer, the generic bits
+            self._sum_into = mod.sum_into
         else:  # CuPy (tests/test_fast.py runs this branch on NumPy)
             self._sum_into = self._sum_by_product
         self._ones: Any = None
@@ -183,7 +191,7 @@ class InplaceStep:
     def _scratch_like(self, a: Any) -> Any:
         if self._scratch is None:  # released at the end of the last fit
             self._scratch = self.mod.empty((self._scratch_size,), dtype=self.dtype)
-        return self._scratch[: a.size].reshape(a.shape)
+        return self._scratch[: math.prod(a.shape)].reshape(a.shape)  # torch's size is a method
 
     def _sum_by_product(self, a: Any, axis: int, out: Any) -> None:
         """``out = sum(a, axis, keepdims=True)`` for a 2-D ``a``, written straight into ``out`` as a product with a
