@@ -27,7 +27,9 @@
 #              constants (launches per step, host us per launch) from it
 #   bench2     bench with adam; xpnet on torch:cuda:0 (step, and whole fits: in-place vs generic vs a torch loop);
 #              peak-memory runs (mnist, wide); --end-to-end on the GPU
-#   cupygraph  xpnet's CuPy step captured in a CUDA graph and replayed (experimental)
+#   cupygraph  xpnet's CuPy step captured in a CUDA graph and replayed by hand (a trial); then the captured step
+#              behind the step seam (XPNET_CUDA_GRAPH=1, experimental): its GPU tests and benches on CuPy (gd, adam)
+#              and torch CUDA (bench_graph.json, bench_graph_adam.json, bench_graph_torch.json)
 #   jax        the estimator agreement on jax:gpu:0 (float32)
 #   fused      the experimental fused CuPy step (XPNET_FUSED=1): tests against the generic step, kernels per step,
 #              bench against the in-place step (bench_fused.json)
@@ -49,7 +51,7 @@
 # (jax:gpu:0), PY (python3), PYTEST_WORKERS (6; 1 = no xdist), XPNET_ROOT, WHL (the wheel folder), OUT (the
 # results folder), DRYRUN (1: CPU stand-ins).
 # Files in $OUT: all.log, summary.txt, results.jsonl, pytest_gpu.xml, bench_gd.json, bench_adam.json,
-# bench_torch.json, bench_mem.json, bench_fused.json, fit_torch_inplace.json.
+# bench_torch.json, bench_mem.json, bench_fused.json, fit_torch_inplace.json, bench_graph*.json.
 
 set -u -o pipefail
 START=$(date +%s)
@@ -776,7 +778,7 @@ if os.path.exists(path):
 else:
     print("pytest -m gpu: no junit file (did not run or was killed)")
 
-for tag in ("gd", "adam", "torch", "mem", "fused"):
+for tag in ("gd", "adam", "torch", "mem", "fused", "graph", "graph_adam", "graph_torch"):
     path = os.path.join(out, f"bench_{tag}.json")
     if not os.path.exists(path):
         continue
@@ -786,7 +788,8 @@ for tag in ("gd", "adam", "torch", "mem", "fused"):
         print(f"bench_{tag}.json unreadable: {exc}")
         continue
     gpu = d.get("environment", {}).get("gpu", "?")
-    print(f"\nxpnet bench --backend {d.get('backend')} ({tag}, {gpu}), ms per step:")
+    steps = sorted({(c.get("candidates", {}).get("xpnet") or {}).get("step", "?") for c in d.get("configs", [])})
+    print(f"\nxpnet bench --backend {d.get('backend')} ({tag}, {gpu}; xpnet ran {', '.join(steps)}), ms per step:")
     print(f"  {'config':11s} {'xpnet':>8s} {'torch':>8s} {'x/torch':>7s} {'gemm':>8s} {'GEMMfrac':>8s} {'check':>5s}"
           f" {'peakMiB x/t':>12s}")
     for c in d.get("configs", []):
@@ -905,6 +908,16 @@ fi
 
 if want cupygraph; then
   run_step cupygraph 90 "$PY" "$H" cupygraph --spec "$GPU_SPEC" --configs tiny,mnist,mnist-1024,lecture,wide
+  # The captured step (xpnet/engine/steps/graph.py, XPNET_CUDA_GRAPH=1, off by default): replays against the eager
+  # in-place step bit for bit on CuPy and torch CUDA, then the step bench with it (bench_graph*.json)
+  TAILN=16 run_step graph-tests 120 env XPNET_CUDA_GRAPH=1 "$PY" -m pytest -m gpu -q -p no:cacheprovider -rfE \
+    $TIMEOUT_FLAG tests/test_graph_step.py
+  run_step bench-graph 100 env XPNET_CUDA_GRAPH=1 "$PY" -m xpnet bench --backend "$GPU_SPEC" \
+    --config mnist,mnist-1024,lecture,tiny --no-memory --rounds 5 --json "$OUT/bench_graph.json"
+  run_step bench-graph-adam 100 env XPNET_CUDA_GRAPH=1 "$PY" -m xpnet bench --backend "$GPU_SPEC" --optimizer adam \
+    --config mnist,mnist-1024,lecture,tiny --no-memory --rounds 5 --json "$OUT/bench_graph_adam.json"
+  run_step bench-graph-torch 100 env XPNET_CUDA_GRAPH=1 "$PY" -m xpnet bench --backend "$TORCH_SPEC" \
+    --config mnist,tiny --no-memory --rounds 5 --json "$OUT/bench_graph_torch.json"
 fi
 
 if want firstfit; then

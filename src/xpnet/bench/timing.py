@@ -87,6 +87,9 @@ def run_config(config: BenchConfig, settings: BenchSettings, bk: Any, *,
         entry.update(ms_per_step=med * 1e3, gflops=flops / med / 1e9, times_ms=[x * 1e3 for x in t])
         entry["gemm_fraction"] = _median_ratio(times["gemm"], t) if "gemm" in times else None
         entry["torch_ratio"] = _median_ratio(t, times["torch"]) if "torch" in times else None
+        trainer = cand.extra.get("trainer")
+        if trainer is not None and trainer._impl is not None:  # which step the timed steps ran (in-place, graph...)
+            entry["step"] = type(trainer._impl).__name__
     ratios: dict[str, float | None] = {
         "xpnet_over_torch": cands["xpnet"].get("torch_ratio"),
         "gemm_fraction_of_xpnet": cands["xpnet"].get("gemm_fraction"),

@@ -12,7 +12,9 @@ Every step has the same call, ``step(network, optimizer, X, Y, lr, masks, w) -> 
 
 A device-specific step joins here, behind the same call, with a test proving it equal to the generic one
 (DESIGN principle 8): :class:`~xpnet.engine.steps.fused.FusedStep` (CuPy, its elementwise chains as single
-kernels) is experimental and chosen only with ``XPNET_FUSED=1`` until a GPU run proves it (``tests/test_gpu.py``).
+kernels) is experimental and chosen only with ``XPNET_FUSED=1`` until a GPU run proves it (``tests/test_gpu.py``);
+so is :class:`~xpnet.engine.steps.graph.GraphStep` (the in-place step captured in a CUDA graph and replayed, on
+CuPy and torch CUDA), chosen only with ``XPNET_CUDA_GRAPH=1`` (``tests/test_graph_step.py``).
 """
 
 from __future__ import annotations
@@ -21,16 +23,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..hooks import IDENTITY, GradientHook
-from . import fused, inplace, torch_ops
+from . import fused, graph, inplace, torch_ops
 from .generic import GenericStep
 
-__all__ = ["GenericStep", "choose_step", "fused", "inplace", "torch_ops"]
+__all__ = ["GenericStep", "choose_step", "fused", "graph", "inplace", "torch_ops"]
 
 
 def choose_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, float],
                 hook: GradientHook = IDENTITY) -> Any:
     """The fastest step proven equal to the generic one for this network and optimizer: the in-place step
-    where it applies (``XPNET_FAST=0`` turns it off), else :class:`GenericStep`. ``XPNET_FUSED=1`` asks for the
-    fused CuPy step first (experimental: not yet run on a GPU)."""
-    return (fused.fused_step(network, optimizer, lambd, keep, hook=hook)
+    where it applies (``XPNET_FAST=0`` turns it off), else :class:`GenericStep`. ``XPNET_CUDA_GRAPH=1`` asks for
+    the captured step first, ``XPNET_FUSED=1`` for the fused CuPy step (both experimental: not yet run on a
+    GPU)."""
+    return (graph.graph_step(network, optimizer, lambd, keep, hook=hook)
+            or fused.fused_step(network, optimizer, lambd, keep, hook=hook)
             or inplace.inplace_step(network, optimizer, lambd, keep, hook=hook) or GenericStep(lambd, hook))

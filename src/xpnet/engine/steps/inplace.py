@@ -127,6 +127,7 @@ class InplaceStep:
     """
 
     writes_in_place = True
+    device_scalars = False  # True while xpnet.engine.steps.graph owns self.sc
 
     def __init__(self, mod: Any, network: Any, lambd: float, keep: Mapping[int, float],
                  hook: GradientHook = IDENTITY) -> None:
@@ -378,6 +379,8 @@ class InplaceStep:
         dZ = buf.dZL
         (InplaceStep._output_gradient if own_cost else type(self)._output_gradient)(self, buf, AL, Y, w, inv_m)
         update = self._update_rule(optimizer.name)
+        if not self.device_scalars:  # a captured graph's step holds device scalars it fills itself
+            self.sc = step_scalars(optimizer, lr)
         # The identity hook (one process) lets each layer update while its gradient is in cache; any other
         # hook needs every gradient first.
         deferred = not self.hook.is_identity
@@ -420,10 +423,25 @@ class InplaceStep:
 
 # ------------------------------------------------------------------------------------ the updates
 # Each mirrors the generic _step of xpnet.optimizers operation for operation (so the bits agree), writing
-# into the parameter, the state arrays, the gradient buffer (no longer needed) and the scratch.
+# into the parameter, the state arrays, the gradient buffer (no longer needed) and the scratch. The scalars
+# that change from step to step (the rate, Adam's bias corrections) come from step.sc, which step_scalars fills
+# once per step: host numbers, or 0-d device arrays holding them where a captured CUDA graph replays the
+# updates (xpnet.engine.steps.graph).
+def step_scalars(opt: Any, lr: float) -> dict[str, float]:
+    """The per-step scalars of ``opt``'s update at its count ``opt.t`` and rate ``lr``, the same for every
+    parameter: ``lr``; for Adam ``c2 = 1/sqrt(1 - beta2^t)`` and ``lr_c1 = lr / (1 - beta1^t)``; for
+    scikit-learn's Adam ``neg_lr_t = -lr sqrt(1 - beta2^t) / (1 - beta1^t)``."""
+    t = opt.t
+    if opt.name == "adam":
+        return {"lr": lr, "c2": 1.0 / math.sqrt(1.0 - opt.beta2**t), "lr_c1": lr * (1.0 / (1.0 - opt.beta1**t))}
+    if opt.name == "sklearn_adam":
+        return {"lr": lr, "neg_lr_t": -(lr * math.sqrt(1.0 - opt.beta2**t) / (1.0 - opt.beta1**t))}
+    return {"lr": lr}
+
+
 def _gd(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
     mod = step.mod
-    mod.multiply(g, lr, out=g)
+    mod.multiply(g, step.sc["lr"], out=g)
     mod.subtract(p, g, out=p)
 
 
@@ -445,7 +463,7 @@ def _ema(step: InplaceStep, opt: Any, name: str, x: Any, beta: float, tmp: Any) 
 def _momentum(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
     mod = step.mod
     v = _ema(step, opt, f"v_{key}", g, opt.beta, g)
-    mod.multiply(v, lr, out=g)
+    mod.multiply(v, step.sc["lr"], out=g)
     mod.subtract(p, g, out=p)
 
 
@@ -457,36 +475,33 @@ def _rmsprop(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -
     mod.sqrt(s, out=T)
     mod.add(T, opt.epsilon, out=T)
     mod.divide(g, T, out=T)
-    mod.multiply(T, lr, out=T)
+    mod.multiply(T, step.sc["lr"], out=T)
     mod.subtract(p, T, out=p)
 
 
 def _adam(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
-    mod, t = step.mod, opt.t
-    c1 = 1.0 / (1.0 - opt.beta1**t)
-    c2 = 1.0 / math.sqrt(1.0 - opt.beta2**t)
+    mod, sc = step.mod, step.sc
     T = step._scratch_like(p)
     v = _ema(step, opt, f"v_{key}", g, opt.beta1, T)
     mod.multiply(g, g, out=g)
     s = _ema(step, opt, f"s_{key}", g, opt.beta2, g)
     mod.sqrt(s, out=T)
-    mod.multiply(T, c2, out=T)
+    mod.multiply(T, sc["c2"], out=T)
     mod.add(T, opt.epsilon, out=T)
     mod.divide(v, T, out=T)
-    mod.multiply(T, lr * c1, out=T)
+    mod.multiply(T, sc["lr_c1"], out=T)
     mod.subtract(p, T, out=p)
 
 
 def _sklearn_adam(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: float) -> None:
     # SklearnAdam._step: the moving averages as Adam's, then p + (-lr_t v) / (sqrt(s) + eps) with the rate
-    # SklearnAdam.update computes (t already counted by the caller).
-    mod, t = step.mod, opt.t
-    lr_t = lr * math.sqrt(1.0 - opt.beta2**t) / (1.0 - opt.beta1**t)
+    # SklearnAdam.update computes (t already counted by the caller), in step.sc.
+    mod = step.mod
     T = step._scratch_like(p)
     v = _ema(step, opt, f"v_{key}", g, opt.beta1, T)
     mod.multiply(g, g, out=g)
     s = _ema(step, opt, f"s_{key}", g, opt.beta2, g)
-    mod.multiply(v, -lr_t, out=T)
+    mod.multiply(v, step.sc["neg_lr_t"], out=T)
     mod.sqrt(s, out=g)  # g is free once s has taken g^2
     mod.add(g, opt.epsilon, out=g)
     mod.divide(T, g, out=T)
@@ -503,7 +518,7 @@ def _sklearn_sgd(step: InplaceStep, opt: Any, key: str, p: Any, g: Any, lr: floa
         mod.multiply(g, lr, out=g)
     else:
         mod.multiply(v, mu, out=v)
-        mod.multiply(g, lr, out=g)
+        mod.multiply(g, step.sc["lr"], out=g)
         mod.subtract(v, g, out=v)
     if opt.nesterov:
         T = step._scratch_like(p)

@@ -59,6 +59,10 @@ class TorchUfuncs:
     def zeros_like(self, a: Any) -> Any:
         return self.torch.zeros_like(a)
 
+    def copyto(self, dst: Any, src: Any) -> None:
+        """``dst[...] = src`` (same shape), whatever the two layouts."""
+        dst.copy_(src)
+
     # ------------------------------------------------------------------------------- arithmetic
     def add(self, a: Any, b: Any, out: Any) -> Any:
         if not isinstance(a, self.torch.Tensor):  # a + b == b + a, to the bit
