@@ -13,7 +13,8 @@ graph records the step's kernels once and replays them with one launch. What tha
 * **No host scalars.** Values that change from step to step (the learning rate of a schedule, Adam's bias
   corrections ``1/(1 - beta^t)``) would be frozen into a captured kernel's arguments. The step reads them from
   0-d device arrays instead (``InplaceStep.sc``, :func:`~xpnet.engine.steps.inplace.step_scalars`), and this step
-  fills those before each replay (one fill kernel each, one or two per step). Everything else the step passes
+  fills those before each step (one fill kernel each, one to three per step); its eager steps read them too, so
+  the kernels a capture records have all run (and been compiled) before. Everything else the step passes
   as a number (``1/m``, ``lambd/m``, the betas, epsilon) is constant for a graph's batch size.
 * **Memory.** Arrays the capture allocates (the cost, the loss reduction's temporaries) come from a memory pool
   that only captures use (CuPy: a ``MemoryPool`` of the capturer's own; torch: a graph pool), so no array of the
@@ -193,11 +194,11 @@ class _TorchSide:
 
 
 class _Graph:
-    """One captured step: the graph, its input buffers, device scalars, outputs and every array it uses."""
+    """One captured step: the graph, its input buffers, outputs and every array it uses."""
 
-    def __init__(self, graph: Any, inputs: dict[str, Any], scalars: dict[str, Any], cost: Any, AL: Any,
+    def __init__(self, graph: Any, inputs: dict[str, Any], cost: Any, AL: Any,
                  params: dict[str, Any], state: dict[str, Any], held: list[Any]) -> None:
-        self.graph, self.inputs, self.scalars, self.cost, self.AL = graph, inputs, scalars, cost, AL
+        self.graph, self.inputs, self.cost, self.AL = graph, inputs, cost, AL
         self.params, self.state, self.held = params, state, held
 
     def fits(self, params: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
@@ -220,10 +221,17 @@ class GraphStep:
         self.capturer = capturer
         self._graphs: dict[tuple[int, bool], _Graph] = {}
         self._warm: set[tuple[int, bool]] = set()
+        self._slots: dict[str, Any] | None = None
+        self._vector: Any = None
         self.replays = 0  # how many steps ran as graph launches (tests and the GPU check read it)
 
     def __call__(self, network: Any, optimizer: Any, X: Any, Y: Any, lr: float, masks: Any, w: Any
                  ) -> tuple[Any, Any]:
+        if masks:  # graph_step leaves dropout to the in-place step; a caller's masks still run, uncaptured
+            return self.inner(network, optimizer, X, Y, lr, masks, w)
+        # Eager steps read the same device scalars as replays: the same kernels run (and are compiled) before
+        # any capture. Filled on the current stream, before the side stream or a replay reads them.
+        self._device_scalars(optimizer, lr)
         params, state = network.parameters, optimizer.state
         key = (int(X.shape[1]), w is not None)
         g = self._graphs.get(key)
@@ -232,49 +240,59 @@ class GraphStep:
             self._warm.discard(key)
             g = None
         if g is None:
-            if masks or key not in self._warm or not _state_complete(optimizer, params):
-                # The warm-up: a real step, eager, on the capture stream under the graphs' pool.
+            if key not in self._warm or not _state_complete(optimizer, params):
+                # The warm-up: a real step, eager, on the capture stream (buffers and optimizer state made there).
                 with self.capturer.on_side():
-                    cost, AL = self.inner(network, optimizer, X, Y, lr, masks, w)
-                if not masks and _state_complete(optimizer, params):
+                    cost, AL = self._run(network, optimizer, X, Y, lr, w)
+                if _state_complete(optimizer, params):
                     self._warm.add(key)
                 return cost, AL
             g = self._graphs[key] = self._capture(network, optimizer, X, Y, w)
-        self._feed(g, X, Y, w, step_scalars(optimizer, lr))
+        self._feed(g, X, Y, w)
         self.capturer.launch(g.graph)
         self.replays += 1
         return _xp.copy_array(g.cost), g.AL
+
+    def _device_scalars(self, optimizer: Any, lr: float) -> dict[str, Any]:
+        """The step's scalars (:func:`~xpnet.engine.steps.inplace.step_scalars`) as 0-d views of one device
+        vector (made once; every graph reads it), filled with this step's values."""
+        values = step_scalars(optimizer, lr)
+        if self._slots is None or self._slots.keys() != values.keys():
+            self._graphs.clear()  # graphs read the old vector
+            self._vector = self.mod.empty((len(values),), dtype=self.inner.dtype)
+            self._slots = {n: self._vector[i:i + 1].reshape(()) for i, n in enumerate(values)}
+        for name, slot in self._slots.items():
+            _fill(slot, values[name])
+        return self._slots
+
+    def _run(self, network: Any, optimizer: Any, X: Any, Y: Any, lr: float, w: Any) -> tuple[Any, Any]:
+        """The in-place step reading its per-step scalars from the device slots."""
+        inner = self.inner
+        inner.device_scalars, inner.sc = True, self._slots
+        try:
+            return inner(network, optimizer, X, Y, lr, None, w)
+        finally:
+            inner.device_scalars = False
 
     def _capture(self, network: Any, optimizer: Any, X: Any, Y: Any, w: Any) -> _Graph:
         mod, inner = self.mod, self.inner
         inputs = {"X": _like(mod, X), "Y": _like(mod, Y)}
         if w is not None:
             inputs["w"] = _like(mod, w)
-        names = list(step_scalars(optimizer, 0.0))
-        vector = mod.empty((len(names),), dtype=inner.dtype)
-        scalars = {n: vector[i:i + 1].reshape(()) for i, n in enumerate(names)}  # 0-d views, filled per replay
-
-        def step() -> tuple[Any, Any]:
-            inner.device_scalars, inner.sc = True, scalars
-            try:
-                return inner(network, optimizer, inputs["X"], inputs["Y"], 0.0, None, inputs.get("w"))
-            finally:
-                inner.device_scalars = False
-
-        graph, (cost, AL) = self.capturer.capture(step)
+        # lr 0.0: with the optimizer state complete, no update reads the host rate (a capture would freeze it)
+        graph, (cost, AL) = self.capturer.capture(
+            lambda: self._run(network, optimizer, inputs["X"], inputs["Y"], 0.0, inputs.get("w")))
         m = int(X.shape[1])
-        held = [inner._buffers.get(m), dict(inner._grads), inner._scratch, inner._ones, vector]
-        return _Graph(graph, inputs, scalars, cost, AL, dict(network.parameters), dict(optimizer.state), held)
+        held = [inner._buffers.get(m), dict(inner._grads), inner._scratch, inner._ones, self._vector]
+        return _Graph(graph, inputs, cost, AL, dict(network.parameters), dict(optimizer.state), held)
 
-    def _feed(self, g: _Graph, X: Any, Y: Any, w: Any, values: Mapping[str, float]) -> None:
-        """Copy the batch into the graph's inputs and the step's scalars into its device scalars."""
+    def _feed(self, g: _Graph, X: Any, Y: Any, w: Any) -> None:
+        """Copy the batch into the graph's inputs."""
         copy = self.mod.copyto
         copy(g.inputs["X"], X)
         copy(g.inputs["Y"], Y)
         if w is not None:
             copy(g.inputs["w"], w)
-        for name, slot in g.scalars.items():
-            _fill(slot, values[name])
 
     def release(self) -> None:
         """Drop the graphs and the in-place step's buffers (the end of a fit)."""
