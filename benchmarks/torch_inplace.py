@@ -9,8 +9,10 @@ estimator's ``fit(X, y)`` from nothing, E epochs over 8 batches, no validation):
 * ``generic``: the same with ``XPNET_FAST=0`` (the Array API step, new arrays for every result);
 * ``torch-loop``: the bench's plain PyTorch loop doing the same work (its ``torch-loop`` candidate).
 
-Medians over rounds; ratios are medians of per-round ratios. Run (OpenBLAS tuning variables unset, one thread,
-as the numbers in the README were taken)::
+Medians over rounds; ratios are medians of per-round ratios. One BLAS/torch thread by default (``--threads 0``
+leaves the pools as found: on a shared machine multi-threaded pools make the ratios meaningless); a warning says
+when other processes kept the CPUs busy. Run (OpenBLAS tuning variables unset, as the numbers in the README were
+taken)::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/torch_inplace.py --threads 1
 
@@ -28,7 +30,7 @@ import warnings
 from typing import Any
 
 from xpnet.bench.configs import CONFIGS, BenchSettings
-from xpnet.bench.environment import _thread_limits, environment_info
+from xpnet.bench.environment import _busy_warning, _thread_limits, environment_info, note_busy_at_end
 from xpnet.bench.fit import FitSettings, _fit_block, _fits_per_block, build_fit_candidate, make_fit_data
 from xpnet.bench.timing import _median_ratio
 from xpnet.device import get_backend
@@ -85,13 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="torch:cpu")
     parser.add_argument("--configs", default="tiny,mnist,mnist-1024,lecture")
     parser.add_argument("--optimizers", default="gd,adam")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS and torch threads (default 1: multi-threaded pools on a shared machine make the "
+                             "ratios meaningless; 0 leaves them as found)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # the estimators' ConvergenceWarning after a few epochs
-    with _thread_limits(args.threads, want_torch=True, want_sklearn=False):
+    with _thread_limits(args.threads or None, want_torch=True, want_sklearn=False):
         return _run(args)
 
 
@@ -99,6 +103,9 @@ def _run(args: argparse.Namespace) -> int:
     env = environment_info(BenchSettings(backend=args.backend, threads=args.threads), get_backend(args.backend))
     print(f"torch backend {args.backend}; {env.get('cpu', '')}; threads {args.threads}; "
           f"{args.rounds} interleaved rounds, medians; whole estimator fits of {args.epochs} epochs x 8 batches")
+    busy = _busy_warning(env.get("cpus_busy_before"), env.get("cpus", 1))
+    if busy:
+        print(busy)
     print(f"{'config':<11s} {'opt':<5s} {'in-place ms':>11s} {'generic ms':>10s} {'torch ms':>9s} "
           f"{'in-place/generic':>16s} {'in-place/torch':>14s} {'generic/torch':>13s}")
     results = []
@@ -110,6 +117,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{name:<11s} {opt:<5s} {ms['in-place']:11.1f} {ms['generic']:10.1f} {ms['torch-loop']:9.1f} "
                   f"{r['in_place_vs_generic']:15.2f}x {r['in_place_vs_torch']:13.2f}x {r['generic_vs_torch']:12.2f}x",
                   flush=True)
+    note_busy_at_end(env, env.get("cpus", 1), print)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"environment": env, "results": results}, f, indent=1, default=str)

@@ -190,9 +190,17 @@ def test_off_by_default_and_not_with_dropout_or_a_hook(monkeypatch, recorded):
     assert _graph.graph_step(net, Trainer(net).optimizer, 0.0, {}) is None
     monkeypatch.setenv("XPNET_CUDA_GRAPH", "1")
     assert isinstance(_graph.graph_step(net, Trainer(net).optimizer, 0.0, {}), _graph.GraphStep)
-    assert _graph.graph_step(net, Trainer(net).optimizer, 0.0, {1: 0.8}) is None
+    monkeypatch.setattr(_graph, "_SAID", set())
+    with pytest.warns(RuntimeWarning, match="XPNET_CUDA_GRAPH=1 is set but does not apply to dropout"):
+        assert _graph.graph_step(net, Trainer(net).optimizer, 0.0, {1: 0.8}) is None
     monkeypatch.setattr(_graph, "_capturer_for", lambda backend: None)  # NumPy itself has no graphs
-    assert _graph.graph_step(net, Trainer(net).optimizer, 0.0, {}) is None
+    with pytest.warns(RuntimeWarning, match="does not apply to a network on numpy"):
+        assert _graph.graph_step(net, Trainer(net).optimizer, 0.0, {}) is None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once per process and reason
+        assert _graph.graph_step(net, Trainer(net).optimizer, 0.0, {}) is None
 
 
 # ---------------------------------------------------------------------------------------------- GPU

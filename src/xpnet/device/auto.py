@@ -71,13 +71,19 @@ def _calls(layer_dims: Sequence[int]) -> int:
     return GPU_LAUNCHES_BASE + GPU_LAUNCHES_PER_LAYER * max(1, len(layer_dims) - 1)
 
 
-def choose(layer_dims: Sequence[int], batch_size: int | None = None) -> tuple[Backend, str]:
+def choose(layer_dims: Sequence[int], batch_size: int | None = None, *, output_known: bool = True
+           ) -> tuple[Backend, str]:
     """``auto`` for a network of ``layer_dims`` trained on batches of ``batch_size`` (None: ``DEFAULT_BATCH``):
     ``(backend, reason)``. CuPy when a CUDA device works and the estimated step is faster there, else NumPy; the
-    reason names the estimates."""
+    reason names the estimates. ``output_known=False``: the last entry of ``layer_dims`` stands for an output
+    layer not known yet (an estimator before it reads the targets), and the reason says so."""
     device_default = get_backend("auto")
     b = DEFAULT_BATCH if batch_size is None else max(1, int(batch_size))
-    shape = f"{'-'.join(str(int(n)) for n in layer_dims)} on batches of {b}"
+    if output_known:
+        shape = f"{'-'.join(str(int(n)) for n in layer_dims)} on batches of {b}"
+    else:
+        shape = (f"{'-'.join(str(int(n)) for n in layer_dims[:-1])}-k on batches of {b} (k: the output units, "
+                 f"not known before the targets are read, estimated as {int(layer_dims[-1])})")
     if device_default.name != "cupy":
         return device_default, f"auto chose {device_default.spec} for {shape}: no usable CUDA device"
     t_cpu, t_gpu = estimate_step_seconds(layer_dims, b)
@@ -100,8 +106,8 @@ def _effective_spec(spec: Any) -> Any:
     return os.environ.get(ENV_VAR, "").strip() or "auto"
 
 
-def resolve_for_problem(spec: Any, layer_dims: Sequence[int] | None, batch_size: int | None = None
-                        ) -> tuple[Backend, str | None]:
+def resolve_for_problem(spec: Any, layer_dims: Sequence[int] | None, batch_size: int | None = None, *,
+                        output_known: bool = True) -> tuple[Backend, str | None]:
     """:func:`~xpnet.device.backend.get_backend` for a known problem: where ``spec`` resolves to ``auto``
     (given as ``"auto"``, or ``None`` with no ``use_backend`` context and ``$XPNET_BACKEND`` unset or ``auto``)
     and ``layer_dims`` is known, :func:`choose` decides and its reason is returned and logged; otherwise
@@ -116,7 +122,7 @@ def resolve_for_problem(spec: Any, layer_dims: Sequence[int] | None, batch_size:
     if name != "auto":
         return get_backend(spec), None
     global _last_logged
-    backend, reason = choose(layer_dims, batch_size)
+    backend, reason = choose(layer_dims, batch_size, output_known=output_known)
     if reason != _last_logged:  # an estimator's fit resolves its backend more than once: one line per choice
         _log.info(reason)
         _last_logged = reason
@@ -140,7 +146,7 @@ def resolve_for_data(spec: Any, X: Any, hidden_sizes: Sequence[int] | None, batc
         b = min(batch_size, m)
     else:
         b = None
-    return resolve_for_problem(spec, dims, b)
+    return resolve_for_problem(spec, dims, b, output_known=False)
 
 
 def _shape_of(X: Any) -> tuple[int, ...]:

@@ -79,7 +79,10 @@ def fused_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, fl
         return None
     base = inplace_step(network, optimizer, lambd, keep, hook=hook)
     if base is None or getattr(base.mod, "__name__", "") != "cupy":
-        return None
+        from .graph import not_applied
+
+        return not_applied("XPNET_FUSED=1", f"a network on {network.backend.spec} or its settings (CuPy and the "
+                                            "in-place step only)")
     return FusedStep(base.mod, network, lambd, keep, hook)
 
 

@@ -42,6 +42,7 @@ GPU (``scripts/gpu_check.sh``, section ``cupygraph``).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -63,16 +64,30 @@ def graph_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, fl
     """The captured step for ``network`` where ``XPNET_CUDA_GRAPH=1`` is set, the in-place step applies, the
     network is on CuPy or a torch CUDA device, the hook is the identity and dropout is off; else None.
     ``capturer`` stands in for the library's graph API (tests)."""
-    if not enabled() or keep or not hook.is_identity:
+    if not enabled():
         return None
+    if keep or not hook.is_identity:
+        return not_applied("XPNET_CUDA_GRAPH=1", "dropout or a multi-process gradient hook")
     inner = inplace_step(network, optimizer, lambd, keep, hook=hook)
     if inner is None or type(inner) is not InplaceStep:
-        return None
+        return not_applied("XPNET_CUDA_GRAPH=1", "a network or optimizer the in-place step does not run")
     if capturer is None:
         capturer = _capturer_for(network.backend)
     if capturer is None:
-        return None
+        return not_applied("XPNET_CUDA_GRAPH=1", f"a network on {network.backend.spec} (CuPy or torch CUDA only)")
     return GraphStep(inner, capturer)
+
+
+_SAID: set[str] = set()
+
+
+def not_applied(flag: str, why: str) -> None:
+    """Warn once per process and reason that the experimental step ``flag`` asks for does not apply (``why``):
+    someone who set it wants to know that the uncaptured step runs instead. Returns None (no step)."""
+    text = f"{flag} is set but does not apply to {why}: the in-place or generic step runs instead"
+    if text not in _SAID:
+        _SAID.add(text)
+        warnings.warn(text, RuntimeWarning, stacklevel=2)
 
 
 def _capturer_for(backend: Any) -> Any:
