@@ -881,7 +881,7 @@ fi
 
 if want pytest; then
   # shellcheck disable=SC2086
-  TAILN=25 run_step pytest-gpu 200 "$PY" -m pytest -m gpu -q -p no:cacheprovider -rfE --maxfail=60 \
+  TAILN=25 run_step pytest-gpu 200 env XPNET_REQUIRE_GPU=1 "$PY" -m pytest -m gpu -q -p no:cacheprovider -rfE --maxfail=60 \
     $TIMEOUT_FLAG $XDIST_FLAG --junitxml="$OUT/pytest_gpu.xml" -o junit_family=xunit1 --durations=10
 fi
 
@@ -910,7 +910,7 @@ if want cupygraph; then
   run_step cupygraph 90 "$PY" "$H" cupygraph --spec "$GPU_SPEC" --configs tiny,mnist,mnist-1024,lecture,wide
   # The captured step (xpnet/engine/steps/graph.py, XPNET_CUDA_GRAPH=1, off by default): replays against the eager
   # in-place step bit for bit on CuPy and torch CUDA, then the step bench with it (bench_graph*.json)
-  TAILN=16 run_step graph-tests 120 env XPNET_CUDA_GRAPH=1 "$PY" -m pytest -m gpu -q -p no:cacheprovider -rfE \
+  TAILN=16 run_step graph-tests 120 env XPNET_CUDA_GRAPH=1 XPNET_REQUIRE_GPU=1 "$PY" -m pytest -m gpu -q -p no:cacheprovider -rfE \
     $TIMEOUT_FLAG tests/test_graph_step.py
   run_step bench-graph 100 env XPNET_CUDA_GRAPH=1 "$PY" -m xpnet bench --backend "$GPU_SPEC" \
     --config mnist,mnist-1024,lecture,tiny --no-memory --rounds 5 --json "$OUT/bench_graph.json"

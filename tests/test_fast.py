@@ -6,6 +6,8 @@ in-place step off, so each case trains twice from the same seed and compares eve
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -449,6 +451,8 @@ COST_RTOL = {"float64": 1e-13, "float32": 1e-5}
 def _torch_or_skip(spec: str) -> None:
     torch = pytest.importorskip("torch")
     if spec.startswith("torch:cuda") and not torch.cuda.is_available():
+        # scripts/gpu_check.sh sets XPNET_REQUIRE_GPU=1: on its GPU machine a skip would hide a failure
+        assert os.environ.get("XPNET_REQUIRE_GPU") != "1", "XPNET_REQUIRE_GPU=1 but torch sees no CUDA device"
         pytest.skip("no CUDA GPU for torch here")
 
 
@@ -510,3 +514,56 @@ def test_an_estimator_on_torch_fits_in_place_to_the_generic_bits(monkeypatch, sp
     assert np.allclose(fast.loss_curve_, generic.loss_curve_, rtol=1e-13, atol=0)
     for a, b in zip(fast.coefs_ + fast.intercepts_, generic.coefs_ + generic.intercepts_, strict=True):
         assert np.array_equal(_host(a), _host(b))
+
+
+@pytest.mark.parametrize("spec", TORCH_DEVICES)
+def test_the_torch_step_takes_tensors_that_require_gradients(monkeypatch, spec):
+    # torch refuses out= writes autograd would have to record: the step runs without autograd, on copies of its
+    # own outside the caller's graph, and trains as the generic step does.
+    _torch_or_skip(spec)
+    import torch
+
+    results = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("XPNET_FAST", flag)
+        net = xpnet.DNN([4, 5, 3], output="softmax", backend=spec, dtype="float64", seed=0)
+        net.parameters = {k: v.clone().requires_grad_() for k, v in net.parameters.items()}
+        X, Y = _data(4, 3, "softmax")
+        Xt = net.backend.asarray(X).requires_grad_()
+        trainer = Trainer(net, optimizer="adam", learning_rate=0.1, batch_size=8)
+        trainer.step(Xt, net.backend.asarray(Y))
+        trainer.fit(Xt, net.backend.asarray(Y), epochs=2)
+        results.append({k: v.detach().clone() for k, v in net.parameters.items()})
+    assert all(torch.equal(results[0][k], results[1][k]) for k in results[1])
+
+
+@pytest.mark.parametrize("spec", TORCH_DEVICES)
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_torch_steps_make_no_tensors_from_python_numbers(monkeypatch, spec, output):
+    # array-api-compat turns a Python number in maximum/minimum/logaddexp into a new tensor at each call: on CUDA
+    # a host-to-device copy that waits for the device (and that a CUDA graph capture refuses). After the first
+    # step, neither step (in-place, generic) nor the estimators' losses may make one.
+    _torch_or_skip(spec)
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    made: list[str] = []
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.__name__.split(".")[0] in ("lift_fresh", "scalar_tensor", "_local_scalar_dense"):
+                made.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    for flag in ("1", "0"):
+        for sklearn_cost in (False, True):
+            monkeypatch.setenv("XPNET_FAST", flag)
+            n_out = 3 if output == "softmax" else 2
+            net = xpnet.DNN([5, 7, n_out], hidden="relu", output=output, backend=spec, dtype="float32", seed=1)
+            if sklearn_cost:
+                net.loss = sklearn_loss(output)
+            X, Y = (net.backend.asarray(a, dtype=net.dtype) for a in _data(5, n_out, output))
+            trainer = Trainer(net, optimizer="adam", learning_rate=0.05)
+            trainer.step(X, Y)
+            with Watch():
+                trainer.step(X, Y)
+            assert made == [], (flag, sklearn_cost, made)

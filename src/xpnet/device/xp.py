@@ -486,6 +486,27 @@ class translating_oom:  # noqa: N801  (used as a function: ``with translating_oo
 
 def copy_array(a: Any) -> Any:
     """A new array equal to ``a``, same shape, dtype and device: ``a.copy()`` for NumPy, CuPy and JAX arrays,
-    ``a.clone()`` for torch tensors (which have no ``copy``)."""
+    ``a.detach().clone()`` for torch tensors (which have no ``copy``; the copy is the engine's own, outside any
+    autograd graph ``a`` belongs to)."""
     copy = getattr(a, "copy", None)
-    return copy() if copy is not None else a.clone()
+    return copy() if copy is not None else a.detach().clone()
+
+
+_TORCH_SCALARS: dict[tuple[float, Any, Any], Any] = {}
+
+
+def scalar_operand(xp: Any, value: float, like: Any) -> Any:
+    """``value`` as the second operand of ``xp.maximum``/``xp.minimum``/``xp.logaddexp`` with the array ``like``:
+    the Python number itself, except on torch, where array-api-compat turns a Python number in those functions
+    into a new tensor at every call (on CUDA a host-to-device copy that waits for the device, and that a CUDA
+    graph capture refuses). There it is a 0-d tensor of ``like``'s dtype and device, made once and kept. The
+    value and the dtype are the same either way, so the result's bits are too."""
+    if not is_torch_namespace(xp):
+        return value
+    key = (value, like.dtype, like.device)
+    t = _TORCH_SCALARS.get(key)
+    if t is None:
+        import torch
+
+        t = _TORCH_SCALARS[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+    return t

@@ -276,7 +276,7 @@ class Trainer:
         """One optimization step on one mini-batch: forward, fused cost, backward, optimizer update.
 
         ``X`` is ``(n_x, b)`` and ``Y`` ``(n_L, b)`` on the network's backend (cast to its dtype, as :meth:`fit`
-        does); ``sample_weight`` is ``(1, b)`` or None. On NumPy and CuPy the step updates the parameters in
+        does); ``sample_weight`` is ``(1, b)`` or None. On NumPy, CuPy and torch the step updates the parameters in
         place: an array read from ``network.parameters`` between two steps changes with the next one. The
         learning rate is the schedule's at the current epoch and dropout masks come from the trainer's stream,
         so a loop of ``step`` calls over an epoch's batches trains like :meth:`fit`. Returns the batch cost

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import xp as _xp
 from ..device.random import host_generator
 from ..engine.callbacks import Callback
 from ..engine.optimizers import Schedule
@@ -109,14 +110,15 @@ def _clip_bounds(xp: Any, dtype: Any) -> tuple[float, float]:
 
 
 def _clipped(xp: Any, nll: Any, lo: float, hi: float) -> Any:
-    return xp.minimum(xp.maximum(nll, lo), hi)
+    return xp.minimum(xp.maximum(nll, _xp.scalar_operand(xp, lo, nll)), _xp.scalar_operand(xp, hi, nll))
 
 
 def _log_loss_sigmoid(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
     # -log s(z) = log(1 + e^-z) and -log(1 - s(z)) = log(1 + e^z), each clipped as scikit-learn clips p; summed
     # over the outputs (binary and multilabel: scikit-learn's binary_log_loss).
     lo, hi = _clip_bounds(xp, ZL.dtype)
-    terms = Y * _clipped(xp, xp.logaddexp(-ZL, 0.0), lo, hi) + (1.0 - Y) * _clipped(xp, xp.logaddexp(ZL, 0.0), lo, hi)
+    zero = _xp.scalar_operand(xp, 0.0, ZL)
+    terms = Y * _clipped(xp, xp.logaddexp(-ZL, zero), lo, hi) + (1.0 - Y) * _clipped(xp, xp.logaddexp(ZL, zero), lo, hi)
     return _weighted_mean(xp, terms, weights)
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..device import xp as _xp
 from .registry import lookup
 
 __all__ = ["ACTIVATIONS", "Activation", "get_activation"]
@@ -42,7 +43,7 @@ def _sigmoid_prime(xp: Any, Z: Any) -> Any:
 
 
 def _relu(xp: Any, Z: Any) -> Any:
-    return xp.maximum(Z, 0.0)
+    return xp.maximum(Z, _xp.scalar_operand(xp, 0.0, Z))
 
 
 def _relu_prime(xp: Any, Z: Any) -> Any:

@@ -93,7 +93,7 @@ def _weighted_mean(xp: Any, terms: Any, weights: Any) -> Any:
 
 def _bce_fused(xp: Any, ZL: Any, Y: Any, weights: Any = None) -> Any:
     # -[y log s(z) + (1-y) log(1-s(z))] == log(1 + e^z) - y z, and logaddexp(z, 0) never overflows.
-    return _weighted_mean(xp, xp.logaddexp(ZL, 0.0) - Y * ZL, weights)
+    return _weighted_mean(xp, xp.logaddexp(ZL, _xp.scalar_operand(xp, 0.0, ZL)) - Y * ZL, weights)
 
 
 def _cce_cost(xp: Any, AL: Any, Y: Any, *, check: bool = True) -> Any:

@@ -81,8 +81,8 @@ def fused_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, fl
     if base is None or getattr(base.mod, "__name__", "") != "cupy":
         from .graph import not_applied
 
-        return not_applied("XPNET_FUSED=1", f"a network on {network.backend.spec} or its settings (CuPy and the "
-                                            "in-place step only)")
+        return not_applied("XPNET_FUSED=1", f"a network on {network.backend.spec} (CuPy only)" if base is not None
+                           else "a network, optimizer or setting the in-place step does not run (XPNET_FAST=0 too)")
     return FusedStep(base.mod, network, lambd, keep, hook)
 
 

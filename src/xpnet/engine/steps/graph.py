@@ -20,8 +20,9 @@ graph records the step's kernels once and replays them with one launch. What tha
   that only captures use (CuPy: a ``MemoryPool`` of the capturer's own; torch: a graph pool), so no array of the
   fit ever takes memory a replay writes into. Before the first capture of a batch size, one step runs eagerly on
   the capture stream with the usual allocator (a real training step: it allocates the step's buffers and the
-  optimizer state there, and lets cuBLAS set up for that stream), and where CuPy exposes ``cublasSetWorkspace``
-  a workspace of the capturer's own is set before the first capture.
+  optimizer state there, and lets cuBLAS set up its workspace for that stream). A workspace set by hand with
+  ``cublasSetWorkspace`` would not last: CuPy sets the handle's stream before every product, and cuBLAS then
+  goes back to its default workspace.
 * **Ordering.** The capture runs on a side stream (CUDA cannot capture the legacy default stream); replays are
   launched on the current stream, so they stay in order with the rest of the fit.
 
@@ -70,7 +71,8 @@ def graph_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, fl
         return not_applied("XPNET_CUDA_GRAPH=1", "dropout or a multi-process gradient hook")
     inner = inplace_step(network, optimizer, lambd, keep, hook=hook)
     if inner is None or type(inner) is not InplaceStep:
-        return not_applied("XPNET_CUDA_GRAPH=1", "a network or optimizer the in-place step does not run")
+        return not_applied("XPNET_CUDA_GRAPH=1", "a network, optimizer or setting the in-place step does not run "
+                                                 "(XPNET_FAST=0 too)")
     if capturer is None:
         capturer = _capturer_for(network.backend)
     if capturer is None:
@@ -109,7 +111,6 @@ class CupyCapturer:
         self.cupy = cupy
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self.pool = cupy.cuda.MemoryPool()
-        self._workspace: Any = None
 
     def on_side(self, pool: bool = False) -> AbstractContextManager[Any]:
         """Run the block on the side stream (under the graphs' pool with ``pool``), ordered after the current
@@ -119,7 +120,6 @@ class CupyCapturer:
     def capture(self, fn: Any) -> Any:
         """``fn()`` captured on the side stream (relaxed mode, CuPy's default), its allocations from the graphs'
         pool: returns ``(graph, fn's result)``."""
-        self._set_cublas_workspace()
         with self.on_side(pool=True):
             self.stream.begin_capture()
             try:
@@ -130,21 +130,6 @@ class CupyCapturer:
 
     def launch(self, graph: Any) -> None:
         graph.launch(self.cupy.cuda.get_current_stream())
-
-    def _set_cublas_workspace(self) -> None:
-        # cuBLAS may allocate a workspace at its first product on a stream; a capture must not. Where CuPy exposes
-        # cublasSetWorkspace, give its handle 32 MiB of the graphs' pool once (kept as long as the capturer).
-        if self._workspace is not None:
-            return
-        try:
-            from cupy_backends.cuda.libs import cublas
-
-            handle = self.cupy.cuda.device.get_cublas_handle()
-            size = 32 << 20
-            self._workspace = self.pool.malloc(size)
-            cublas.setWorkspace(handle, self._workspace.ptr, size)
-        except Exception:  # not exposed by this CuPy: the eager warm-up step created the workspace
-            self._workspace = False
 
 
 class _CupySide:
@@ -184,7 +169,9 @@ class TorchCapturer:
 
     def capture(self, fn: Any) -> Any:
         graph = self.torch.cuda.CUDAGraph()
-        with self.torch.cuda.graph(graph, pool=self.pool, stream=self.stream):
+        # thread_local: the file sources' prefetch thread may allocate and copy on the GPU during a capture, which
+        # the default "global" mode would turn into an error
+        with self.torch.cuda.graph(graph, pool=self.pool, stream=self.stream, capture_error_mode="thread_local"):
             result = fn()
         return graph, result
 
@@ -239,10 +226,11 @@ class GraphStep:
         self._slots: dict[str, Any] | None = None
         self._vector: Any = None
         self.replays = 0  # how many steps ran as graph launches (tests and the GPU check read it)
+        self.failed: str | None = None  # why a capture failed, after which every step runs uncaptured
 
     def __call__(self, network: Any, optimizer: Any, X: Any, Y: Any, lr: float, masks: Any, w: Any
                  ) -> tuple[Any, Any]:
-        if masks:  # graph_step leaves dropout to the in-place step; a caller's masks still run, uncaptured
+        if masks or self.failed:  # dropout (graph_step leaves it to the in-place step), or a capture failed
             return self.inner(network, optimizer, X, Y, lr, masks, w)
         # Eager steps read the same device scalars as replays: the same kernels run (and are compiled) before
         # any capture. Filled on the current stream, before the side stream or a replay reads them.
@@ -262,7 +250,12 @@ class GraphStep:
                 if _state_complete(optimizer, params):
                     self._warm.add(key)
                 return cost, AL
-            g = self._graphs[key] = self._capture(network, optimizer, X, Y, w)
+            try:
+                g = self._graphs[key] = self._capture(network, optimizer, X, Y, w)
+            except Exception as exc:  # nothing ran on the device: this step and the rest run uncaptured
+                self.failed = f"{type(exc).__name__}: {exc}"
+                not_applied("XPNET_CUDA_GRAPH=1", f"this step, whose capture failed ({self.failed[:300]})")
+                return self._run(network, optimizer, X, Y, lr, w)
         self._feed(g, X, Y, w)
         self.capturer.launch(g.graph)
         self.replays += 1

@@ -1,4 +1,4 @@
-"""The in-place training step: the fast path of the training loop on NumPy and CuPy (DESIGN principle 8).
+"""The in-place training step: the fast path of the training loop on NumPy, CuPy and torch (DESIGN principle 8).
 
 The generic step (:mod:`xpnet.engine.steps.generic`: :func:`~xpnet.lecture.network.fused_gradients`, the
 gradient hook, then :meth:`Optimizer.update`) builds a new array
@@ -157,6 +157,7 @@ class InplaceStep:
         else:  # CuPy (tests/test_fast.py runs this branch on NumPy)
             self._sum_into = self._sum_by_product
         self._ones: Any = None
+        self._no_grad = getattr(mod, "no_grad", None)  # torch's no_grad (TorchUfuncs); None for NumPy and CuPy
 
     # ------------------------------------------------------------------------------------ helpers
     def _buffers_for(self, m: int) -> _Buffers:
@@ -335,7 +336,16 @@ class InplaceStep:
                  w: Any) -> tuple[Any, Any]:
         """One step on ``X`` (n_x, m), ``Y`` (n_L, m) with learning rate ``lr``, dropout ``masks`` (``{l: M[l]}``
         or None) and per-example weights ``w`` ((1, m) or None); updates ``network.parameters`` and
-        ``optimizer.state`` in place and returns ``(cost, AL)``."""
+        ``optimizer.state`` in place and returns ``(cost, AL)``. On torch the step runs without autograd (torch
+        refuses ``out=`` writes that autograd would have to record, as for tensors that require gradients)."""
+        guard = self._no_grad
+        if guard is None:
+            return self._step(network, optimizer, X, Y, lr, masks, w)
+        with guard():
+            return self._step(network, optimizer, X, Y, lr, masks, w)
+
+    def _step(self, network: Any, optimizer: Any, X: Any, Y: Any, lr: float, masks: Any,
+              w: Any) -> tuple[Any, Any]:
         params = network.parameters
         mod = self.mod
         L, m = self.L, X.shape[1]

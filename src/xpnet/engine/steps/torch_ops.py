@@ -36,6 +36,7 @@ class TorchUfuncs:
 
         self.torch = torch
         self.device = device
+        self.no_grad = torch.no_grad  # the in-place step runs under it: out= writes are not for autograd
         self._scalars: dict[tuple[float, Any], Any] = {}
 
     def __repr__(self) -> str:
