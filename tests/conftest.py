@@ -4,7 +4,7 @@ Entries: numpy x {f64, f32}; array_api_strict x {CPU_DEVICE f64, device1 f32, no
 {f64, f32}; jax cpu f64 (x64 enabled here); cupy and torch-cuda x {f64, f32} (marked ``gpu``).
 An entry whose library or device is missing is skipped with the reason, unless it is named in
 ``XPNET_REQUIRE_BACKENDS`` (comma-separated names, as CI sets it), where a missing CPU entry fails (GPU
-entries always skip without a GPU).
+entries skip without a GPU, unless ``XPNET_REQUIRE_GPU=1``, which ``scripts/gpu_check.sh`` sets: then they fail).
 
 Narrow the matrix with ``--xp-backend NAME`` (repeatable) or ``XPNET_TEST_BACKENDS=numpy,torch``; a name
 matches an entry id prefix (``strict``, ``torch-cuda``) or a library (``array_api_strict``).
@@ -146,6 +146,8 @@ def _case(request: pytest.FixtureRequest) -> Case:
     except (xpnet.BackendUnavailableError, xpnet.DTypeError) as exc:
         if not entry.gpu and _matches(entry, sorted(_required())):
             pytest.fail(f"{entry.id} is required here (XPNET_REQUIRE_BACKENDS) but unavailable: {exc}")
+        if entry.gpu and os.environ.get("XPNET_REQUIRE_GPU") == "1":  # scripts/gpu_check.sh on its GPU machine
+            pytest.fail(f"{entry.id} is required here (XPNET_REQUIRE_GPU=1) but unavailable: {exc}")
         pytest.skip(f"{entry.id} unavailable: {exc}")
     return Case(entry, backend)
 
