@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     env = environment_info(BenchSettings(backend=args.backend, threads=args.threads), get_backend(args.backend))
-    print(f"torch backend {args.backend}; {env.get('cpu', '')}; threads {args.threads}; "
+    print(f"torch backend {args.backend}; {env.get('cpu', '')}; threads {args.threads or 'as found'}; "
           f"{args.rounds} interleaved rounds, medians; whole estimator fits of {args.epochs} epochs x 8 batches")
     busy = _busy_warning(env.get("cpus_busy_before"), env.get("cpus", 1))
     if busy:

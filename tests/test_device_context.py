@@ -122,9 +122,12 @@ def test_the_fused_cupy_step_is_chosen_only_when_asked(cupy1, monkeypatch):
     assert type(choose_step(net, opt, 0.0, {})) is InplaceStep  # off by default
     monkeypatch.setenv("XPNET_FUSED", "1")
     assert isinstance(choose_step(net, opt, 0.0, {}), fused.FusedStep)
-    assert type(choose_step(xpnet.DNN([3, 5, 2], backend="numpy"), opt, 0.0, {})) is InplaceStep  # CuPy only
+    monkeypatch.setattr(xpnet.engine.steps.graph, "_SAID", set())
+    with pytest.warns(RuntimeWarning, match=r"XPNET_FUSED=1 is set but does not apply to a network on numpy"):
+        assert type(choose_step(xpnet.DNN([3, 5, 2], backend="numpy"), opt, 0.0, {})) is InplaceStep  # CuPy only
     monkeypatch.setenv("XPNET_FAST", "0")  # the generic path everywhere
-    assert choose_step(net, opt, 0.0, {}).writes_in_place is False
+    with pytest.warns(RuntimeWarning, match=r"XPNET_FAST=0 too"):
+        assert choose_step(net, opt, 0.0, {}).writes_in_place is False
 
 
 def _fused_vs_generic(monkeypatch, backend, fused: bool, *, hidden: str, output: str, optimizer: str,

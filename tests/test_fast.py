@@ -6,6 +6,7 @@ in-place step off, so each case trains twice from the same seed and compares eve
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -449,7 +450,8 @@ COST_RTOL = {"float64": 1e-13, "float32": 1e-5}
 
 
 def _torch_or_skip(spec: str) -> None:
-    torch = pytest.importorskip("torch")
+    required = spec.startswith("torch:cuda") and os.environ.get("XPNET_REQUIRE_GPU") == "1"
+    torch = __import__("torch") if required else pytest.importorskip("torch")
     if spec.startswith("torch:cuda") and not torch.cuda.is_available():
         # scripts/gpu_check.sh sets XPNET_REQUIRE_GPU=1: on its GPU machine a skip would hide a failure
         assert os.environ.get("XPNET_REQUIRE_GPU") != "1", "XPNET_REQUIRE_GPU=1 but torch sees no CUDA device"
@@ -567,3 +569,47 @@ def test_torch_steps_make_no_tensors_from_python_numbers(monkeypatch, spec, outp
             with Watch():
                 trainer.step(X, Y)
             assert made == [], (flag, sklearn_cost, made)
+
+
+def test_torch_scalar_operands_are_plain_tensors_of_compats_dtype(monkeypatch):
+    # A cached operand made under inference mode would poison autograd for the process; one made under a fake or
+    # tracing mode would be a fake tensor; an integer array takes a float operand's promoted dtype, as
+    # array-api-compat gives it; -0.0 and 0.0 stay apart.
+    torch = pytest.importorskip("torch")
+    import array_api_compat.torch as xpt
+
+    from xpnet.device import xp as _xp
+    from xpnet.lecture.activations import ACTIVATIONS
+
+    relu = ACTIVATIONS["relu"]
+    monkeypatch.setattr(_xp, "_TORCH_SCALARS", {})
+    Z = torch.tensor([[-1.0, 2.0]])
+    with torch.inference_mode():
+        relu.forward(xpt, Z)
+    Zg = Z.clone().requires_grad_()
+    relu.forward(xpt, Zg).sum().backward()  # autograd through the cached operand
+    assert Zg.grad.tolist() == [[0.0, 1.0]]
+    ints = torch.tensor([[-1, 2]])
+    assert xpt.maximum(ints, _xp.scalar_operand(xpt, 0.0, ints)).dtype == xpt.maximum(ints, 0.0).dtype
+    assert math.copysign(1.0, float(_xp.scalar_operand(xpt, -0.0, Z))) < 0
+    assert math.copysign(1.0, float(_xp.scalar_operand(xpt, 0.0, Z))) > 0
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    before = dict(_xp._TORCH_SCALARS)
+    with FakeTensorMode():
+        assert _xp.scalar_operand(xpt, 0.5, torch.empty(2)) == 0.5  # the number, uncached
+    assert _xp._TORCH_SCALARS == before
+
+
+def test_the_generic_torch_step_keeps_no_autograd_history(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("XPNET_FAST", "0")
+    net = xpnet.DNN([4, 5, 3], output="softmax", backend="torch:cpu", dtype="float64", seed=0)
+    net.parameters = {k: v.clone().requires_grad_() for k, v in net.parameters.items()}
+    X, Y = (net.backend.asarray(a) for a in _data(4, 3, "softmax"))
+    trainer = Trainer(net, optimizer="adam", learning_rate=0.1)
+    for _ in range(3):
+        trainer.step(X, Y)
+    assert all(v.grad_fn is None for v in net.parameters.values())
+    assert isinstance(trainer._impl, xpnet.engine.steps.GenericStep)
+    assert torch.is_grad_enabled()

@@ -492,21 +492,39 @@ def copy_array(a: Any) -> Any:
     return copy() if copy is not None else a.detach().clone()
 
 
-_TORCH_SCALARS: dict[tuple[float, Any, Any], Any] = {}
+_TORCH_SCALARS: dict[tuple[float, bool, Any, Any], Any] = {}
 
 
 def scalar_operand(xp: Any, value: float, like: Any) -> Any:
     """``value`` as the second operand of ``xp.maximum``/``xp.minimum``/``xp.logaddexp`` with the array ``like``:
     the Python number itself, except on torch, where array-api-compat turns a Python number in those functions
     into a new tensor at every call (on CUDA a host-to-device copy that waits for the device, and that a CUDA
-    graph capture refuses). There it is a 0-d tensor of ``like``'s dtype and device, made once and kept. The
-    value and the dtype are the same either way, so the result's bits are too."""
-    if not is_torch_namespace(xp):
+    graph capture refuses). There it is a 0-d tensor of the dtype array-api-compat would give it
+    (``torch.result_type(like, value)``) on ``like``'s device, made once and kept (never written into; a
+    captured graph keeps its address). So the operation and its result's bits are the same either way.
+
+    Made outside inference mode (a tensor made inside it could never join autograd later); under a tracing or
+    fake-tensor mode, or for a NaN, the number is returned as it is, uncached."""
+    if not is_torch_namespace(xp) or value != value:
         return value
-    key = (value, like.dtype, like.device)
+    import torch
+
+    key = (value, math.copysign(1.0, value) > 0, like.dtype, like.device)  # -0.0 and 0.0 apart
     t = _TORCH_SCALARS.get(key)
     if t is None:
+        compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
+        if torch._C._len_torch_dispatch_stack() or compiling():
+            return value
+        with torch.inference_mode(False):
+            t = _TORCH_SCALARS[key] = torch.tensor(value, dtype=torch.result_type(like, value), device=like.device)
+    return t
+
+
+def no_autograd(xp: Any) -> Any:
+    """A context without autograd recording for ``xp``'s arrays: ``torch.no_grad()`` on torch, else a no-op. The
+    engine's steps compute their own gradients; autograd would only keep a growing graph of every update."""
+    if is_torch_namespace(xp):
         import torch
 
-        t = _TORCH_SCALARS[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
-    return t
+        return torch.no_grad()
+    return contextlib.nullcontext()

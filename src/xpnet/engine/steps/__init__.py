@@ -35,6 +35,10 @@ def choose_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, f
     where it applies (``XPNET_FAST=0`` turns it off), else :class:`GenericStep`. ``XPNET_CUDA_GRAPH=1`` asks for
     the captured step first, ``XPNET_FUSED=1`` for the fused CuPy step (both experimental: not yet run on a
     GPU)."""
-    return (graph.graph_step(network, optimizer, lambd, keep, hook=hook)
-            or fused.fused_step(network, optimizer, lambd, keep, hook=hook)
+    captured = graph.graph_step(network, optimizer, lambd, keep, hook=hook)
+    if captured is not None:
+        if fused.enabled():  # the captured step is the in-place one: the fused kernels are not in it
+            graph.not_applied("XPNET_FUSED=1", "a step XPNET_CUDA_GRAPH=1 captures (the in-place step, unfused)")
+        return captured
+    return (fused.fused_step(network, optimizer, lambd, keep, hook=hook)
             or inplace.inplace_step(network, optimizer, lambd, keep, hook=hook) or GenericStep(lambd, hook))

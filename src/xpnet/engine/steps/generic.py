@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...device import xp as _xp
 from ...lecture.network import fused_gradients
 from ..hooks import IDENTITY, GradientHook, add_l2_gradients, run_hook
 
@@ -34,6 +35,11 @@ class GenericStep:
     def __call__(self, network: Any, optimizer: Any, X: Any, Y: Any, lr: float, masks: Any, w: Any
                  ) -> tuple[Any, Any]:
         xp = network.backend.xp
+        with _xp.no_autograd(xp):  # on torch: no autograd history chained through every update
+            return self._step(xp, network, optimizer, X, Y, lr, masks, w)
+
+    def _step(self, xp: Any, network: Any, optimizer: Any, X: Any, Y: Any, lr: float, masks: Any, w: Any
+              ) -> tuple[Any, Any]:
         params = network.parameters
         identity = self.hook.is_identity
         # With the identity hook the L2 term joins dW inside the backward pass: the same expression, the same

@@ -86,7 +86,7 @@ _SAID: set[str] = set()
 def not_applied(flag: str, why: str) -> None:
     """Warn once per process and reason that the experimental step ``flag`` asks for does not apply (``why``):
     someone who set it wants to know that the uncaptured step runs instead. Returns None (no step)."""
-    text = f"{flag} is set but does not apply to {why}: the in-place or generic step runs instead"
+    text = f"{flag} is set but does not apply to {why}: another step runs"
     if text not in _SAID:
         _SAID.add(text)
         warnings.warn(text, RuntimeWarning, stacklevel=2)
