@@ -499,19 +499,23 @@ def scalar_operand(xp: Any, value: float, like: Any) -> Any:
     """``value`` as the second operand of ``xp.maximum``/``xp.minimum``/``xp.logaddexp`` with the array ``like``:
     the Python number itself, except on torch, where array-api-compat turns a Python number in those functions
     into a new tensor at every call (on CUDA a host-to-device copy that waits for the device, and that a CUDA
-    graph capture refuses). There it is a 0-d tensor of the dtype array-api-compat would give it
-    (``torch.result_type(like, value)``) on ``like``'s device, made once and kept (never written into; a
-    captured graph keeps its address). So the operation and its result's bits are the same either way.
+    graph capture refuses); there it is :func:`torch_scalar`. So the operation and its result's bits are the
+    same either way."""
+    return torch_scalar(value, like) if is_torch_namespace(xp) else value
 
-    Made outside inference mode (a tensor made inside it could never join autograd later); under a tracing or
-    fake-tensor mode, or for a NaN, the number is returned as it is, uncached."""
-    if not is_torch_namespace(xp) or value != value:
+
+def torch_scalar(value: float, like: Any) -> Any:
+    """``value`` as a 0-d torch tensor of the dtype array-api-compat would give it (``torch.result_type(like,
+    value)``) on the torch tensor ``like``'s device, made once and kept (never written into; a captured CUDA
+    graph keeps its address). Made outside inference mode (a tensor made inside it could never join autograd
+    later); under a tracing or fake-tensor mode, or for a NaN, the number is returned as it is, uncached."""
+    if value != value:
         return value
-    import torch
-
     key = (value, math.copysign(1.0, value) > 0, like.dtype, like.device)  # -0.0 and 0.0 apart
     t = _TORCH_SCALARS.get(key)
     if t is None:
+        import torch
+
         compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
         if torch._C._len_torch_dispatch_stack() or compiling():
             return value

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..hooks import IDENTITY, GradientHook
+from .graph import not_applied
 from .inplace import InplaceStep, _Buffers, inplace_step
 
 __all__ = ["FusedStep", "enabled", "fused_step"]
@@ -79,8 +80,6 @@ def fused_step(network: Any, optimizer: Any, lambd: float, keep: Mapping[int, fl
         return None
     base = inplace_step(network, optimizer, lambd, keep, hook=hook)
     if base is None or getattr(base.mod, "__name__", "") != "cupy":
-        from .graph import not_applied
-
         return not_applied("XPNET_FUSED=1", f"a network on {network.backend.spec} (CuPy only)" if base is not None
                            else "a network, optimizer or setting the in-place step does not run (XPNET_FAST=0 too)")
     return FusedStep(base.mod, network, lambd, keep, hook)

@@ -27,9 +27,10 @@ graph records the step's kernels once and replays them with one launch. What tha
   launched on the current stream, so they stay in order with the rest of the fit.
 
 It applies where the in-place step does, on CuPy and on torch CUDA tensors, with the identity gradient hook (one
-process) and no dropout (a new mask per step would be one more input; not done). A step whose optimizer state does
-not exist yet (the first update creates it), or whose parameter or state arrays are not those captured (a restore,
-a resume, a user assigning ``parameters["W1"]``), runs eagerly and the next one captures again. The cost is
+process) and no dropout (a new mask per step would be one more input; not done). Each batch size first
+runs eagerly until a step creates no new optimizer state (the first update creates it); a step whose parameter
+or state arrays are not those captured (a restore, a resume, a user assigning ``parameters["W1"]``) runs eagerly
+and the next one captures again. The cost is
 returned as a copy (the captured one is overwritten by the next replay); ``AL`` is the graph's buffer, as the
 in-place step's is its own.
 
@@ -243,11 +244,13 @@ class GraphStep:
             self._warm.discard(key)
             g = None
         if g is None:
-            if key not in self._warm or not _state_complete(optimizer, params):
+            if key not in self._warm:
                 # The warm-up: a real step, eager, on the capture stream (buffers and optimizer state made there).
+                # A step that made no new optimizer state shows the state complete: the next one may capture.
+                n_state = len(state)
                 with self.capturer.on_side():
                     cost, AL = self._run(network, optimizer, X, Y, lr, w)
-                if _state_complete(optimizer, params):
+                if len(optimizer.state) == n_state:
                     self._warm.add(key)
                 return cost, AL
             try:
@@ -307,13 +310,6 @@ class GraphStep:
         self._graphs.clear()
         self._warm.clear()
         self.inner.release()
-
-
-def _state_complete(optimizer: Any, params: Mapping[str, Any]) -> bool:
-    """Whether the optimizer's state exists for every parameter (its first update creates it; a capture must
-    not), or the optimizer keeps none."""
-    per_param = {"gd": 0, "momentum": 1, "rmsprop": 1, "sklearn_sgd": 1}.get(optimizer.name, 2)
-    return len(optimizer.state) >= per_param * len(params)
 
 
 def _like(mod: Any, a: Any) -> Any:

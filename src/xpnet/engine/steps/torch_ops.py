@@ -9,15 +9,18 @@ adapter maps the dozen calls the step makes onto them, one torch call each, on o
 
 Every call is the torch operation the generic step reaches through array-api-compat (``torch.matmul``,
 ``torch.sum``, ``torch.amax``, ``torch.logaddexp``, ...), so the in-place step gives the generic step's bits on
-torch as on NumPy (``tests/test_fast.py`` trains both on torch and compares). Scalars where torch wants a tensor
-(``1 - A``, ``maximum(Z, 0)``) become cached 0-d tensors on the device; a 0-d tensor does not take part in type
-promotion, so the result keeps the array's dtype as NumPy's Python scalars do. Commutative operations with a
-scalar first swap their operands (``2 * a`` and ``a * 2`` round the same).
+torch as on NumPy (``tests/test_fast.py`` trains both on torch and compares). Scalars where torch wants a
+tensor (``1 - A``, ``maximum(Z, 0)``) become the cached 0-d tensors of :func:`xpnet.device.xp.torch_scalar`
+(the cache the generic step's ``maximum``/``logaddexp`` operands come from); a 0-d tensor does not take part in
+type promotion, so the result keeps the array's dtype as NumPy's Python scalars do. Commutative operations with
+a scalar first swap their operands (``2 * a`` and ``a * 2`` round the same).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ...device import xp as _xp
 
 __all__ = ["TorchUfuncs"]
 
@@ -37,18 +40,9 @@ class TorchUfuncs:
         self.torch = torch
         self.device = device
         self.no_grad = torch.no_grad  # the in-place step runs under it: out= writes are not for autograd
-        self._scalars: dict[tuple[float, Any], Any] = {}
 
     def __repr__(self) -> str:
         return f"TorchUfuncs(device={self.device!r})"
-
-    def _tensor(self, value: float, like: Any) -> Any:
-        """``value`` as a 0-d tensor of ``like``'s dtype and device (made once, kept)."""
-        key = (value, like.dtype)
-        t = self._scalars.get(key)
-        if t is None:
-            t = self._scalars[key] = self.torch.tensor(value, dtype=like.dtype, device=like.device)
-        return t
 
     # ------------------------------------------------------------------------------- allocation
     def empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
@@ -72,7 +66,7 @@ class TorchUfuncs:
 
     def subtract(self, a: Any, b: Any, out: Any) -> Any:
         if not isinstance(a, self.torch.Tensor):
-            a = self._tensor(a, b)
+            a = _xp.torch_scalar(a, b)
         return self.torch.sub(a, b, out=out)
 
     def multiply(self, a: Any, b: Any, out: Any) -> Any:
@@ -103,12 +97,12 @@ class TorchUfuncs:
 
     def maximum(self, a: Any, b: Any, out: Any) -> Any:
         if not isinstance(b, self.torch.Tensor):
-            b = self._tensor(b, a)
+            b = _xp.torch_scalar(b, a)
         return self.torch.maximum(a, b, out=out)
 
     def logaddexp(self, a: Any, b: Any, out: Any) -> Any:
         if not isinstance(b, self.torch.Tensor):
-            b = self._tensor(b, a)
+            b = _xp.torch_scalar(b, a)
         return self.torch.logaddexp(a, b, out=out)
 
     def greater(self, a: Any, b: Any, out: Any) -> Any:
