@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import fake_cupy
+import fit_data
 import xpnet
 from xpnet.device import xp as _xp
 from xpnet.engine.steps.inplace import InplaceStep
@@ -134,11 +135,8 @@ def _fused_vs_generic(monkeypatch, backend, fused: bool, *, hidden: str, output:
                       weights: bool = False, dropout: float = 0.0, l2: float = 0.0, sklearn_cost: bool = False):
     monkeypatch.setenv("XPNET_FUSED", "1" if fused else "0")
     monkeypatch.setenv("XPNET_FAST", "1" if fused else "0")  # the reference is the generic step
-    rng = np.random.default_rng(3)
     n_out = 3 if output == "softmax" else 2
-    X = rng.normal(size=(5, 45))
-    Y = (np.eye(n_out)[:, rng.integers(0, n_out, 45)] if output == "softmax"
-         else (rng.random((n_out, 45)) > 0.5).astype(float) if output == "sigmoid" else rng.normal(size=(n_out, 45)))
+    X, Y = fit_data.xy(5, n_out, output)
     net = xpnet.DNN([5, 7, 6, n_out], hidden=hidden, output=output, dtype="float64", backend=backend, seed=1)
     if sklearn_cost:  # the estimators' loss: its own fused_cost, the built-in gradient
         from xpnet.estimators.sklearn_rules import sklearn_loss

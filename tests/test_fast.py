@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pytest
 
+import fit_data
 import xpnet
 from xpnet.engine import EarlyStopping, Trainer
 from xpnet.engine.optimizers import SklearnSGD
@@ -30,16 +31,7 @@ SKLEARN_OPTIMIZERS = {
 }
 
 
-def _data(n_x: int, n_out: int, output: str, m: int = 45, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n_x, m))
-    if output == "softmax":
-        Y = np.eye(n_out)[:, rng.integers(0, n_out, m)]
-    elif output == "sigmoid":
-        Y = (rng.random((n_out, m)) > 0.5).astype(float)
-    else:
-        Y = rng.normal(size=(n_out, m))
-    return X, Y
+_data = fit_data.xy
 
 
 def _host(a: object) -> object:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import fit_data
 import xpnet
 
 pytestmark = pytest.mark.gpu
@@ -57,11 +58,8 @@ def _fused_run(monkeypatch, fused: bool, *, hidden: str, output: str, optimizer:
     b = _cupy_backend()
     monkeypatch.setenv("XPNET_FUSED", "1" if fused else "0")
     monkeypatch.setenv("XPNET_FAST", "1" if fused else "0")  # the reference is the generic step
-    rng = np.random.default_rng(3)
     n_out = 3 if output == "softmax" else 2
-    X = rng.normal(size=(5, 45))
-    Y = (np.eye(n_out)[:, rng.integers(0, n_out, 45)] if output == "softmax"
-         else (rng.random((n_out, 45)) > 0.5).astype(float) if output == "sigmoid" else rng.normal(size=(n_out, 45)))
+    X, Y = fit_data.xy(5, n_out, output)
     net = xpnet.DNN([5, 7, 6, n_out], hidden=hidden, output=output, dtype=dtype, backend=b, seed=1)
     w = b.asarray(np.linspace(0.5, 2.0, 45)[None, :], dtype=net.dtype) if weights else None
     trainer = xpnet.Trainer(net, optimizer=optimizer, learning_rate=0.05, batch_size=16, l2=l2, dropout=dropout)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import fit_data
 import xpnet
 from xpnet.engine import Trainer
 from xpnet.engine.steps import graph as _graph
@@ -124,10 +125,7 @@ def _train(monkeypatch: pytest.MonkeyPatch, graph: bool, *, optimizer: Any, outp
     n_out = 3 if output == "softmax" else 2
     net = xpnet.DNN([5, 7, 6, n_out], hidden="tanh", output=output, dtype=dtype, backend="numpy", seed=1)
     net.parameters = {k: v.view(Rec) for k, v in net.parameters.items()}
-    rng = np.random.default_rng(3)
-    X = rng.normal(size=(5, 45))
-    Y = (np.eye(n_out)[:, rng.integers(0, n_out, 45)] if output == "softmax"
-         else (rng.random((n_out, 45)) > 0.5).astype(float) if output == "sigmoid" else rng.normal(size=(n_out, 45)))
+    X, Y = fit_data.xy(5, n_out, output)
     w = np.linspace(0.5, 2.0, 45)[None, :] if weights else None
     trainer = Trainer(net, optimizer=optimizer, learning_rate=0.05, batch_size=batch_size, l2=l2,
                       schedule="inverse_time", decay_rate=0.3)  # a rate that changes every epoch
