@@ -167,3 +167,15 @@ def xpb64(request: pytest.FixtureRequest) -> Case:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def cupy1(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The fake CuPy of ``tests/fake_cupy.py`` installed (two simulated devices); yields the backend ``cupy:1``."""
+    import fake_cupy
+
+    fake_cupy.install(monkeypatch)
+    try:
+        yield xpnet.get_backend("cupy:1")
+    finally:
+        fake_cupy.clear_compat_caches()  # no answer about the fake's classes outlives the test

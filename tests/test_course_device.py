@@ -19,15 +19,6 @@ from xpnet.course import optimization as opt
 from xpnet.course import regularization as reg
 
 
-@pytest.fixture
-def cupy1(monkeypatch):
-    fake_cupy.install(monkeypatch)
-    try:
-        yield xpnet.get_backend("cupy:1")
-    finally:
-        fake_cupy.clear_compat_caches()
-
-
 def _on_device_1(what: str) -> None:
     bad = fake_cupy.strays(fake_cupy.EVENTS, 1)
     assert fake_cupy.EVENTS, f"{what}: nothing was logged (the fake is not in use)"

@@ -20,16 +20,6 @@ from xpnet.device import xp as _xp
 from xpnet.engine.steps.inplace import InplaceStep
 
 
-@pytest.fixture
-def cupy1(monkeypatch):
-    """The fake CuPy installed; yields the backend ``cupy:1``."""
-    fake_cupy.install(monkeypatch)
-    try:
-        yield xpnet.get_backend("cupy:1")
-    finally:
-        fake_cupy.clear_compat_caches()  # no answer about the fake's classes outlives the test
-
-
 def _assert_on_device_1(what: str) -> None:
     bad = fake_cupy.strays(fake_cupy.EVENTS, 1)
     shown = "\n  ".join(str(e) for e in bad[:8])
